@@ -1,0 +1,244 @@
+"""Run configuration: one frozen dataclass, one line of doc per field.
+
+Every `ecs run` option maps to one field here, one to one; the TUI builds the same object.
+`validate()` turns every bad value a user can type into a `ConfigError` naming the field and
+the valid choices, before anything is created on disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the field and what would be valid."""
+
+
+MODEL_NAMES = ("vgg16", "resnet34", "resnet50")
+DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
+METHOD_NAMES = ("ecs", "snip", "random", "magnitude", "none")
+SCOPES = ("global", "layer")
+BUDGETS = ("exact", "union")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Spellings users type for the same thing (the original used "CIFAR10", "ResNet34").
+_ALIASES = {
+    "fashion_mnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+    "fmnist": "fashion-mnist",
+    "cifar-10": "cifar10",
+    "cifar-100": "cifar100",
+    "cifar_10": "cifar10",
+    "cifar_100": "cifar100",
+    "vgg": "vgg16",
+    "vgg16_bn": "vgg16",
+    "vgg16bn": "vgg16",
+}
+
+
+def canonical_name(name: str, choices: tuple[str, ...], what: str) -> str:
+    """Case-insensitive lookup of `name` among `choices`; raise `ConfigError` listing them."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in choices:
+        raise ConfigError(f"unknown {what} {name!r}; choose one of: {', '.join(choices)}")
+    return key
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a run computes (plus where it writes)."""
+
+    # --- what to train
+    model: str = "vgg16"
+    """Architecture: vgg16 (with batch norm), resnet34 or resnet50, CIFAR variants."""
+    dataset: str = "digits"
+    """digits (embedded, works offline), fashion-mnist, cifar10 or cifar100."""
+    width: float = 1.0
+    """Channel multiplier; 0.25 gives a quarter-width model that trains on a laptop."""
+
+    # --- how to prune
+    method: str = "ecs"
+    """Pruning method: ecs, snip, random, magnitude, or none (train dense)."""
+    density: float = 0.05
+    """Retained fraction of prunable (conv + linear) weights, in (0, 1]."""
+    scope: str = "global"
+    """global: one threshold over all layers; layer: keep `density` in every layer."""
+    budget: str = "exact"
+    """ECS only. exact: keep exactly `density`; union: top-x by |w| union top-x by |g| (x..2x)."""
+    warmup_epochs: int = 1
+    """Epochs trained before pruning, for methods that prune after training (ecs, magnitude)."""
+    score_batches: int = 1
+    """Batches whose gradients are summed to score connections (snip, ecs)."""
+    allow_collapse: bool = False
+    """Go on even if pruning leaves a layer with no weights at all."""
+
+    # --- how to train (the original's defaults)
+    epochs: int = 70
+    """Total training epochs, warm-up included."""
+    batch_size: int = 128
+    """Images per optimizer step."""
+    lr: float = 0.1
+    """SGD learning rate at the start."""
+    momentum: float = 0.9
+    """SGD momentum."""
+    weight_decay: float = 5e-4
+    """L2 penalty added by SGD."""
+    step_size: int = 20
+    """StepLR: multiply the learning rate by `gamma` every this many epochs."""
+    gamma: float = 0.1
+    """StepLR decay factor."""
+    max_batches: int | None = None
+    """Cap on batches per epoch (smoke runs); None trains on the whole training set."""
+    seed: int = 0
+    """Seeds model init, shuffling, augmentation and pruning; same seed, same run on CPU."""
+    device: str = "auto"
+    """auto (cuda when available), cpu or cuda."""
+
+    # --- quantization and export
+    quantize: bool = True
+    """After training a pruned model: k-means weight sharing, 8-bit, compressed file."""
+    bits: int = 5
+    """Weight sharing uses 2**bits clusters per layer (5 -> 32, as the original report)."""
+    quantize_bn: bool = False
+    """Also share batch-norm weights (the original did)."""
+    finetune_epochs: int = 0
+    """Epochs of centroid fine-tuning after weight sharing (Deep Compression)."""
+    calib_batches: int = 8
+    """Batches used to calibrate the int8 inference model."""
+
+    # --- where
+    data_dir: str = "./data"
+    """Where datasets live (and are downloaded to, when the network allows)."""
+    download: bool = True
+    """Download a missing dataset (CIFAR, Fashion-MNIST) when the network allows."""
+    runs_dir: str = "./runs"
+    """Parent folder of run directories."""
+    checkpoint_every: int = 1
+    """Write a resumable checkpoint every this many epochs."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Free-form notes carried into config.json (never read by the engine)."""
+
+    def validate(self) -> RunConfig:
+        """Return a copy with canonical names; raise `ConfigError` on the first bad field."""
+        model = canonical_name(self.model, MODEL_NAMES, "model")
+        dataset = canonical_name(self.dataset, DATASET_NAMES, "dataset")
+        method = canonical_name(self.method, METHOD_NAMES, "method")
+        scope = canonical_name(self.scope, SCOPES, "scope")
+        budget = canonical_name(self.budget, BUDGETS, "budget")
+        device = canonical_name(self.device, DEVICES, "device")
+        _check(0 < self.density <= 1, "density", f"must be in (0, 1], got {self.density}")
+        _check(0 < self.width <= 8, "width", f"must be in (0, 8], got {self.width}")
+        _check(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
+        _check(self.batch_size >= 1, "batch-size", f"must be >= 1, got {self.batch_size}")
+        _check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        _check(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
+        _check(self.weight_decay >= 0, "weight-decay", f"must be >= 0, got {self.weight_decay}")
+        _check(self.step_size >= 1, "step-size", f"must be >= 1, got {self.step_size}")
+        _check(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
+        _check(self.warmup_epochs >= 0, "warmup-epochs", f"must be >= 0, got {self.warmup_epochs}")
+        _check(self.score_batches >= 1, "score-batches", f"must be >= 1, got {self.score_batches}")
+        _check(
+            self.max_batches is None or self.max_batches >= 1,
+            "max-batches",
+            f"must be >= 1, got {self.max_batches}",
+        )
+        _check(1 <= self.bits <= 8, "bits", f"must be in 1..8, got {self.bits}")
+        _check(
+            self.finetune_epochs >= 0,
+            "finetune-epochs",
+            f"must be >= 0, got {self.finetune_epochs}",
+        )
+        _check(self.calib_batches >= 1, "calib-batches", f"must be >= 1, got {self.calib_batches}")
+        _check(
+            self.checkpoint_every >= 1,
+            "checkpoint-every",
+            f"must be >= 1, got {self.checkpoint_every}",
+        )
+        for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma"):
+            _check(math.isfinite(getattr(self, name)), name, "must be a finite number")
+        if method == "none":
+            density = 1.0
+        else:
+            density = self.density
+        return dataclasses.replace(
+            self,
+            model=model,
+            dataset=dataset,
+            method=method,
+            scope=scope,
+            budget=budget,
+            device=device,
+            density=density,
+        )
+
+    @property
+    def prune_epoch(self) -> int:
+        """Epochs trained before the mask is computed (0: prune at initialisation)."""
+        if self.method in ("ecs", "magnitude"):
+            return min(self.warmup_epochs, self.epochs)
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict, every field included."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Inverse of `to_dict`; unknown or mistyped fields raise `ConfigError` naming them."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        defaults = cls()
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            default = getattr(defaults, name)
+            kwargs[name] = _coerce(name, value, default)
+        return cls(**kwargs)
+
+    def differences(self, other: RunConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Names of fields whose values differ (for refusing a resume with another config)."""
+        out = []
+        for f in dataclasses.fields(self):
+            if f.name in ignore or not f.compare:
+                continue
+            if getattr(self, f.name) != getattr(other, f.name):
+                out.append(f.name)
+        return out
+
+
+def _check(ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"--{name.replace('_', '-')} {message}")
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Check a config.json value against the field's default type."""
+    if name == "max_batches":
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ConfigError(f"config field {name!r} must be an integer or null, got {value!r}")
+    if name == "extra":
+        if isinstance(value, dict):
+            return value
+        raise ConfigError(f"config field {name!r} must be an object, got {value!r}")
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(
+            f"config field {name!r} must be {type(default).__name__}, got {value!r}"
+        )
+    return value

@@ -1,0 +1,194 @@
+"""Events: the only contract between the engine and any front end.
+
+`pipeline.run` yields these frozen dataclasses; the headless printer, the JSON-lines writer
+(`events.jsonl`) and the TUI all consume the same stream. As JSON, each event is one object
+whose `"event"` field names its kind in snake_case (`run_started`, `epoch_end`, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class; `kind` is derived from the class name (RunStarted -> run_started)."""
+
+    kind: ClassVar[str] = "event"
+    t: float = field(default_factory=time.time, kw_only=True)
+    """Wall-clock time (seconds since the epoch) when the event was made."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict with the kind under "event"."""
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+def _event(cls: type[Event]) -> type[Event]:
+    cls.kind = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+@_event
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_dir: str
+    config: dict[str, Any]
+    device: str
+    params: int
+    """Parameters of the dense model."""
+    train_size: int
+    test_size: int
+    resumed_from_epoch: int = 0
+
+
+@_event
+@dataclass(frozen=True)
+class StageStarted(Event):
+    stage: str
+    """warmup | prune | train | quantize | finetune | export"""
+    epochs: int = 0
+    """Epochs this stage will train (0 for stages that do not train)."""
+
+
+@_event
+@dataclass(frozen=True)
+class StageFinished(Event):
+    stage: str
+    seconds: float
+
+
+@_event
+@dataclass(frozen=True)
+class BatchProgress(Event):
+    stage: str
+    epoch: int
+    """1-based epoch number over the whole run."""
+    epochs: int
+    batch: int
+    """Batches done in this epoch."""
+    batches: int
+    loss: float
+    """Mean training loss over the batches done so far in this epoch."""
+    img_per_s: float
+    elapsed: float
+    """Seconds since the epoch started."""
+
+
+@_event
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    stage: str
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    """Top-1 accuracy on the test split, in percent."""
+    lr: float
+    """Learning rate used during this epoch."""
+    seconds: float
+    img_per_s: float
+    density: float = 1.0
+    """Fraction of prunable weights that are non-zero during this epoch."""
+
+
+@_event
+@dataclass(frozen=True)
+class Pruned(Event):
+    method: str
+    scope: str
+    budget: str
+    target_density: float
+    density: float
+    """Achieved fraction of prunable weights kept."""
+    kept: int
+    total: int
+    layers: list[dict[str, Any]]
+    """[{name, params, kept, density}] in model order."""
+    collapsed_layers: list[str]
+    overlap: dict[str, int] | None = None
+    """ECS: {"both", "weight_only", "grad_only"} counts of kept weights."""
+    seconds: float = 0.0
+
+
+@_event
+@dataclass(frozen=True)
+class Quantized(Event):
+    bits: int
+    unique_before: int
+    unique_after: int
+    layers: list[dict[str, Any]]
+    """[{name, unique_before, unique_after}]"""
+    test_acc: float | None = None
+    int8_test_acc: float | None = None
+    seconds: float = 0.0
+
+
+@_event
+@dataclass(frozen=True)
+class Exported(Event):
+    path: str
+    dense_bytes: int
+    sparse_bytes: int
+    compressed_bytes: int
+
+
+@_event
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    epoch: int
+    best: bool = False
+
+
+@_event
+@dataclass(frozen=True)
+class Log(Event):
+    message: str
+    level: str = "info"
+    """info | warning | error"""
+
+
+@_event
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str
+    """finished | stopped"""
+    test_acc: float | None
+    summary: dict[str, Any]
+    seconds: float
+
+
+@_event
+@dataclass(frozen=True)
+class RunFailed(Event):
+    error: str
+    """Exception class name."""
+    message: str
+    """One line a user can act on."""
+    traceback: str = ""
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON dict (as written to events.jsonl)."""
+    data = dict(data)
+    kind = data.pop("event", None)
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def kinds() -> list[str]:
+    """All event kinds, snake_case."""
+    return sorted(_REGISTRY)

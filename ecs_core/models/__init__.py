@@ -1,0 +1,28 @@
+"""CIFAR-style CNNs. `build_model("VGG16", num_classes=10, in_channels=3, width=0.25)`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ecs_core.models.resnet import resnet34, resnet50
+from ecs_core.models.vgg import vgg16
+
+__all__ = ["build_model", "prunable_weights", "resnet34", "resnet50", "vgg16"]
+
+
+def build_model(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0) -> nn.Module:
+    """Build a model by case-insensitive name; unknown names raise an error listing the valid ones."""
+    from ecs_core.registry import MODELS, lookup
+
+    return lookup(MODELS, name, "model")(
+        num_classes=num_classes, in_channels=in_channels, width=width
+    )
+
+
+def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Conv2d and Linear weights by parameter name, in model order: what a Mask covers."""
+    out: dict[str, nn.Parameter] = {}
+    for mod_name, mod in model.named_modules():
+        if isinstance(mod, nn.Conv2d | nn.Linear):
+            out[f"{mod_name}.weight" if mod_name else "weight"] = mod.weight
+    return out

@@ -1,0 +1,413 @@
+"""`run(config, store, stop)`: the one place that orders the stages of a run.
+
+    1) validate the config, load the data, build the model (errors here leave nothing on disk)
+    2) warm-up epochs (ECS, magnitude), or none (SNIP, random prune at initialisation)
+    3) prune: score, then mask; report density per layer; refuse layer collapse
+    4) train the remaining epochs with the mask enforced after every step
+    5) quantize and export (weight sharing, int8, compressed file), when asked
+Every step is reported as an `Event`; the store appends each one to events.jsonl as it happens.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecs_core import events as ev
+from ecs_core.config import RunConfig
+from ecs_core.data import ImageData, load_dataset, make_batches
+from ecs_core.data.loader import Batches
+from ecs_core.models import build_model, prunable_weights
+from ecs_core.prune import MaskEnforcer, PruneError, PruneResult, prune
+from ecs_core.prune.mask import Mask, layer_report
+from ecs_core.store import RunStore, StoreError
+from ecs_core.train import evaluate, make_optimizer, train_epoch
+
+PROGRESS_EVERY_S = 0.25  # throttle batch_progress events (the TUI redraws slower anyway)
+
+
+class StopFlag(Protocol):
+    """Anything with `is_set()`, e.g. `threading.Event`."""
+
+    def is_set(self) -> bool: ...
+
+
+class Stopped(Exception):
+    """Internal: a stop was requested at a batch boundary."""
+
+
+class ResumeError(ValueError):
+    """A run directory cannot be resumed with this config."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Context:
+    """Everything a run holds while it runs (one per call to `run`)."""
+
+    config: RunConfig
+    device: torch.device
+    data: ImageData
+    model: nn.Module
+    train: Batches
+    test: Batches
+    store: RunStore
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    mask: Mask | None = None
+    enforcer: MaskEnforcer | None = None
+    epoch: int = 0
+    """Epochs completed."""
+    best_acc: float = -1.0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(config: RunConfig, store: RunStore | None = None) -> Context:
+    """Steps that can fail on bad input, before anything is written (data, model, device)."""
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    data = load_dataset(config.dataset, config.data_dir, config.download)
+    model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    train_b = make_batches(
+        data.train_x, data.train_y, data.mean, data.std, config.batch_size, True, data.flip,
+        device, config.max_batches,
+    )  # fmt: skip
+    test_b = make_batches(
+        data.test_x, data.test_y, data.mean, data.std, 512, False, False, device
+    )
+    opt, sched = make_optimizer(
+        model, config.lr, config.momentum, config.weight_decay, config.step_size, config.gamma
+    )
+    if store is None:
+        store = RunStore.create(config.runs_dir, config)
+    gen = torch.Generator().manual_seed(config.seed)
+    return Context(config, device, data, model, train_b, test_b, store, opt, sched, gen)
+
+
+def run(
+    config: RunConfig,
+    store: RunStore | None = None,
+    stop: StopFlag | None = None,
+    resume: bool = False,
+) -> Iterator[ev.Event]:
+    """Run a whole experiment, yielding events. Re-raises the error after a `RunFailed` event."""
+    config = config.validate()
+    if resume:
+        if store is None:
+            raise ResumeError("resume needs the run directory to continue")
+        check_resumable(store, config)
+    ctx = prepare(config, store)
+    if resume:
+        restore(ctx)
+    emit = _emitter(ctx.store)
+    t0 = time.time()
+    ctx.summary.update(_base_summary(ctx))
+    try:
+        yield emit(
+            ev.RunStarted(
+                run_dir=str(ctx.store.path),
+                config=config.to_dict(),
+                device=str(ctx.device),
+                params=sum(p.numel() for p in ctx.model.parameters()),
+                train_size=len(ctx.data.train_y),
+                test_size=len(ctx.data.test_y),
+                resumed_from_epoch=ctx.epoch,
+            )
+        )
+        yield from _train_and_prune(ctx, stop, emit)
+        _save_model(ctx)
+        if config.quantize and config.method != "none":
+            from ecs_core.quant.stage import quantize_stage
+
+            result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit))
+            ctx.summary.update(result or {})
+        ctx.summary.update(status="finished", seconds=ctx.summary.get("seconds", 0) + time.time() - t0)
+        ctx.store.write_summary(ctx.summary)
+        yield emit(
+            ev.RunFinished(
+                status="finished",
+                test_acc=ctx.summary.get("test_acc"),
+                summary=ctx.summary,
+                seconds=time.time() - t0,
+            )
+        )
+    except Stopped:
+        _save_model(ctx)
+        ctx.summary.update(status="stopped", seconds=ctx.summary.get("seconds", 0) + time.time() - t0)
+        ctx.store.write_summary(ctx.summary)
+        yield emit(
+            ev.RunFinished(
+                status="stopped",
+                test_acc=ctx.summary.get("test_acc"),
+                summary=ctx.summary,
+                seconds=time.time() - t0,
+            )
+        )
+    except (Exception, KeyboardInterrupt) as exc:
+        ctx.summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        try:
+            ctx.store.write_summary(ctx.summary)
+            failed = emit(
+                ev.RunFailed(
+                    error=type(exc).__name__, message=str(exc), traceback=traceback.format_exc()
+                )
+            )
+        except StoreError:
+            failed = ev.RunFailed(error=type(exc).__name__, message=str(exc))
+        yield failed
+        raise
+    finally:
+        ctx.store.close()
+
+
+def _emitter(store: RunStore):  # noqa: ANN202
+    def emit(event: ev.Event) -> ev.Event:
+        store.append_event(event)
+        return event
+
+    return emit
+
+
+def _stage(ctx: Context, name: str, epochs: int, emit, body: Iterator[ev.Event]):  # noqa: ANN001, ANN202
+    """Wrap a stage body in stage_started / stage_finished events; return the body's result."""
+    t = time.time()
+    yield emit(ev.StageStarted(stage=name, epochs=epochs))
+    result = yield from body
+    yield emit(ev.StageFinished(stage=name, seconds=time.time() - t))
+    return result
+
+
+def _train_and_prune(ctx: Context, stop: StopFlag | None, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+    cfg = ctx.config
+    prune_at = cfg.prune_epoch if cfg.method != "none" else None
+    if ctx.epoch < cfg.epochs and ctx.mask is None and prune_at is not None and prune_at > 0:
+        yield from _stage(ctx, "warmup", prune_at - ctx.epoch, emit, _epochs(ctx, prune_at, stop, emit, "warmup"))
+    if prune_at is not None and ctx.mask is None:
+        yield from _stage(ctx, "prune", 0, emit, _prune(ctx, emit))
+    if ctx.epoch < cfg.epochs:
+        yield from _stage(ctx, "train", cfg.epochs - ctx.epoch, emit, _epochs(ctx, cfg.epochs, stop, emit, "train"))
+    if "test_acc" not in ctx.summary:
+        loss, acc = evaluate(ctx.model, ctx.test)
+        ctx.summary.update(test_acc=acc, test_loss=loss)
+
+
+def _epochs(ctx: Context, until: int, stop: StopFlag | None, emit, stage: str) -> Iterator[ev.Event]:  # noqa: ANN001
+    cfg = ctx.config
+    while ctx.epoch < until:
+        epoch = ctx.epoch + 1
+        lr = ctx.optimizer.param_groups[0]["lr"]
+        t, last = time.time(), 0.0
+        step = None
+        for step in train_epoch(ctx.model, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch):
+            now = time.time()
+            if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
+                last = now
+                yield emit(
+                    ev.BatchProgress(
+                        stage=stage, epoch=epoch, epochs=cfg.epochs, batch=step.batch,
+                        batches=step.batches, loss=step.loss,
+                        img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
+                    )
+                )  # fmt: skip
+            if stop is not None and stop.is_set():
+                raise Stopped
+        ctx.scheduler.step()
+        test_loss, test_acc = evaluate(ctx.model, ctx.test)
+        seconds = time.time() - t
+        ctx.epoch = epoch
+        dens = ctx.summary.get("density", 1.0)
+        ctx.summary.update(
+            epochs_done=epoch, train_loss=step.loss if step else None,
+            train_acc=step.acc if step else None, test_loss=test_loss, test_acc=test_acc,
+        )  # fmt: skip
+        best = test_acc > ctx.best_acc
+        ctx.best_acc = max(ctx.best_acc, test_acc)
+        ctx.summary["best_test_acc"] = ctx.best_acc
+        yield emit(
+            ev.EpochEnd(
+                stage=stage, epoch=epoch, epochs=cfg.epochs,
+                train_loss=step.loss if step else float("nan"), train_acc=step.acc if step else 0.0,
+                test_loss=test_loss, test_acc=test_acc, lr=lr, seconds=seconds,
+                img_per_s=(step.seen if step else 0) / max(1e-9, seconds), density=dens,
+            )
+        )  # fmt: skip
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+            path = save_checkpoint(ctx, best=best)
+            yield emit(ev.CheckpointSaved(path=str(path), epoch=epoch, best=best))
+        if stop is not None and stop.is_set():
+            raise Stopped
+
+
+def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+    cfg = ctx.config
+    score_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    scoring = _ScoringBatches(ctx.train, score_gen)
+    result = prune(
+        ctx.model, cfg.method, cfg.density, scoring, cfg.scope, cfg.budget, cfg.score_batches, cfg.seed
+    )
+    event = ev.Pruned(
+        method=result.method, scope=result.scope, budget=result.budget,
+        target_density=result.target_density, density=result.density, kept=result.kept,
+        total=result.total, layers=result.layers, collapsed_layers=result.collapsed_layers,
+        overlap=result.overlap, seconds=result.seconds,
+    )  # fmt: skip
+    _record_prune(ctx, result)
+    yield emit(event)
+    if result.collapsed_layers:
+        names = ", ".join(result.collapsed_layers)
+        yield emit(ev.Log(message=f"layer collapse: no weights kept in {names}", level="error"))
+        if not cfg.allow_collapse:
+            raise PruneError(
+                f"pruning to density {cfg.density:g} ({cfg.scope} scope) leaves no weights in "
+                f"{names}; use --scope layer, a higher --density, or --allow-collapse"
+            )
+    if cfg.method == "ecs" and cfg.budget == "union":
+        yield emit(
+            ev.Log(
+                message=f"ECS union budget kept {result.density:.2%} of weights for a target of "
+                f"{cfg.density:.2%}; compare with other methods at the achieved density",
+                level="warning",
+            )
+        )
+    _apply_mask(ctx, result.mask)
+    ctx.store.save_tensors("masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()})
+    save_checkpoint(ctx)
+
+
+@dataclass
+class _ScoringBatches:
+    """The training batches (augmented), drawn from a generator of their own."""
+
+    batches: Batches
+    generator: torch.Generator
+
+    def __iter__(self):  # noqa: ANN204
+        return self.batches.epoch(self.generator)
+
+
+def _record_prune(ctx: Context, r: PruneResult) -> None:
+    ctx.summary.update(
+        target_density=r.target_density, density=r.density, kept=r.kept, total=r.total,
+        layers=r.layers, collapsed_layers=r.collapsed_layers, overlap=r.overlap,
+        budget=r.budget,
+    )  # fmt: skip
+
+
+def _apply_mask(ctx: Context, mask: Mask) -> None:
+    ctx.mask = mask
+    ctx.enforcer = MaskEnforcer(ctx.model, mask)
+    ctx.enforcer.mask_optimizer_state(ctx.optimizer)
+
+
+def _base_summary(ctx: Context) -> dict[str, Any]:
+    cfg = ctx.config
+    out = {
+        "status": "running", "run_dir": str(ctx.store.path), "model": cfg.model,
+        "dataset": cfg.dataset, "method": cfg.method, "scope": cfg.scope, "seed": cfg.seed,
+        "target_density": cfg.density, "device": str(ctx.device),
+        "params": sum(p.numel() for p in ctx.model.parameters()),
+    }  # fmt: skip
+    if cfg.method == "none":
+        ones = {k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()}
+        out.update(density=1.0, layers=layer_report(ones), collapsed_layers=[])
+    out.update({k: v for k, v in ctx.summary.items() if k != "status"})
+    return out
+
+
+def _save_model(ctx: Context) -> None:
+    ctx.store.save_tensors("model.safetensors", ctx.model.state_dict())
+
+
+# --- checkpoints and resume (everything needed to continue bit-for-bit on CPU)
+
+
+def save_checkpoint(ctx: Context, best: bool = False) -> Any:
+    state = {
+        "epoch": ctx.epoch,
+        "model": ctx.model.state_dict(),
+        "optimizer": ctx.optimizer.state_dict(),
+        "scheduler": ctx.scheduler.state_dict(),
+        "mask": {k: v.cpu() for k, v in ctx.mask.items()} if ctx.mask is not None else None,
+        "generator": ctx.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy_rng": _numpy_state(),
+        "python_rng": random.getstate(),
+        "best_acc": ctx.best_acc,
+        "summary_json": json.dumps(ctx.summary),
+        "config_json": json.dumps(ctx.config.to_dict()),
+    }
+    path = ctx.store.save_checkpoint(state, "last.pt")
+    if best:
+        ctx.store.save_checkpoint(state, "best.pt")
+    return path
+
+
+def _numpy_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+            "has_gauss": has_gauss, "cached": cached}  # fmt: skip
+
+
+def check_resumable(store: RunStore, config: RunConfig) -> None:
+    """Refuse a resume whose config differs from the run's (naming the fields)."""
+    saved = store.read_config().validate()
+    diff = saved.differences(config, ignore=("runs_dir", "data_dir", "device", "download", "extra"))
+    if diff:
+        raise ResumeError(
+            f"{store.path} was run with a different config (differs in: {', '.join(diff)}); "
+            "resume with the same options or start a new run"
+        )
+
+
+def restore(ctx: Context) -> None:
+    """Load the last checkpoint into `ctx` (nothing to do if the run never finished an epoch)."""
+    state = ctx.store.load_checkpoint("last.pt")
+    if state is None:
+        return
+    try:
+        ctx.model.load_state_dict(state["model"])
+        if state["mask"] is not None:
+            _apply_mask(ctx, {k: v.to(ctx.device).bool() for k, v in state["mask"].items()})
+        ctx.optimizer.load_state_dict(state["optimizer"])
+        ctx.scheduler.load_state_dict(state["scheduler"])
+        ctx.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        ns = state["numpy_rng"]
+        np.random.set_state((ns["name"], ns["keys"].numpy().astype(np.uint32), ns["pos"],
+                             ns["has_gauss"], ns["cached"]))  # fmt: skip
+        random.setstate(state["python_rng"])
+        ctx.epoch = int(state["epoch"])
+        ctx.best_acc = float(state["best_acc"])
+        ctx.summary = json.loads(state["summary_json"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise StoreError(
+            f"{ctx.store.path / 'checkpoints' / 'last.pt'} does not match this model/config ({exc})"
+        ) from exc

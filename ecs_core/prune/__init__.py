@@ -1,0 +1,133 @@
+"""One-shot pruning: score, then mask. `prune(model, "ecs", 0.05, batches)` returns a Mask.
+
+Example (notebook)::
+
+    from ecs_core import data, models, prune
+    d = data.load_dataset("digits")
+    net = models.build_model("vgg16", d.num_classes, d.in_channels, width=0.25)
+    batches = data.make_batches(d.train_x, d.train_y, d.mean, d.std, 128, True, d.flip, "cpu")
+    result = prune.prune(net, "snip", density=0.05, batches=batches)
+    print(result.density, result.layers[0])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ecs_core.config import ConfigError, canonical_name
+from ecs_core.prune.baselines import magnitude_scores, random_scores
+from ecs_core.prune.ecs import ecs_mask, ecs_scores
+from ecs_core.prune.mask import (
+    Mask,
+    MaskEnforcer,
+    PruneError,
+    collapsed,
+    layer_report,
+    mask_from_scores,
+    validate_mask,
+)
+from ecs_core.prune.mask import density as mask_density
+from ecs_core.prune.snip import snip_scores
+
+__all__ = [
+    "PRUNERS",
+    "Mask",
+    "MaskEnforcer",
+    "PruneError",
+    "PruneResult",
+    "mask_from_scores",
+    "prune",
+    "validate_mask",
+]
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class PruneResult:
+    """A mask and what it means: achieved density, per-layer rows, collapsed layers, overlap."""
+
+    mask: Mask
+    method: str
+    scope: str
+    budget: str
+    target_density: float
+    density: float
+    kept: int
+    total: int
+    layers: list[dict] = field(default_factory=list)
+    collapsed_layers: list[str] = field(default_factory=list)
+    overlap: dict[str, int] | None = None
+    seconds: float = 0.0
+
+
+def _scored(scores_fn):  # noqa: ANN001, ANN202
+    """A pruner whose mask is the shared top-k over one score dict."""
+
+    def run(model, batches, density, scope, budget, score_batches, generator):  # noqa: ANN001, ANN202
+        return mask_from_scores(scores_fn(model, batches, score_batches, generator), density, scope), None
+
+    return run
+
+
+def _ecs(model, batches, density, scope, budget, score_batches, generator):  # noqa: ANN001, ANN202
+    w_abs, g_abs = ecs_scores(model, batches, score_batches)
+    return ecs_mask(w_abs, g_abs, density, scope, budget)
+
+
+# name -> fn(model, batches, density, scope, budget, score_batches, generator) -> (mask, overlap)
+PRUNERS = {
+    "ecs": _ecs,
+    "snip": _scored(lambda m, b, n, g: snip_scores(m, b, n)),
+    "random": _scored(lambda m, b, n, g: random_scores(m, g)),
+    "magnitude": _scored(lambda m, b, n, g: magnitude_scores(m)),
+}
+
+
+def prune(
+    model: nn.Module,
+    method: str,
+    density: float,
+    batches: Batches | None = None,
+    scope: str = "global",
+    budget: str = "exact",
+    score_batches: int = 1,
+    seed: int = 0,
+) -> PruneResult:
+    """Compute a mask for `model` (does not modify it; see `MaskEnforcer` to apply it).
+
+    `batches` (an iterable of (images, labels)) is needed by the gradient methods (snip, ecs).
+    """
+    method = canonical_name(method, tuple(PRUNERS), "pruning method")
+    if not 0 < density <= 1:
+        raise ConfigError(f"density must be in (0, 1], got {density}")
+    if method in ("snip", "ecs") and batches is None:
+        raise ConfigError(f"{method} needs batches of training data to compute gradients")
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed)
+    mask, overlap = PRUNERS[method](
+        model, batches, density, scope, budget, score_batches, generator
+    )
+    rows = layer_report(mask)
+    kept = sum(r["kept"] for r in rows)
+    total = sum(r["params"] for r in rows)
+    return PruneResult(
+        mask=mask,
+        method=method,
+        scope=scope,
+        budget=budget if method == "ecs" else "exact",
+        target_density=density,
+        density=mask_density(mask),
+        kept=kept,
+        total=total,
+        layers=rows,
+        collapsed_layers=collapsed(mask),
+        overlap=overlap,
+        seconds=time.perf_counter() - start,
+    )
+

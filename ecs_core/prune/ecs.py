@@ -1,0 +1,57 @@
+"""Explicit Connection Sensitivity: keep weights that are large OR have large gradients.
+
+After `warmup_epochs` of training, a weight is important if its magnitude |w| is in the top-x
+or its gradient magnitude |g| is in the top-x. Only weights low on both counts are removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ecs_core.models import prunable_weights
+from ecs_core.prune.mask import Mask, mask_from_scores
+from ecs_core.prune.scoring import percentile_ranks, prunable_grads
+
+
+def ecs_scores(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_batches: int = 1
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(|w|, |g|) for every prunable weight; g is dL/dw summed over `n_batches` batches."""
+    grads = prunable_grads(model, batches, n_batches)
+    weights = prunable_weights(model)
+    return (
+        {k: w.detach().abs() for k, w in weights.items()},
+        {k: g.abs() for k, g in grads.items()},
+    )
+
+
+def ecs_mask(
+    w_abs: dict[str, torch.Tensor],
+    g_abs: dict[str, torch.Tensor],
+    density: float,
+    scope: str,
+    budget: str = "exact",
+) -> tuple[Mask, dict[str, int]]:
+    """The ECS mask and the overlap counts {both, weight_only, grad_only} of kept weights.
+
+    union: top-x by |w| OR top-x by |g| with x = density (achieved density in [x, 2x]).
+    exact: rank each weight by the larger of its two percentile ranks and keep exactly x.
+    """
+    by_w = mask_from_scores(w_abs, density, scope)
+    by_g = mask_from_scores(g_abs, density, scope)
+    if budget == "union":
+        mask = {k: by_w[k] | by_g[k] for k in by_w}
+    elif budget == "exact":
+        rw, rg = percentile_ranks(w_abs, scope), percentile_ranks(g_abs, scope)
+        mask = mask_from_scores({k: torch.maximum(rw[k], rg[k]) for k in rw}, density, scope)
+    else:
+        raise ValueError(f"budget must be 'exact' or 'union', got {budget!r}")
+    overlap = {"both": 0, "weight_only": 0, "grad_only": 0}
+    for k, m in mask.items():
+        overlap["both"] += int((m & by_w[k] & by_g[k]).sum())
+        overlap["weight_only"] += int((m & by_w[k] & ~by_g[k]).sum())
+        overlap["grad_only"] += int((m & by_g[k] & ~by_w[k]).sum())
+    return mask, overlap

@@ -1,0 +1,62 @@
+"""Gradients of the loss with respect to the prunable weights, for the gradient-based scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ecs_core.models import prunable_weights
+
+
+def prunable_grads(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_batches: int
+) -> dict[str, torch.Tensor]:
+    """dL/dw for every prunable weight, summed over the first `n_batches` batches.
+
+    Runs in train mode (batch statistics, as training sees them) but restores the batch-norm
+    running statistics afterwards, so scoring leaves the model exactly as it found it.
+    """
+    weights = prunable_weights(model)
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    was_training = model.training
+    model.train()
+    for p in model.parameters():
+        p.grad = None
+    seen = 0
+    for x, y in batches:
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        seen += 1
+        if seen >= n_batches:
+            break
+    if seen == 0:
+        raise ValueError("no batches to score connections with")
+    grads = {name: w.grad.detach().clone() for name, w in weights.items()}
+    for p in model.parameters():
+        p.grad = None
+    with torch.no_grad():
+        for k, v in model.named_buffers():
+            v.copy_(buffers[k])
+    model.train(was_training)
+    return grads
+
+
+def percentile_ranks(scores: dict[str, torch.Tensor], scope: str) -> dict[str, torch.Tensor]:
+    """Each entry's rank in [0, 1) among its pool (all layers, or its own layer)."""
+
+    def ranks(flat: torch.Tensor) -> torch.Tensor:
+        order = torch.argsort(flat, stable=True)
+        r = torch.empty(flat.numel(), dtype=torch.float64, device=flat.device)
+        r[order] = torch.arange(flat.numel(), dtype=torch.float64, device=flat.device)
+        return r / flat.numel()
+
+    if scope == "layer":
+        return {k: ranks(v.flatten().float()).view_as(v) for k, v in scores.items()}
+    flat = ranks(torch.cat([v.flatten().float() for v in scores.values()]))
+    out, start = {}, 0
+    for k, v in scores.items():
+        out[k] = flat[start : start + v.numel()].view_as(v)
+        start += v.numel()
+    return out

@@ -1,0 +1,186 @@
+"""The run directory: every file a run writes, written atomically. All engine file I/O is here.
+
+    runs/<time>-<model>-<dataset>-<method>-d<density>-s<seed>/
+        config.json  events.jsonl  summary.json  masks.safetensors  model.safetensors
+        checkpoints/last.pt  checkpoints/best.pt  model.ecsz (compressed model)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecs_core.config import ConfigError, RunConfig
+from ecs_core.events import Event
+from ecs_core.events import from_dict as event_from_dict
+
+
+class StoreError(OSError):
+    """A run directory cannot be created, written or read; the message names the path."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path} does not exist") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON ({exc})") from exc
+
+
+def run_name(config: RunConfig, when: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
+    return (
+        f"{stamp}-{config.model}-{config.dataset}-{config.method}"
+        f"-d{config.density:g}-s{config.seed}"
+    )
+
+
+class RunStore:
+    """One run directory. Create with `RunStore.create`, open an existing one with `RunStore(path)`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._events = None
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, config: RunConfig) -> RunStore:
+        """Make a fresh, uniquely named run directory (never shared by two processes)."""
+        runs_dir = Path(runs_dir)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create runs dir {runs_dir}: {exc.strerror or exc}; "
+                "pass a writable --runs-dir"
+            ) from exc
+        if not os.access(runs_dir, os.W_OK | os.X_OK):
+            raise StoreError(f"runs dir {runs_dir} is not writable; pass a writable --runs-dir")
+        base = run_name(config)
+        for i in range(1000):
+            path = runs_dir / (base if i == 0 else f"{base}-{i + 1}")
+            try:
+                path.mkdir()  # atomic: exactly one process wins a name
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
+            store = cls(path)
+            store.write_config(config)
+            return store
+        raise StoreError(f"could not find a free run directory name under {runs_dir}")
+
+    # --- config, summary
+    def write_config(self, config: RunConfig) -> None:
+        atomic_write_json(self.path / "config.json", config.to_dict())
+
+    def read_config(self) -> RunConfig:
+        data = read_json(self.path / "config.json")
+        try:
+            return RunConfig.from_dict(data)
+        except ConfigError as exc:
+            raise StoreError(f"{self.path / 'config.json'}: {exc}") from exc
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "summary.json", summary)
+
+    def read_summary(self) -> dict[str, Any]:
+        return read_json(self.path / "summary.json")
+
+    # --- events
+    def append_event(self, event: Event) -> None:
+        """Append one JSON line and flush, so a watcher sees it at once."""
+        try:
+            if self._events is None:
+                self._events = open(self.path / "events.jsonl", "a", encoding="utf-8")
+            self._events.write(json.dumps(event.to_dict()) + "\n")
+            self._events.flush()
+        except OSError as exc:
+            raise StoreError(f"cannot append to {self.path / 'events.jsonl'}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+    def read_events(self) -> Iterator[Event]:
+        """Events written so far; a half-written last line (a run still writing) is skipped."""
+        path = self.path / "events.jsonl"
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                try:
+                    yield event_from_dict(json.loads(line))
+                except (json.JSONDecodeError, TypeError, ValueError):
+                    continue
+
+    # --- tensors (safetensors: loading never runs code)
+    def save_tensors(self, name: str, tensors: dict[str, torch.Tensor]) -> Path:
+        from safetensors.torch import save
+
+        data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        path = self.path / name
+        atomic_write_bytes(path, save(data))
+        return path
+
+    def load_tensors(self, name: str) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load
+
+        path = self.path / name
+        try:
+            return load(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise StoreError(f"{path} does not exist") from exc
+        except Exception as exc:  # safetensors raises its own error types on bad headers
+            raise StoreError(f"{path} is not a valid safetensors file ({exc})") from exc
+
+    # --- checkpoints (torch.save, loaded with weights_only=True: never runs code)
+    def save_checkpoint(self, state: dict[str, Any], name: str = "last.pt") -> Path:
+        import io
+
+        folder = self.path / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        path = folder / name
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def load_checkpoint(self, name: str = "last.pt") -> dict[str, Any] | None:
+        path = self.path / "checkpoints" / name
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise StoreError(
+                f"{path} is not a readable checkpoint ({type(exc).__name__}); it may be "
+                "truncated or from elsewhere. Delete it to start the run over."
+            ) from exc

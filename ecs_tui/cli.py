@@ -1,0 +1,76 @@
+"""The `ecs` command line (Typer). Thin: it builds a RunConfig and hands it to the engine.
+
+Nothing here imports torch at module level, so `ecs --help` answers at once; commands import
+the engine when they run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ecs_tui import commands
+
+app = typer.Typer(
+    name="ecs",
+    help="Prune (SNIP, ECS), quantize and inspect CNNs. Bare `ecs` opens the terminal app.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """Bare `ecs` opens the app; `ecs COMMAND --help` documents each command."""
+    if ctx.invoked_subcommand is None:
+        _launch_tui(None, None)
+
+
+def _launch_tui(run_dir: Path | None, watch: Path | None) -> None:
+    from ecs_tui.app import run_app
+
+    run_app(run_dir=run_dir, watch=watch)
+
+
+commands.register(app)
+
+
+def main() -> None:
+    """Console script `ecs`."""
+    app()
+
+
+tui = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+@tui.command()
+def _tui(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="A finished run directory to open.", show_default=False)
+    ] = None,
+    watch: Annotated[
+        Path | None,
+        typer.Option(help="Attach to a run directory that `ecs run` is writing.", show_default=False),
+    ] = None,
+) -> None:
+    """Open the ecs-tui terminal app."""
+    for p in (run_dir, watch):
+        if p is not None and not (p / "config.json").is_file():
+            typer.echo(f"error: {p} is not a run directory (no config.json)", err=True)
+            raise typer.Exit(2)
+    _launch_tui(run_dir, watch)
+
+
+def tui_main() -> None:
+    """Console script `ecs-tui`."""
+    tui()
+
+
+if __name__ == "__main__":  # `python -m ecs_tui.cli` (torchrun uses this form)
+    sys.exit(main())

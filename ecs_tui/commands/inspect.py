@@ -1,0 +1,9 @@
+"""Commands of this area (filled in by its issue)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """No commands yet."""

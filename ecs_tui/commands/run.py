@@ -1,0 +1,219 @@
+"""`ecs run`: a whole experiment, headless (tmux, nohup, batch jobs)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ecs_core.config import ConfigError, RunConfig
+
+_D = RunConfig()
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+EXIT_STOPPED = 130
+
+Opt = typer.Option
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def parse_prunetype(value: str) -> str:
+    """The original's --prunetype: True meant layer-wise, False (default) global."""
+    v = value.strip().lower()
+    if v in ("true", "1", "yes", "layer", "layerwise"):
+        return "layer"
+    if v in ("false", "0", "no", "global"):
+        return "global"
+    raise ConfigError(f"--prunetype must be True (layer-wise) or False (global), got {value!r}")
+
+
+def build_config(**kw: object) -> RunConfig:
+    """Options -> validated RunConfig (aliases resolved); raises ConfigError."""
+    compression = kw.pop("compression")
+    prunetype = kw.pop("prunetype")
+    if compression is not None:
+        if not compression >= 1:  # type: ignore[operator]
+            raise ConfigError(f"--compression must be >= 1 (20 means keep 1/20), got {compression}")
+        kw["density"] = 1.0 / compression  # type: ignore[operator]
+    if prunetype is not None:
+        kw["scope"] = parse_prunetype(prunetype)  # type: ignore[arg-type]
+    return RunConfig(**kw).validate()  # type: ignore[arg-type]
+
+
+def run_command(
+    model: Annotated[str, Opt(help="vgg16 | resnet34 | resnet50 (any case).")] = _D.model,
+    dataset: Annotated[str, Opt(help="digits | fashion-mnist | cifar10 | cifar100.")] = _D.dataset,
+    width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
+    method: Annotated[str, Opt(help="ecs | snip | random | magnitude | none.")] = _D.method,
+    density: Annotated[
+        float, Opt("--density", "--retain", help="Fraction of weights kept, in (0, 1].")
+    ] = _D.density,
+    compression: Annotated[
+        float | None, Opt(help="Compression ratio; 20 means --density 0.05.", show_default=False)
+    ] = None,
+    scope: Annotated[str, Opt(help="global | layer.")] = _D.scope,
+    prunetype: Annotated[
+        str | None, Opt(help="Original flag: True = layer scope, False = global.", hidden=True)
+    ] = None,
+    budget: Annotated[str, Opt(help="ECS: exact (= density) | union (x..2x).")] = _D.budget,
+    warmup_epochs: Annotated[int, Opt(help="ECS/magnitude: epochs before pruning.")] = (
+        _D.warmup_epochs
+    ),
+    score_batches: Annotated[int, Opt(help="Batches of gradients for scores.")] = _D.score_batches,
+    allow_collapse: Annotated[bool, Opt(help="Go on if a layer loses all weights.")] = False,
+    epochs: Annotated[int, Opt(help="Total epochs, warm-up included.")] = _D.epochs,
+    batch_size: Annotated[int, Opt("--batch-size", "--batchsize", help="Batch size.")] = (
+        _D.batch_size
+    ),
+    lr: Annotated[float, Opt(help="SGD learning rate.")] = _D.lr,
+    momentum: Annotated[float, Opt(help="SGD momentum.")] = _D.momentum,
+    weight_decay: Annotated[
+        float, Opt("--weight-decay", "--weightdecay", help="L2 weight decay.")
+    ] = _D.weight_decay,
+    step_size: Annotated[
+        int, Opt("--step-size", "--step", help="StepLR period in epochs.")
+    ] = _D.step_size,
+    gamma: Annotated[float, Opt(help="StepLR factor.")] = _D.gamma,
+    max_batches: Annotated[
+        int | None, Opt(help="Cap batches per epoch (smoke runs).", show_default=False)
+    ] = None,
+    seed: Annotated[int, Opt(help="Random seed.")] = _D.seed,
+    device: Annotated[str, Opt(help="auto | cpu | cuda.")] = _D.device,
+    quantize: Annotated[bool, Opt(help="Weight sharing + int8 + export after pruning.")] = (
+        _D.quantize
+    ),
+    bits: Annotated[int, Opt(help="Weight sharing: 2**bits clusters per layer.")] = _D.bits,
+    quantize_bn: Annotated[bool, Opt(help="Also share batch-norm weights.")] = False,
+    finetune_epochs: Annotated[int, Opt(help="Centroid fine-tuning epochs.")] = (
+        _D.finetune_epochs
+    ),
+    calib_batches: Annotated[int, Opt(help="int8 calibration batches.")] = _D.calib_batches,
+    data_dir: Annotated[str, Opt(help="Dataset folder.")] = _D.data_dir,
+    download: Annotated[bool, Opt(help="Download missing datasets.")] = True,
+    runs_dir: Annotated[str, Opt(help="Parent folder of run directories.")] = _D.runs_dir,
+    checkpoint_every: Annotated[int, Opt(help="Checkpoint period in epochs.")] = (
+        _D.checkpoint_every
+    ),
+    resume: Annotated[
+        Path | None,
+        Opt(help="Continue this run directory from its last checkpoint.", show_default=False),
+    ] = None,
+    json_out: Annotated[bool, Opt("--json", help="Print events as JSON lines on stdout.")] = False,
+) -> None:
+    """Train, prune, quantize and export one model, headless."""
+    kw = dict(locals())
+    resume_dir, as_json = kw.pop("resume"), kw.pop("json_out")
+    try:
+        config = build_config(**kw)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    store = None
+    if resume_dir is not None:
+        store, config = _resume_target(resume_dir, config)
+        if store is None:
+            return
+    raise typer.Exit(execute(config, store, as_json))
+
+
+def _resume_target(path: Path, config: RunConfig):  # noqa: ANN202
+    """(store, config) to continue; (None, _) when the run is already finished."""
+    from ecs_core.store import RunStore, StoreError
+
+    if not (path / "config.json").is_file():
+        raise fail(f"{path} is not a run directory (no config.json)")
+    store = RunStore(path)
+    try:
+        saved = store.read_config().validate()
+        status = store.read_summary().get("status") if (path / "summary.json").exists() else None
+    except (StoreError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    if status == "finished":
+        typer.echo(f"{path} has already finished; nothing to do.")
+        return None, config
+    # Options left at their defaults take the saved run's values; others must match.
+    import dataclasses
+
+    merged = {}
+    defaults = RunConfig().validate()
+    for f in dataclasses.fields(RunConfig):
+        given = getattr(config, f.name)
+        merged[f.name] = getattr(saved, f.name) if given == getattr(defaults, f.name) else given
+    return store, RunConfig(**merged)
+
+
+def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
+    """Run the pipeline with signal handling and a printer; return the exit code."""
+    from ecs_core.pipeline import ResumeError, run
+    from ecs_tui.printers import make_printer
+
+    stop = threading.Event()
+    restore = _install_signals(stop)
+    printer = make_printer(as_json, sys.stdout)
+    started = False
+    last = None
+    try:
+        for event in run(config, store=store, stop=stop, resume=store is not None):  # type: ignore[arg-type]
+            started = started or event.kind == "run_started"
+            last = event
+            printer.handle(event)
+    except KeyboardInterrupt:
+        printer.close()
+        typer.echo("interrupted at once; the last checkpoint is intact", err=True)
+        return EXIT_STOPPED
+    except (ConfigError, ResumeError) as exc:
+        printer.close()
+        raise fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one line, never a traceback
+        printer.close()
+        code = EXIT_FAILED if started else EXIT_BAD_INPUT
+        where = f" (run directory: {last.run_dir})" if started and hasattr(last, "run_dir") else ""
+        raise fail(f"{exc}{where}", code) from None
+    finally:
+        restore()
+    printer.close()
+    if last is not None and last.kind == "run_finished" and last.status == "stopped":
+        run_dir = last.summary.get("run_dir", "RUN_DIR")
+        typer.echo(f"stopped; continue with: ecs run --resume {run_dir}", err=True)
+        return EXIT_STOPPED
+    return 0
+
+
+def _install_signals(stop: threading.Event):  # noqa: ANN202
+    """First Ctrl-C / SIGTERM: stop at the next batch boundary. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        name = signal.Signals(signum).name
+        print(
+            f"\n{name}: finishing the current batch, then saving (again to quit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    return restore
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+
+
+__all__ = ["build_config", "execute", "register"]

@@ -1,0 +1,160 @@
+"""Headless consumers of the event stream: JSON lines, plain lines, or a Rich live display."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from ecs_core import events as ev
+
+
+def make_printer(as_json: bool, out: IO[str]) -> Any:
+    """--json -> JsonPrinter; a TTY -> RichPrinter; otherwise one plain line per epoch."""
+    if as_json:
+        return JsonPrinter(out)
+    if out.isatty():
+        return RichPrinter()
+    return PlainPrinter(out)
+
+
+class JsonPrinter:
+    """Every event as one JSON object per line, nothing else on stdout."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def handle(self, event: ev.Event) -> None:
+        self.out.write(json.dumps(event.to_dict()) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def describe(event: ev.Event) -> str | None:
+    """One human line for the events worth a line (None for batch progress)."""
+    match event:
+        case ev.RunStarted():
+            c = event.config
+            return (
+                f"run {event.run_dir}: {c['model']} x{c['width']:g} on {c['dataset']}, "
+                f"{c['method']} to density {c['density']:g} ({c['scope']}), {c['epochs']} epochs, "
+                f"{event.device}, {event.params:,} params, {event.train_size} train / "
+                f"{event.test_size} test images"
+                + (f", resumed after epoch {event.resumed_from_epoch}" if event.resumed_from_epoch else "")
+            )
+        case ev.EpochEnd():
+            return (
+                f"[{event.stage}] epoch {event.epoch}/{event.epochs}  loss {event.train_loss:.4f}  "
+                f"train {event.train_acc:.2f}%  test {event.test_acc:.2f}%  "
+                f"(loss {event.test_loss:.4f})  lr {event.lr:.4g}  {event.img_per_s:,.0f} img/s  "
+                f"{event.seconds:.1f}s"
+            )
+        case ev.Pruned():
+            line = (
+                f"pruned ({event.method}, {event.scope}, budget {event.budget}): kept "
+                f"{event.kept:,}/{event.total:,} = {event.density:.2%} "
+                f"(target {event.target_density:.2%}) in {event.seconds:.2f}s"
+            )
+            if event.overlap:
+                o = event.overlap
+                line += (
+                    f"; by |w| and |g|: {o['both']:,}, |w| only: {o['weight_only']:,}, "
+                    f"|g| only: {o['grad_only']:,}"
+                )
+            if event.collapsed_layers:
+                line += f"; COLLAPSED: {', '.join(event.collapsed_layers)}"
+            return line
+        case ev.Quantized():
+            line = (
+                f"quantized ({2**event.bits} clusters/layer): unique weights "
+                f"{event.unique_before:,} -> {event.unique_after:,}"
+            )
+            if event.test_acc is not None:
+                line += f"; shared-weight test {event.test_acc:.2f}%"
+            if event.int8_test_acc is not None:
+                line += f"; int8 test {event.int8_test_acc:.2f}%"
+            return line
+        case ev.Exported():
+            ratio = event.dense_bytes / max(1, event.compressed_bytes)
+            return (
+                f"exported {event.path}: {event.compressed_bytes:,} bytes "
+                f"({ratio:.1f}x smaller than dense fp32 {event.dense_bytes:,})"
+            )
+        case ev.Log():
+            return f"{event.level}: {event.message}"
+        case ev.RunFinished():
+            acc = f"{event.test_acc:.2f}%" if event.test_acc is not None else "n/a"
+            return f"{event.status}: test accuracy {acc} in {event.seconds:.1f}s"
+        case ev.RunFailed():
+            return f"failed: {event.error}: {event.message}"
+    return None
+
+
+class PlainPrinter:
+    """For log files: one line per epoch and per stage event, no carriage returns."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def handle(self, event: ev.Event) -> None:
+        line = describe(event)
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class RichPrinter:
+    """On a TTY: epoch and batch bars with ETA, img/s, loss, accuracy and lr."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console()
+        self.progress = Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            refresh_per_second=4,
+        )
+        self.progress.start()
+        self.epoch_task = None
+        self.batch_task = None
+        self.last_epoch = ""
+
+    def handle(self, event: ev.Event) -> None:
+        p = self.progress
+        if isinstance(event, ev.BatchProgress):
+            if self.epoch_task is None:
+                self.epoch_task = p.add_task("epochs", total=event.epochs, info="")
+                self.batch_task = p.add_task("batches", total=event.batches, info="")
+            p.update(self.epoch_task, total=event.epochs, completed=event.epoch - 1,
+                     description=f"{event.stage} epoch", info=self.last_epoch)  # fmt: skip
+            p.update(self.batch_task, total=event.batches, completed=event.batch,
+                     info=f"loss {event.loss:.4f}  {event.img_per_s:,.0f} img/s")  # fmt: skip
+            return
+        if isinstance(event, ev.EpochEnd):
+            self.last_epoch = (
+                f"test {event.test_acc:.2f}%  loss {event.train_loss:.4f}  lr {event.lr:.4g}"
+            )
+            if self.epoch_task is not None:
+                p.update(self.epoch_task, completed=event.epoch, info=self.last_epoch)
+        line = describe(event)
+        if line is not None:
+            p.console.print(line, highlight=False, markup=False)
+
+    def close(self) -> None:
+        self.progress.stop()
