@@ -160,9 +160,11 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     printer = make_printer(as_json, sys.stdout)
     started = False
     last = None
+    run_dir = None
     try:
         for event in run(config, store=store, stop=stop, resume=store is not None):  # type: ignore[arg-type]
-            started = started or event.kind == "run_started"
+            if event.kind == "run_started":
+                started, run_dir = True, event.run_dir
             last = event
             printer.handle(event)
     except KeyboardInterrupt:
@@ -173,10 +175,12 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
         printer.close()
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line, never a traceback
+        from ecs_core.errors import explain
+
         printer.close()
         code = EXIT_FAILED if started else EXIT_BAD_INPUT
-        where = f" (run directory: {last.run_dir})" if started and hasattr(last, "run_dir") else ""
-        raise fail(f"{exc}{where}", code) from None
+        where = f" (run directory: {run_dir})" if run_dir else ""
+        raise fail(f"{explain(exc, config)}{where}", code) from None
     finally:
         restore()
     printer.close()
