@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecs_core import distributed
 from ecs_core import events as ev
 from ecs_core.config import RunConfig
 from ecs_core.data import ImageData, load_dataset, make_batches
@@ -83,30 +84,36 @@ class Context:
     """Epochs completed."""
     best_acc: float = -1.0
     summary: dict[str, Any] = field(default_factory=dict)
+    ddp: nn.Module | None = None
+    """DDP: the DistributedDataParallel wrapper that training steps go through (None: 1 process)."""
 
 
 def prepare(config: RunConfig, store: RunStore | None = None) -> Context:
     """Steps that can fail on bad input, before anything is written (data, model, device)."""
-    device = resolve_device(config.device)
+    device = distributed.setup(resolve_device(config.device))  # DDP: identity for 1 process
     seed_everything(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.download)
     model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    distributed.seed_rank(config.seed)  # DDP: per-rank seed after the (shared) model init
     train_b = make_batches(
         data.train_x, data.train_y, data.mean, data.std, config.batch_size, True, data.flip,
         device, config.max_batches,
     )  # fmt: skip
+    train_b = distributed.shard_batches(train_b, config.batch_size)  # DDP: this rank's slices
     test_b = make_batches(
         data.test_x, data.test_y, data.mean, data.std, 512, False, False, device
     )
     opt, sched = make_optimizer(
         model, config.lr, config.momentum, config.weight_decay, config.step_size, config.gamma
     )
-    if store is None:
-        store = RunStore.create(config.runs_dir, config)
+    # DDP: only rank 0 creates and writes the run directory
+    store = distributed.create_store(config) if store is None else distributed.rank_store(store)
     gen = torch.Generator().manual_seed(config.seed)
-    return Context(config, device, data, model, train_b, test_b, store, opt, sched, gen)
+    ctx = Context(config, device, data, model, train_b, test_b, store, opt, sched, gen)
+    ctx.ddp = distributed.wrap_model(model)
+    return ctx
 
 
 def run(
@@ -124,6 +131,7 @@ def run(
     ctx = prepare(config, store)
     if resume:
         restore(ctx)
+    stop = distributed.agreed_stop(stop)  # DDP: every rank stops at the same batch
     emit = _emitter(ctx.store)
     t0 = time.time()
     ctx.summary.update(_base_summary(ctx))
@@ -141,7 +149,7 @@ def run(
         )
         yield from _train_and_prune(ctx, stop, emit)
         _save_model(ctx)
-        if config.quantize and config.method != "none":
+        if config.quantize and config.method != "none" and distributed.is_main():
             from ecs_core.quant.stage import quantize_stage
 
             result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit))
@@ -183,6 +191,7 @@ def run(
         raise
     finally:
         ctx.store.close()
+        distributed.teardown()
 
 
 def _emitter(store: RunStore):  # noqa: ANN202
@@ -223,7 +232,8 @@ def _epochs(ctx: Context, until: int, stop: StopFlag | None, emit, stage: str) -
         lr = ctx.optimizer.param_groups[0]["lr"]
         t, last = time.time(), 0.0
         step = None
-        for step in train_epoch(ctx.model, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch):
+        net = ctx.ddp if ctx.ddp is not None else ctx.model  # DDP: train through the wrapper
+        for step in train_epoch(net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch):
             now = time.time()
             if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
                 last = now
@@ -237,6 +247,8 @@ def _epochs(ctx: Context, until: int, stop: StopFlag | None, emit, stage: str) -
             if stop is not None and stop.is_set():
                 raise Stopped
         ctx.scheduler.step()
+        step = distributed.reduce_step(step)  # DDP: epoch totals over all ranks
+        distributed.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
         test_loss, test_acc = evaluate(ctx.model, ctx.test)
         seconds = time.time() - t
         ctx.epoch = epoch
@@ -266,10 +278,14 @@ def _epochs(ctx: Context, until: int, stop: StopFlag | None, emit, stage: str) -
 def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
     cfg = ctx.config
     score_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    scoring = _ScoringBatches(ctx.train, score_gen)
-    result = prune(
-        ctx.model, cfg.method, cfg.density, scoring, cfg.scope, cfg.budget, cfg.score_batches, cfg.seed
-    )
+    scoring = _ScoringBatches(distributed.full_batches(ctx.train), score_gen)
+
+    def score() -> PruneResult:
+        return prune(ctx.model, cfg.method, cfg.density, scoring, cfg.scope, cfg.budget,
+                     cfg.score_batches, cfg.seed)  # fmt: skip
+
+    # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
+    result = distributed.on_main(score)
     event = ev.Pruned(
         method=result.method, scope=result.scope, budget=result.budget,
         target_density=result.target_density, density=result.density, kept=result.kept,

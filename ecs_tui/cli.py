@@ -56,7 +56,9 @@ def _tui(
     ] = None,
     watch: Annotated[
         Path | None,
-        typer.Option(help="Attach to a run directory that `ecs run` is writing.", show_default=False),
+        typer.Option(
+            help="Attach to a run directory that `ecs run` is writing.", show_default=False
+        ),
     ] = None,
 ) -> None:
     """Open the ecs-tui terminal app."""

@@ -41,7 +41,11 @@ def describe(event: ev.Event) -> str | None:
                 f"{c['method']} to density {c['density']:g} ({c['scope']}), {c['epochs']} epochs, "
                 f"{event.device}, {event.params:,} params, {event.train_size} train / "
                 f"{event.test_size} test images"
-                + (f", resumed after epoch {event.resumed_from_epoch}" if event.resumed_from_epoch else "")
+                + (
+                    f", resumed after epoch {event.resumed_from_epoch}"
+                    if event.resumed_from_epoch
+                    else ""
+                )
             )
         case ev.EpochEnd():
             return (

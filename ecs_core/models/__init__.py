@@ -11,7 +11,7 @@ __all__ = ["build_model", "prunable_weights", "resnet34", "resnet50", "vgg16"]
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0) -> nn.Module:
-    """Build a model by case-insensitive name; unknown names raise an error listing the valid ones."""
+    """Build a model by case-insensitive name; an unknown name raises an error listing them."""
     from ecs_core.registry import MODELS, lookup
 
     return lookup(MODELS, name, "model")(

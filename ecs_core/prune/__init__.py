@@ -2,10 +2,13 @@
 
 Example (notebook)::
 
+    import torch
     from ecs_core import data, models, prune
     d = data.load_dataset("digits")
     net = models.build_model("vgg16", d.num_classes, d.in_channels, width=0.25)
-    batches = data.make_batches(d.train_x, d.train_y, d.mean, d.std, 128, True, d.flip, "cpu")
+    batches = data.make_batches(
+        d.train_x, d.train_y, d.mean, d.std, 128, True, d.flip, torch.device("cpu")
+    )
     result = prune.prune(net, "snip", density=0.05, batches=batches)
     print(result.density, result.layers[0])
 """
@@ -20,6 +23,7 @@ import torch
 from torch import nn
 
 from ecs_core.config import ConfigError, canonical_name
+from ecs_core.models import prunable_weights
 from ecs_core.prune.baselines import magnitude_scores, random_scores
 from ecs_core.prune.ecs import ecs_mask, ecs_scores
 from ecs_core.prune.mask import (
@@ -70,7 +74,9 @@ def _scored(scores_fn):  # noqa: ANN001, ANN202
     """A pruner whose mask is the shared top-k over one score dict."""
 
     def run(model, batches, density, scope, budget, score_batches, generator):  # noqa: ANN001, ANN202
-        return mask_from_scores(scores_fn(model, batches, score_batches, generator), density, scope), None
+        return mask_from_scores(
+            scores_fn(model, batches, score_batches, generator), density, scope
+        ), None
 
     return run
 
@@ -113,6 +119,7 @@ def prune(
     mask, overlap = PRUNERS[method](
         model, batches, density, scope, budget, score_batches, generator
     )
+    validate_mask(mask, prunable_weights(model))
     rows = layer_report(mask)
     kept = sum(r["kept"] for r in rows)
     total = sum(r["params"] for r in rows)
@@ -130,4 +137,3 @@ def prune(
         overlap=overlap,
         seconds=time.perf_counter() - start,
     )
-

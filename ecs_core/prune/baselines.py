@@ -8,8 +8,10 @@ from torch import nn
 from ecs_core.models import prunable_weights
 
 
-def random_scores(model: nn.Module, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Uniform random scores (drawn on the CPU from `generator`, so seeded and device-independent)."""
+def random_scores(
+    model: nn.Module, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """Uniform random scores, drawn on the CPU from `generator`: seeded, device-independent."""
     return {
         k: torch.rand(w.shape, generator=generator).to(w.device)
         for k, w in prunable_weights(model).items()

@@ -38,11 +38,17 @@ def keep_count(total: int, density: float) -> int:
 def _topk_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
     """Boolean mask of exactly k largest entries (ties broken by position, deterministically)."""
     out = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    if not flat.is_floating_point():
+        flat = flat.float()
+    if bool(torch.isnan(flat).any()):
+        raise PruneError("pruning scores contain NaN (did training diverge?); cannot rank weights")
     if k >= flat.numel():
         out.fill_(True)
     elif k > 0:
         # kthvalue gives the threshold; entries strictly above are kept, then ties fill up to k.
-        thresh = torch.kthvalue(flat.float(), flat.numel() - k).values
+        # The threshold stays in the scores' own dtype: rounding float64 ranks to float32 made
+        # `flat == thresh` miss the threshold entry, so a layer kept k+1 (or fewer) weights.
+        thresh = torch.kthvalue(flat, flat.numel() - k).values
         above = flat > thresh
         out |= above
         need = k - int(above.sum())
@@ -65,7 +71,10 @@ def mask_from_scores(scores: dict[str, torch.Tensor], density: float, scope: str
         }
     if scope != "global":
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
-    flat = torch.cat([s.flatten().float() for s in scores.values()])
+    # float64 scores (ECS percentile ranks) stay float64 so distinct ranks stay distinct.
+    wide = any(s.dtype == torch.float64 for s in scores.values())
+    dtype = torch.float64 if wide else torch.float32
+    flat = torch.cat([s.flatten().to(dtype) for s in scores.values()])
     keep = _topk_mask(flat, keep_count(flat.numel(), density))
     out, start = {}, 0
     for name, s in scores.items():
@@ -108,7 +117,10 @@ class MaskEnforcer:
     def __init__(self, model: nn.Module, mask: Mask) -> None:
         params = dict(model.named_parameters())
         self.params = [params[name] for name in mask]
-        self.masks = [m.to(device=p.device, dtype=p.dtype) for m, p in zip(mask.values(), self.params)]
+        self.masks = [
+            m.to(device=p.device, dtype=p.dtype)
+            for m, p in zip(mask.values(), self.params, strict=True)
+        ]
         self.apply()
 
     @torch.no_grad()
@@ -117,19 +129,22 @@ class MaskEnforcer:
 
     @torch.no_grad()
     def after_backward(self) -> None:
-        grads = [p.grad for p in self.params if p.grad is not None]
-        if len(grads) == len(self.params):
+        grads = [p.grad for p in self.params]
+        if all(g is not None for g in grads):
             torch._foreach_mul_(grads, self.masks)
+        else:  # a layer unused this step: mask the gradients that exist
+            for g, m in zip(grads, self.masks, strict=True):
+                if g is not None:
+                    g.mul_(m)
 
     after_step = apply
 
     @torch.no_grad()
     def mask_optimizer_state(self, optimizer: torch.optim.Optimizer) -> None:
         """Zero momentum buffers of pruned weights (they hold warm-up history before pruning)."""
-        for p, m in zip(self.params, self.masks):
+        for p, m in zip(self.params, self.masks, strict=True):
             state = optimizer.state.get(p, {})
             for key in ("momentum_buffer", "exp_avg", "exp_avg_sq"):
                 buf = state.get(key)
                 if isinstance(buf, torch.Tensor) and buf.shape == m.shape:
                     buf.mul_(m)
-

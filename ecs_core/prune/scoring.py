@@ -47,10 +47,13 @@ def percentile_ranks(scores: dict[str, torch.Tensor], scope: str) -> dict[str, t
     """Each entry's rank in [0, 1) among its pool (all layers, or its own layer)."""
 
     def ranks(flat: torch.Tensor) -> torch.Tensor:
-        order = torch.argsort(flat, stable=True)
-        r = torch.empty(flat.numel(), dtype=torch.float64, device=flat.device)
-        r[order] = torch.arange(flat.numel(), dtype=torch.float64, device=flat.device)
-        return r / flat.numel()
+        # Ties rank the earlier entry higher, the same order `mask_from_scores` keeps them in,
+        # so an exact-budget ECS mask stays inside the union of the two top-x sets.
+        n = flat.numel()
+        order = (n - 1) - torch.argsort(flat.flip(0), stable=True)
+        r = torch.empty(n, dtype=torch.float64, device=flat.device)
+        r[order] = torch.arange(n, dtype=torch.float64, device=flat.device)
+        return r / n
 
     if scope == "layer":
         return {k: ranks(v.flatten().float()).view_as(v) for k, v in scores.items()}

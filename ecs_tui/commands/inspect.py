@@ -1,9 +1,351 @@
-"""Commands of this area (filled in by its issue)."""
+"""`ecs show`, `ecs report`, `ecs compare`, `ecs runs`: look at run directories, headless.
+
+The numbers come from `ecs_core.stats`; this module only lays them out (plotext, Rich, CSV,
+Markdown). Engine and plotting imports happen inside the commands, so `ecs --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+Arg, Opt = typer.Argument, typer.Option
+VIEWS = ("sparsity", "curves", "clusters", "kernels", "activations")
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (json.dumps would write invalid NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(_clean(obj)))
+
+
+# --- ecs show
+
+
+def show_command(
+    run: Annotated[Path, Arg(help="A run directory.", show_default=False)],
+    view: Annotated[str, Arg(help="sparsity | curves | clusters | kernels | activations.")],
+    layer: Annotated[
+        str | None, Opt(help="Layer name (features.3) or 1-based number.", show_default=False)
+    ] = None,
+    image: Annotated[int, Opt(help="Activations: index of the test image.")] = 0,
+    page: Annotated[int, Opt(help="Kernels/activations of a layer: page of maps, from 1.")] = 1,
+    metric: Annotated[str, Opt(help="Curves: all | loss | acc | lr | density.")] = "all",
+    data_dir: Annotated[
+        str | None, Opt(help="Activations: dataset folder if not the run's.", show_default=False)
+    ] = None,
+    width: Annotated[
+        int | None, Opt(help="Columns (default: terminal).", show_default=False)
+    ] = None,
+    height: Annotated[
+        int | None, Opt(help="Lines (default: terminal).", show_default=False)
+    ] = None,
+    color: Annotated[
+        bool | None, Opt("--color/--no-color", help="Default: on a TTY unless NO_COLOR is set.")
+    ] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print the view's numbers as JSON.")] = False,
+) -> None:
+    """Draw one view of a run in the terminal (plotext), or print its numbers with --json."""
+    from ecs_core.stats import StatsError, load_run
+
+    if view not in VIEWS:
+        raise fail(f"unknown view {view!r}; choose one of: {', '.join(VIEWS)}")
+    term = shutil.get_terminal_size((80, 24))
+    size = (max(20, width or term.columns), max(8, (height or term.lines) - 1))
+    try:
+        data = _view_data(load_run(run), view, layer, image, page, size, data_dir)
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json({"view": view, **asdict(data)})
+        return
+    use_color = (
+        color if color is not None else sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    )
+    typer.echo(render(view, data, size, use_color, metric))
+
+
+def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> Any:  # noqa: ANN001
+    from ecs_core.stats import StatsError
+    from ecs_tui.plots import capacity
+
+    if page < 1:
+        raise StatsError(f"--page must be 1 or more, got {page}")
+    if view == "sparsity":
+        return view_obj.sparsity()
+    if view == "curves":
+        return view_obj.curves(max_points=max(10, size[0] - 10))
+    if view == "clusters":
+        return view_obj.clusters(layer, bins=max(10, min(60, size[0] // 2 - 12)))
+    if view == "kernels":
+        first = view_obj.kernels(layer, 0, 1)
+        shape = (len(first.maps[0]), len(first.maps[0][0]))
+        limit = capacity(shape, size, min_rows=shape[0])
+        _check_page(page, limit, first.total, "filters")
+        return view_obj.kernels(layer, (page - 1) * limit, limit)
+    if layer is None:  # every layer on one page: there are only a dozen or two
+        return view_obj.activations(image, None, 0, 1000, data_dir)
+    first = view_obj.activations(image, layer, 0, 1, data_dir)
+    shape = (first.maps[0].height, first.maps[0].width)
+    limit = capacity(shape, size, min_rows=min(shape[0], 6))
+    _check_page(page, limit, first.total, "channels")
+    return view_obj.activations(image, layer, (page - 1) * limit, limit, data_dir)
+
+
+def _check_page(page: int, limit: int, total: int, what: str) -> None:
+    from ecs_core.stats import StatsError
+
+    pages = -(-total // limit)
+    if page > pages:
+        raise StatsError(f"--page {page} is past the end: {total} {what}, {pages} page(s) here")
+
+
+def render(view: str, data: Any, size: tuple[int, int], color: bool, metric: str = "all") -> str:
+    """The view as text, `size` = (columns, lines), drawn with the global plotext figure."""
+    import plotext
+
+    from ecs_tui import plots
+
+    if view == "sparsity":
+        plots.draw_sparsity(plotext, data, size)
+    elif view == "curves":
+        try:
+            plots.draw_curves(plotext, data, metric)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    elif view == "clusters":
+        plots.draw_histogram(plotext, data, size)
+    elif view == "kernels":
+        plots.draw_kernels(plotext, data, size, color)
+    else:
+        plots.draw_activations(plotext, data, size, color)
+    plotext.limit_size(False, False)
+    plotext.plotsize(*size)
+    out = plotext.build()
+    return out if color else plotext.uncolorize(out)
+
+
+# --- ecs report
+
+
+def report_command(run: Annotated[Path, Arg(help="A run directory.", show_default=False)]) -> None:
+    """Summary of one run: config, density per layer, quantization, sizes, accuracies."""
+    from rich.console import Console
+
+    from ecs_core.stats import StatsError, load_run
+
+    try:
+        view = load_run(run)
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    try:
+        sparsity = view.sparsity()
+    except StatsError:  # a run that failed before pruning or its first epoch
+        sparsity = None
+    console = Console(highlight=False)
+    for part in _report_parts(view, sparsity):
+        console.print(part)
+
+
+def _report_parts(view: Any, sparsity: Any) -> list[Any]:
+    from rich.table import Table
+
+    c, s = view.config, view.summary
+    head = Table.grid(padding=(0, 2))
+    head.add_column()
+    head.add_column(overflow="fold")
+    head.add_row("run", str(view.path))
+    head.add_row("status", view.status + (f" ({s['error']})" if s.get("error") else ""))
+    for key in ("model", "width", "dataset", "method", "density", "scope", "budget", "epochs",
+                "batch_size", "lr", "seed", "quantize", "bits"):  # fmt: skip
+        head.add_row(key, str(c.get(key, "?")))
+    parts: list[Any] = [head]
+    if sparsity is not None:
+        parts += _density_parts(view, sparsity)
+    parts += _quant_parts(view)
+    acc = Table(title="test accuracy at each stage", title_justify="left")
+    acc.add_column("stage")
+    acc.add_column("accuracy %", justify="right")
+    for row in view.accuracies():
+        acc.add_row(row.stage, f"{row.test_acc:.2f}")
+    parts.append(acc if acc.row_count else "no test accuracy recorded yet")
+    return parts
+
+
+def _density_parts(view: Any, sp: Any) -> list[Any]:
+    from rich.table import Table
+
+    target = f" (target {sp.target_density:.2%})" if sp.target_density else ""
+    lines = [f"achieved density {sp.density:.2%}: kept {sp.kept:,} of {sp.params:,} "
+             f"prunable weights{target}"]  # fmt: skip
+    ov = view.overlap()
+    if ov is not None:
+        lines.append(
+            f"ECS overlap ({ov.budget or '?'} budget): kept by both |w| and |g| {ov.both:,}, "
+            f"by |w| only {ov.weight_only:,}, by |g| only {ov.grad_only:,}"
+        )
+    collapsed = [r.name for r in sp.layers if r.kept == 0]
+    if collapsed:
+        lines.append(f"[bold red]layer collapse: no weights kept in {', '.join(collapsed)}[/]")
+    table = Table(title="per layer", title_justify="left")
+    for col in ("layer", "params", "kept", "density"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for r in sp.layers:
+        table.add_row(r.name, f"{r.params:,}", f"{r.kept:,}", f"{r.density:.2%}")
+    return ["\n".join(lines), table]
+
+
+def _quant_parts(view: Any) -> list[Any]:
+    from rich.table import Table
+
+    q = view.quant_table()
+    if q is None or not q.layers:
+        return ["quantization: none in this run (run with --quantize after pruning)"]
+    bits = f"{2**q.bits} clusters ({q.bits} bits) per layer" if q.bits else "k-means"
+    table = Table(title="unique weight values per layer", title_justify="left")
+    for col in ("layer", "unique before", "unique after"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for r in q.layers:
+        table.add_row(r.name, f"{r.unique_before:,}", f"{r.unique_after:,}")
+    table.add_row("[bold]total[/]", f"[bold]{q.unique_before:,}[/]", f"[bold]{q.unique_after:,}[/]")
+    parts: list[Any] = [f"weight sharing: {bits}", table]
+    sz = view.sizes()
+    if sz is not None:
+        rows = [
+            ("dense fp32", sz.dense_bytes, None),
+            ("sparse (CSR, fp32)", sz.sparse_bytes, sz.ratio_sparse),
+            ("compressed file", sz.compressed_bytes, sz.ratio_compressed),
+        ]
+        sizes = Table(title="sizes", title_justify="left")
+        for col in ("form", "bytes", "smaller than dense"):
+            sizes.add_column(col, justify="left" if col == "form" else "right")
+        for name, n, ratio in rows:
+            sizes.add_row(name, f"{n:,}" if n else "?", f"{ratio:.1f}x" if ratio else "")
+        parts.append(sizes)
+    return parts
+
+
+# --- ecs compare
+
+
+def compare_command(
+    paths: Annotated[
+        list[Path], Arg(help="Run directories or folders of them.", show_default=False)
+    ],
+    csv: Annotated[bool, Opt("--csv", help="One CSV row per cell (long format).")] = False,
+    markdown: Annotated[bool, Opt("--markdown", help="Markdown tables, as in the README.")] = False,
+) -> None:
+    """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
+    from ecs_core.stats import StatsError, compare_runs
+
+    try:
+        table = compare_runs(paths)
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    if table.skipped:
+        typer.echo(f"note: {len(table.skipped)} run(s) not finished, left out", err=True)
+    if not table.cells:
+        raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
+    if csv:
+        typer.echo(table.csv(), nl=False)
+    elif markdown:
+        typer.echo(table.markdown(), nl=False)
+    else:
+        _compare_rich(table)
+
+
+def _compare_rich(table: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for dataset in table.datasets:
+        header, rows = table.text_rows(dataset)
+        t = Table(title=dataset, title_justify="left", caption=table.NOTE, caption_justify="left")
+        for i, col in enumerate(header):
+            t.add_column(col, justify="left" if i < 2 else "right")
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
+
+
+# --- ecs runs
+
+
+def runs_command(
+    folder: Annotated[Path, Arg(help="Folder holding run directories.")] = Path("runs"),
+) -> None:
+    """List run directories: status, model, dataset, method, density, accuracy, path."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from ecs_core.stats import StatsError, find_runs, run_info
+
+    try:
+        infos = [run_info(p) for p in find_runs([folder])]
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    if not infos:
+        typer.echo(f"no run directories under {folder}")
+        return
+    t = Table(
+        title=f"{len(infos)} run(s) under {folder}", title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True,
+    )  # fmt: skip
+    for col in ("status", "model", "dataset", "method", "density", "acc %", "P+Q %", "path"):
+        right = col in ("density", "acc %", "P+Q %")
+        fold = "fold" if col == "path" else "ellipsis"  # a path folds: it tells runs apart
+        t.add_column(col, justify="right" if right else "left", overflow=fold, ratio=col == "path")
+    for i in infos:
+        model = f"{i.model} x{i.width:g}" if i.width else i.model
+        acc = (_pct(i.test_acc), _pct(i.quant_acc))
+        t.add_row(i.status, model, i.dataset, i.method, _density(i), *acc, _rel(i.path, folder))
+    Console(highlight=False).print(t)
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
+def _density(i: Any) -> str:
+    if i.density is None:
+        return "" if i.target_density is None else f"({i.target_density:.2%})"
+    return f"{i.density:.2%}"
+
+
+def _rel(path: str, folder: Path) -> str:
+    try:
+        return str(Path(path).relative_to(folder)) or "."
+    except ValueError:
+        return path
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.command("show")(show_command)
+    app.command("report")(report_command)
+    app.command("compare")(compare_command)
+    app.command("runs")(runs_command)

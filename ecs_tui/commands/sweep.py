@@ -1,9 +1,312 @@
-"""Commands of this area (filled in by its issue)."""
+"""`ecs sweep`: one run per cell of a grid, resumable; and the launcher behind `ecs run --nproc`.
+
+The sweep takes every `ecs run` option (read from `run_command`'s own signature, so the two
+never drift apart) except the five that become grid axes: --models, --datasets, --methods,
+--densities, --seeds. A TOML file (--grid) can hold the axes and the run options; options
+typed on the command line win over the file.
+"""
 
 from __future__ import annotations
 
+import inspect
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from ecs_core.config import ConfigError, RunConfig
+from ecs_tui.commands.run import EXIT_FAILED, EXIT_STOPPED, build_config, fail
+
+Opt = typer.Option
+_AXIS_TYPES = {"models": str, "datasets": str, "methods": str, "densities": float, "seeds": int}
+_NOT_SHARED = {"model", "dataset", "method", "density", "compression", "seed", "resume",
+               "json_out", "nproc", "run_dir"}  # fmt: skip
+"""`ecs run` options that a sweep does not pass on to its cells (axes, and per-run choices)."""
+
+
+_D = RunConfig()
+_OWN_OPTIONS: list[tuple[str, Any, Any, str]] = [  # name, type, default, help
+    ("models", str | None, None, f"Comma-separated models [default: {_D.model}]."),
+    ("datasets", str | None, None, f"Comma-separated datasets [default: {_D.dataset}]."),
+    ("methods", str | None, None, f"Methods, e.g. snip,ecs [default: {_D.method}]."),
+    ("densities", str | None, None, f"Comma-separated, e.g. 0.2,0.1,0.05 [default: {_D.density}]."),
+    ("seeds", str | None, None, f"Comma-separated seeds, e.g. 0,1,2 [default: {_D.seed}]."),
+    ("grid", Path | None, None, "TOML file: name = ..., [grid] axes as lists, [run] options."),
+    ("name", str | None, None, "Folder under --runs-dir [default: grid file's name, or sweep]."),
+    ("gpus", str, "auto", "auto: a worker per visible GPU when there are several; none: one cell "
+     "after another in this process; or GPU ids, e.g. 0,1."),
+    ("print_commands", bool, False, "Only print one `ecs run` line per cell (for schedulers)."),
+]  # fmt: skip
+
+
+def _own_parameters() -> list[inspect.Parameter]:
+    """typer.Context (to tell typed options from defaults), then the sweep's own options."""
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=typer.Context)]  # fmt: skip
+    for name, kind, default, text in _OWN_OPTIONS:
+        option = Opt(help=text, show_default=isinstance(default, str))
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=Annotated[kind, option]))  # fmt: skip
+    return params
+
+
+def _shared_parameters() -> list[inspect.Parameter]:
+    """Every `ecs run` option that applies to all cells, exactly as `ecs run` declares it."""
+    from ecs_tui.commands.run import run_command
+
+    sig = inspect.signature(run_command, eval_str=True)
+    return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for name, p in sig.parameters.items() if name not in _NOT_SHARED]  # fmt: skip
+
+
+def sweep_command(ctx: typer.Context, **kw: Any) -> None:
+    """Run one experiment per cell of a grid; skip finished cells, resume interrupted ones.
+
+    Cells live in RUNS_DIR/NAME/<model>-<dataset>-<method>-d<density>-s<seed>; run the same
+    command again to continue a sweep. At the end, prints every cell and the compare table.
+    """
+    from ecs_core.sweep import SweepError, make_cells
+
+    try:
+        name, grid, base = _resolve(ctx, kw)
+        cells = make_cells(grid, base, base.runs_dir, name)
+    except (ConfigError, SweepError) as exc:
+        raise fail(str(exc)) from None
+    if kw["print_commands"]:
+        for cell in cells:
+            typer.echo(shlex.join(["ecs", "run", *config_to_args(cell.config),
+                                   "--run-dir", str(cell.path)]))  # fmt: skip
+        return
+    raise typer.Exit(_run(ctx, cells, grid, _pick_gpus(kw["gpus"], base.device)))
+
+
+def _explicit(ctx: typer.Context, name: str) -> bool:
+    """Was this option typed (or set by environment), rather than left at its default?"""
+    source = ctx.get_parameter_source(name)  # click's ParameterSource (typer vendors click)
+    return getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+
+def _resolve(ctx: typer.Context, kw: dict[str, Any]):  # noqa: ANN202
+    """(sweep name, Grid, base RunConfig) from the options and the grid file, options winning."""
+    from ecs_core.sweep import Grid, read_grid_file
+
+    file_name, file_axes, file_run = None, {}, {}
+    if kw["grid"] is not None:
+        file_name, file_axes, file_run = read_grid_file(kw["grid"])
+    axes = {}
+    for option, cast in _AXIS_TYPES.items():
+        if kw[option] is not None:
+            axes[option] = _split(option, kw[option], cast)
+        elif option in file_axes:
+            axes[option] = tuple(file_axes[option])
+    shared = {p.name for p in _shared_parameters()}
+    run_kw = {k: v for k, v in kw.items() if k in shared}
+    typed = RunConfig.from_dict(file_run)
+    for field in file_run:
+        if not _explicit(ctx, field):
+            run_kw[field] = getattr(typed, field)
+    base = build_config(**run_kw, compression=None)
+    name = kw["name"] or file_name or (kw["grid"].stem if kw["grid"] else "sweep")
+    return name, Grid(**axes), base
+
+
+def _split(option: str, text: str, cast: type) -> tuple:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise ConfigError(f"--{option} needs at least one value, e.g. --{option} a,b")
+    try:
+        return tuple(cast(s) for s in items)
+    except ValueError:
+        raise ConfigError(f"--{option} must be a comma-separated list, got {text!r}") from None
+
+
+def _pick_gpus(spec: str, device: str) -> list[str] | None:
+    """GPU ids to run workers on, or None for one cell after another in this process."""
+    spec = spec.strip().lower()
+    if spec in ("none", "", "cpu") or device == "cpu":
+        return None
+    if spec != "auto":
+        return [s.strip() for s in spec.split(",") if s.strip()]
+    import os
+
+    import torch
+
+    count = torch.cuda.device_count()
+    if count < 2:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [s.strip() for s in visible.split(",") if s.strip()] if visible else []
+    return (ids or [str(i) for i in range(count)])[:count]
+
+
+# --- running and reporting
+
+
+def _run(ctx: typer.Context, cells: list, grid: Any, gpus: list[str] | None) -> int:
+    """Run the sweep with Ctrl-C handling; print progress, every cell, and the compare table."""
+    import threading
+
+    from ecs_core.sweep import SweepError, run_sweep
+    from ecs_tui.commands.run import _install_signals
+
+    root = cells[0].path.parent
+    shape = " x ".join(f"{len(getattr(grid, axis))} {axis}" for axis in _AXIS_TYPES)
+    where = f"in parallel on GPUs {','.join(gpus)}" if gpus else "one after another"
+    typer.echo(f"sweep {root}: {len(cells)} cells ({shape}), {where}")
+    stop = threading.Event()
+    restore = _install_signals(stop)
+    try:
+        results = run_sweep(cells, stop, gpus, _progress)
+    except SweepError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted at once; run the same command again to continue", err=True)
+        return EXIT_STOPPED
+    finally:
+        restore()
+    _print_cells(results)
+    _compare(ctx, root)
+    done = sum(r.status == "finished" for r in results)
+    if done < len(results):
+        msg = "run the same command again to continue (failed cells resume from a checkpoint)"
+        typer.echo(f"{done} of {len(results)} cells finished; {msg}", err=True)
+    if any(r.status == "failed" for r in results):
+        return EXIT_FAILED
+    return EXIT_STOPPED if done < len(results) else 0
+
+
+def _progress(update: Any) -> None:
+    """One plain line per cell state change, pruning, and epoch (called from worker threads)."""
+    head = f"[{update.index}/{update.total}] {update.cell.name}"
+    if update.state == "skipped":
+        typer.echo(f"{head}  finished earlier, skipped")
+    elif update.state in ("started", "resumed"):
+        typer.echo(f"{head}  {update.state}")
+    elif update.state == "done":
+        from ecs_core.sweep import collect
+
+        acc = collect(update.cell).summary.get("test_acc")
+        tail = f": {update.error}" if update.error else (f", test {acc:.2f}%" if acc else "")
+        typer.echo(f"{head}  {update.status}{tail}")
+    elif update.event is not None and update.event.kind == "pruned":
+        typer.echo(f"{head}  pruned to density {update.event.density:.2%}")
+    elif update.event is not None and update.event.kind == "epoch_end":
+        e = update.event
+        typer.echo(f"{head}  epoch {e.epoch}/{e.epochs}  loss {e.train_loss:.4f}  "
+                   f"test {e.test_acc:.2f}%  {e.seconds:.1f}s")  # fmt: skip
+
+
+def _print_cells(results: list) -> None:
+    """Every cell: status, achieved density, accuracy (and after quantization, when done)."""
+
+    def pct(value: Any, scale: float = 1.0) -> str:
+        return f"{value * scale:.2f}%" if isinstance(value, int | float) else "-"
+
+    rows = [("cell", "status", "density", "test acc", "quantized")]
+    for r in results:
+        s = r.summary
+        quant = s.get("quant") if isinstance(s.get("quant"), dict) else {}
+        rows.append((r.cell.name, r.status, pct(s.get("density"), 100), pct(s.get("test_acc")),
+                     pct(quant.get("test_acc"))))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    typer.echo("")
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [v.rjust(w) for v, w in zip(row[2:], widths[2:], strict=True)]
+        typer.echo("  ".join(cells).rstrip())
+
+
+def _compare(ctx: typer.Context, root: Path) -> None:
+    """`ecs compare ROOT` (means over seeds), when that command is installed."""
+    compare = getattr(ctx.find_root().command, "commands", {}).get("compare")
+    if compare is None:
+        return
+    typer.echo("")
+    try:
+        compare.main([str(root)], prog_name="ecs compare", standalone_mode=False)
+    except Exception as exc:  # noqa: BLE001 - the sweep itself is done; say why, do not crash
+        typer.echo(f"(ecs compare {root} failed: {exc})", err=True)
+
+
+# --- `ecs run` command lines from a config (cluster scripts, and the torchrun launcher)
+
+
+_ALWAYS = ("model", "dataset", "method", "density", "seed")
+"""Written even at their defaults, so that each line says which cell it is."""
+
+
+def config_to_args(config: RunConfig) -> list[str]:
+    """`ecs run` options that reproduce `config` (the cell's axes, then non-default fields)."""
+    from ecs_tui.commands.run import run_command
+
+    defaults = RunConfig().validate()
+    args: list[str] = []
+    for name, param in inspect.signature(run_command, eval_str=True).parameters.items():
+        if not hasattr(defaults, name) or name == "extra":
+            continue
+        value = getattr(config, name)
+        if value is None or (value == getattr(defaults, name) and name not in _ALWAYS):
+            continue
+        flag = _flag(name, param)
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            args += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return args
+
+
+def _flag(name: str, param: inspect.Parameter) -> str:
+    """The option's first spelling, as `ecs run` declares it (e.g. --density, not --retain)."""
+    for meta in getattr(param.annotation, "__metadata__", ()):
+        first = getattr(meta, "default", None)
+        if isinstance(first, str) and first.startswith("--"):
+            return first
+    return f"--{name.replace('_', '-')}"
+
+
+def launch_ddp(config: RunConfig, nproc: int, resume: Path | None, as_json: bool) -> int:
+    """`ecs run --nproc N`: the same run under torchrun, N processes (GPUs) on this machine.
+
+    torchrun runs in a session of its own, so a Ctrl-C reaches the workers once (passed on by
+    torchrun): they stop together at a batch boundary and rank 0 saves, as `ecs run` does.
+    Output is rank 0's (`--local-ranks-filter 0`).
+    """
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={nproc}", "--local-ranks-filter=0",
+            "-m", "ecs_tui.cli", "run", *config_to_args(config)]  # fmt: skip
+    if resume is not None:
+        argv += ["--resume", str(resume)]
+    if as_json:
+        argv.append("--json")
+    proc = subprocess.Popen(argv, start_new_session=True)
+    asked: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        asked.append(signum)
+        proc.send_signal(signal.SIGINT)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return EXIT_STOPPED if asked and code != 0 else code
+
+
+def _build() -> Any:
+    params = _own_parameters() + _shared_parameters()
+    sweep_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    sweep_command.__annotations__ = {p.name: p.annotation for p in params}
+    return sweep_command
 
 
 def register(app: typer.Typer) -> None:
-    """No commands yet."""
+    app.command("sweep")(_build())
+
+
+__all__ = ["config_to_args", "launch_ddp", "register"]

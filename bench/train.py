@@ -1,0 +1,142 @@
+"""One CPU training epoch: ours vs the original's DataLoader loop, and ours with vs without a mask.
+
+Ours is exactly what `ecs run` trains: the model, batches and optimizer come from
+`ecs_core.pipeline.prepare` (quarter-width VGG16, batch 128, a fixed number of batches on
+Fashion-MNIST when it is installed, else the embedded digits), stepped by `train_epoch`. The
+reference is `bench.reference.dataloader_loop` on the same uint8 images with a model built the
+same way. The masked side adds a `MaskEnforcer` holding a 5% mask; the bf16 side is ours with
+`precision="bf16"` (opt-in on the CPU). All run interleaved in this process, so they share the
+machine's conditions (and the thread count the harness sets).
+
+Run alone: `python -m bench.train [--quick]`.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from bench.common import interleaved, median, row
+
+WIDTH = 0.25
+BATCH = 128
+DATASETS = ("fashion-mnist", "digits")  # the first one that loads without a download
+SPEEDUP_GOAL = 2.0  # ours at least this many times faster per image
+MASK_GOAL = 1.10  # masked epoch at most this many times the unmasked one
+
+
+def dataset_name() -> str:
+    """Fashion-MNIST if it is on disk (e.g. Debian's dataset-fashion-mnist), else digits."""
+    from ecs_core.data import DatasetError, load_dataset
+
+    try:
+        load_dataset(DATASETS[0], download=False)
+        return DATASETS[0]
+    except DatasetError:
+        return DATASETS[1]
+
+
+def ours(
+    dataset: str, batches: int, runs_dir: str, masked: bool = False, precision: str = "auto"
+) -> Callable[[], object]:
+    """One epoch of `max_batches` batches through the engine, as `ecs run` would train it."""
+    from ecs_core.config import RunConfig
+    from ecs_core.pipeline import prepare
+    from ecs_core.prune import MaskEnforcer, prune
+    from ecs_core.train import train_epoch
+
+    config = RunConfig(
+        model="vgg16", dataset=dataset, width=WIDTH, batch_size=BATCH, max_batches=batches,
+        device="cpu", download=False, runs_dir=runs_dir, quantize=False,
+    )  # fmt: skip
+    ctx = prepare(config)
+    enforcer = None
+    if masked:
+        enforcer = MaskEnforcer(ctx.model, prune(ctx.model, "magnitude", 0.05).mask)
+
+    def epoch() -> float:
+        steps = train_epoch(
+            ctx.model, ctx.train, ctx.optimizer, ctx.generator, enforcer, precision=precision
+        )
+        return [s.loss for s in steps][-1]  # reading the loss is part of the epoch
+
+    return epoch
+
+
+def reference(dataset: str, batches: int) -> Callable[[], object]:
+    """The original loop over the same images, model and optimizer settings."""
+    from bench.reference.dataloader_loop import make_loader, train_batches
+    from ecs_core.config import RunConfig
+    from ecs_core.data import load_dataset
+    from ecs_core.models import build_model
+
+    cfg = RunConfig()
+    data = load_dataset(dataset, download=False)
+    torch.manual_seed(cfg.seed)
+    model = build_model("vgg16", data.num_classes, data.in_channels, WIDTH)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    loader = make_loader(data.train_x, data.train_y, data.mean, data.std, data.flip, BATCH)
+    return lambda: train_batches(model, loader, opt, torch.device("cpu"), batches)
+
+
+def rows(quick: bool = False) -> list[dict[str, Any]]:
+    """The epoch row, the mask-overhead row and the bf16 row (quick: 3 batches, 2 reps)."""
+    batches, reps = (3, 2) if quick else (8, 5)
+    dataset = dataset_name()
+    with tempfile.TemporaryDirectory(prefix="ecs-bench-") as runs_dir:
+        fns = {
+            "reference": reference(dataset, batches),
+            "ours": ours(dataset, batches, runs_dir),
+            "masked": ours(dataset, batches, runs_dir, masked=True),
+            "bf16": ours(dataset, batches, runs_dir, precision="bf16"),
+        }
+        times = interleaved(fns, reps, warmup=1)
+    ref_s, ours_s, masked_s, bf16_s = (median(times[k]) for k in fns)
+    images = batches * BATCH
+    what = f"training epoch, CPU: VGG16 x{WIDTH} on {dataset}, {batches} batches of {BATCH}"
+    speedup, overhead, bf16_speedup = ref_s / ours_s, masked_s / ours_s, ref_s / bf16_s
+    return [
+        row(
+            what=what,
+            reference="Dataset + PIL transforms + DataLoader(2 workers)",
+            reference_s=ref_s,
+            ours_s=ours_s,
+            ratio=speedup,
+            goal=f"≥ {SPEEDUP_GOAL:.0f}× faster per image",
+            met=speedup >= SPEEDUP_GOAL,
+            note=f"{images / ref_s:.0f} vs {images / ours_s:.0f} img/s; median of {reps}",
+        ),
+        row(
+            what=f"{what}, with a 5% mask",
+            reference="ours without a mask",
+            reference_s=ours_s,
+            ours_s=masked_s,
+            ratio=overhead,
+            goal=f"≤ {MASK_GOAL:.2f}× (overhead ≤ {MASK_GOAL - 1:.0%})",
+            met=overhead <= MASK_GOAL,
+            note=f"mask overhead {overhead - 1:+.1%} (MaskEnforcer); median of {reps}",
+        ),
+        row(
+            what=f"{what}, bf16 autocast (opt-in, precision='bf16')",
+            reference="Dataset + PIL transforms + DataLoader(2 workers), fp32",
+            reference_s=ref_s,
+            ours_s=bf16_s,
+            ratio=bf16_speedup,
+            goal=f"≥ {SPEEDUP_GOAL:.0f}× faster per image",
+            met=bf16_speedup >= SPEEDUP_GOAL,
+            note=f"{images / bf16_s:.0f} img/s; `ecs run` trains in fp32 on the CPU unless "
+            f"asked; median of {reps}",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.common import plain_table
+
+    print(plain_table(rows(quick="--quick" in sys.argv)))

@@ -1,0 +1,202 @@
+"""8-bit: affine int8 storage for the codec, and an int8 inference model for CPU.
+
+Storage: affine quantization q = round(x / scale) + zero_point, per output channel for conv
+and linear weights (Jacob et al. 2018). The range always includes 0, so 0 maps to the zero
+point and decodes to exactly 0.
+
+Inference: static post-training quantization through torchao's PT2E flow, the maintained
+successor of `torch.ao.quantization` (which warns that it is deprecated in this PyTorch):
+`torch.export` -> `prepare_pt2e` with the X86InductorQuantizer (per-channel symmetric int8
+weights, per-tensor uint8 activations) -> calibration batches -> `convert_pt2e` -> lowering to
+oneDNN int8 kernels (`lower_pt2e_quantized_to_x86`, no C++ compiler needed) or, for the
+fastest model, `torch.compile` with freezing. Conv-BN-ReLU and Linear-ReLU are fused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+BACKEND = "torchao-pt2e-x86"
+
+
+class Int8Unavailable(RuntimeError):
+    """The int8 backend cannot run here (torchao missing, no x86/oneDNN int8 kernels, ...)."""
+
+
+# --- affine int8 storage
+
+
+@dataclass
+class AffineInt8:
+    """int8 values with a scale and zero point per channel (axis 0) or one for the tensor."""
+
+    q: np.ndarray
+    """int8, same shape as the input."""
+    scale: np.ndarray
+    """float32, one per channel (or one)."""
+    zero_point: np.ndarray
+    """int8, one per channel (or one)."""
+
+    def dequantize(self) -> np.ndarray:
+        """float32 values: (q - zero_point) * scale, broadcast along axis 0."""
+        shape = (-1,) + (1,) * (self.q.ndim - 1) if self.q.ndim else ()
+        zp = self.zero_point.astype(np.float32).reshape(shape)
+        return ((self.q.astype(np.float32) - zp) * self.scale.reshape(shape)).astype(np.float32)
+
+
+def quantize_affine(x: np.ndarray, per_channel: bool = True) -> AffineInt8:
+    """Asymmetric int8 over [min(x, 0), max(x, 0)] per row of axis 0 (or for the whole tensor).
+
+    Worst-case error is scale / 2 per value; 0 is exact.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    rows = x.reshape(len(x), -1) if per_channel and x.ndim >= 1 else x.reshape(1, -1)
+    lo = np.minimum(rows.min(axis=1, initial=0.0), 0.0).astype(np.float64)
+    hi = np.maximum(rows.max(axis=1, initial=0.0), 0.0).astype(np.float64)
+    scale = (hi - lo) / 255.0
+    scale[scale == 0] = 1.0
+    zp = np.clip(np.round(-128.0 - lo / scale), -128, 127)
+    q = np.clip(np.round(rows / scale[:, None]) + zp[:, None], -128, 127).astype(np.int8)
+    return AffineInt8(q.reshape(x.shape), scale.astype(np.float32), zp.astype(np.int8))
+
+
+# --- int8 inference (torchao PT2E, x86 / oneDNN)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """torchao, torch.export and inductor log chatter (deprecations, "no CUDA runtime") that
+    says nothing about the user's run; keep its output clean."""
+    loggers = [logging.getLogger(n) for n in ("torch.utils._pytree", "torch.utils.cpp_extension")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def check_available() -> None:
+    """Raise `Int8Unavailable` saying why int8 inference cannot run on this machine."""
+    if "x86" not in torch.backends.quantized.supported_engines:
+        raise Int8Unavailable("this PyTorch has no x86 int8 kernels (not an x86 CPU build)")
+    if not torch.backends.mkldnn.is_available():
+        raise Int8Unavailable("this PyTorch was built without oneDNN, which runs the int8 kernels")
+    try:
+        with _quiet():
+            import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
+    except ImportError as exc:
+        raise Int8Unavailable(f"torchao is not installed ({exc}); pip install torchao") from exc
+
+
+@dataclass
+class Int8Model:
+    """A CPU int8 model for a fixed batch size; calls pad or split other batch sizes."""
+
+    module: Callable[[torch.Tensor], torch.Tensor]
+    batch_size: int
+    compiled: bool
+    backend: str = BACKEND
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to("cpu", torch.float32).contiguous()
+        outs = []
+        for chunk in x.split(self.batch_size):
+            n = len(chunk)
+            if n < self.batch_size:  # the exported graph is specialised to one batch size
+                pad = chunk.new_zeros((self.batch_size - n, *chunk.shape[1:]))
+                chunk = torch.cat([chunk, pad])
+            outs.append(self.module(chunk)[:n])
+        return torch.cat(outs)
+
+
+def _views_to_reshapes(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """oneDNN int8 convs return channels-last tensors, on which the `view` that `Flatten`
+    exports to fails when the map is larger than 1x1; `reshape` copies only when it must."""
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target is torch.ops.aten.view.default:
+            node.target = torch.ops.aten.reshape.default
+    gm.recompile()
+    return gm
+
+
+def _full_batches(images: Iterable[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
+    """Calibration images regrouped into full batches (repeated when there are too few)."""
+    x = torch.cat([b.to("cpu", torch.float32) for b in images])
+    if len(x) == 0:
+        raise ValueError("int8 calibration needs at least one image")
+    if len(x) < batch_size:
+        x = x.repeat(-(-batch_size // len(x)), 1, 1, 1)
+    n = len(x) // batch_size * batch_size
+    return list(x[:n].split(batch_size))
+
+
+def build_int8(
+    model: nn.Module,
+    calib: Iterable[torch.Tensor],
+    batch_size: int = 64,
+    compile: bool = False,
+) -> Int8Model:
+    """Static post-training int8 quantization of a copy of `model` for CPU inference.
+
+    `calib` yields input batches (normalised images) used to calibrate activation ranges.
+    `compile=True` runs inductor with freezing (fastest; needs a C++ compiler, takes seconds);
+    otherwise the graph is lowered to oneDNN int8 ops directly.
+    """
+    check_available()
+    with _quiet():
+        from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+        batches = _full_batches(calib, batch_size)
+        fp32 = copy.deepcopy(model).to("cpu").eval()
+        example = (batches[0],)
+        with torch.no_grad():
+            graph = torch.export.export(fp32, example).module()
+            quantizer = xiq.X86InductorQuantizer()
+            quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+            prepared = prepare_pt2e(graph, quantizer)
+            for xb in batches:
+                prepared(xb)
+            converted = convert_pt2e(prepared)
+            if compile:
+                import torch._inductor.config as inductor_config
+
+                # Freezing lets inductor fold the int8 weights and fuse q/dq into oneDNN's
+                # qconv/qlinear (without it the convs run in fp32).
+                with inductor_config.patch(freezing=True):
+                    module = torch.compile(converted)
+                    module(example[0])  # compile now (fixed batch size: never again)
+            else:
+                module = _views_to_reshapes(lower_pt2e_quantized_to_x86(converted, example))
+                module(example[0])
+    return Int8Model(module, batch_size, compile)
+
+
+@torch.no_grad()
+def int8_accuracy(
+    model: Int8Model | nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> float:
+    """Top-1 accuracy in percent of an int8 (CPU) model over (images, labels) batches."""
+    correct = seen = 0
+    for x, y in batches:
+        with _quiet():
+            out = model(x.to("cpu"))
+        correct += int((out.argmax(1) == y.to("cpu")).sum())
+        seen += len(y)
+    return 100.0 * correct / max(1, seen)

@@ -1,0 +1,195 @@
+"""The pipeline's quantize stage: share weights, fine-tune centroids, int8, export, measure.
+
+`pipeline.run` calls `result = yield from quantize_stage(ctx, emit)` after training; the
+returned dict (`quant`, `sizes`) is merged into summary.json.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ecs_core import events as ev
+from ecs_core.data.loader import Batches
+from ecs_core.quant.codec import save_compressed
+from ecs_core.quant.kmeans import ShareReport, share_weights, shareable_weights
+from ecs_core.train import NonFiniteLoss, evaluate
+
+if TYPE_CHECKING:
+    from ecs_core.pipeline import Context
+
+INT8_BATCH = 64  # the int8 graph is built for one batch size; evaluation pads to it
+FINETUNE_LR = 1e-4  # Adam step on the centroids (the weights are ~1e-2)
+
+
+def dense_bytes(model: nn.Module) -> int:
+    """Size of the fp32 state dict as a safetensors file (what model.safetensors takes)."""
+    from safetensors.torch import save
+
+    return len(save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))
+
+
+def csr_bytes(model: nn.Module) -> int:
+    """A naive sparse baseline: conv/linear weights as CSR over (out, rest) with fp32 values,
+    int32 column indices and int32 row pointers; every other tensor stored densely."""
+    total = 0
+    for t in model.state_dict().values():
+        if t.is_floating_point() and t.dim() >= 2:
+            nnz = int(torch.count_nonzero(t))
+            total += nnz * (4 + 4) + (t.shape[0] + 1) * 4
+        else:
+            total += t.numel() * t.element_size()
+    return total
+
+
+def calibration_images(batches: Batches, n_batches: int, seed: int = 0) -> Iterator[torch.Tensor]:
+    """`n_batches` batches of training images, shuffled but not augmented (for int8 ranges)."""
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(batches.y), generator=gen)[: n_batches * batches.batch_size]
+    for idx in order.split(batches.batch_size):
+        yield batches.normalise(batches.x[idx.to(batches.x.device)])
+
+
+def finetune_centroids(
+    model: nn.Module,
+    report: ShareReport,
+    batches: Batches,
+    generator: torch.Generator,
+    include_bn: bool = False,
+    lr: float = FINETUNE_LR,
+) -> Iterator[tuple[int, int, float, float]]:
+    """One epoch of trained quantization: yields (batch, batches, mean loss, acc%) per batch.
+
+    Deep Compression (Han et al. 2016, sec. 3.2): every weight in a cluster shares its
+    centroid, so dL/dc is the sum of dL/dw over the cluster. The centroids take Adam steps on
+    that summed gradient (Adam keeps the step size independent of the cluster size); the
+    weights are then rewritten from their codes, so zeros and codes never change. The
+    updated codebooks are written back into `report`.
+    """
+    params = shareable_weights(model, include_bn)
+    device = next(model.parameters()).device
+    rows = [r for r in report.layers if r.nnz]
+    layers = [
+        (params[r.name], r.index.to(device), r.codes.to(device), r.codebook.to(device).clone())
+        for r in rows
+    ]
+    opt = torch.optim.Adam([c for *_, c in layers], lr=lr)
+    model.train()
+    loss_sum, correct, seen, n = 0.0, 0, 0, len(batches)
+    for i, (x, y) in enumerate(batches.epoch(generator), start=1):
+        out = model(x)
+        loss = nn.functional.cross_entropy(out, y)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for p, idx, codes, c in layers:
+                c.grad = torch.zeros_like(c).index_add_(0, codes, p.grad.reshape(-1)[idx])
+            opt.step()
+            for p, idx, codes, c in layers:
+                flat = torch.zeros(p.numel(), device=device, dtype=p.dtype)
+                flat[idx] = c[codes]
+                p.copy_(flat.view(p.shape))
+        loss_sum += float(loss.detach()) * len(y)
+        if not math.isfinite(loss_sum):
+            raise NonFiniteLoss(0, i, float(loss))
+        correct += int((out.argmax(1) == y).sum())
+        seen += len(y)
+        yield i, n, loss_sum / seen, 100.0 * correct / seen
+    model.zero_grad(set_to_none=True)
+    for r, (*_, c) in zip(rows, layers, strict=True):
+        r.codebook = c.detach().cpu()
+
+
+def _finetune(ctx: Context, report: ShareReport, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+    """`finetune_epochs` epochs of centroid training, reported like training epochs."""
+    cfg = ctx.config
+    epochs = cfg.finetune_epochs
+    t0 = time.time()
+    yield emit(ev.StageStarted(stage="finetune", epochs=epochs))
+    for epoch in range(1, epochs + 1):
+        t, last, step = time.time(), 0.0, (0, 0, float("nan"), 0.0)
+        for step in finetune_centroids(
+            ctx.model, report, ctx.train, ctx.generator, cfg.quantize_bn
+        ):
+            now = time.time()
+            if now - last >= 0.25 or step[0] == step[1]:
+                last = now
+                yield emit(ev.BatchProgress(
+                    stage="finetune", epoch=epoch, epochs=epochs, batch=step[0], batches=step[1],
+                    loss=step[2], img_per_s=0.0, elapsed=now - t,
+                ))  # fmt: skip
+        test_loss, test_acc = evaluate(ctx.model, ctx.test)
+        yield emit(ev.EpochEnd(
+            stage="finetune", epoch=epoch, epochs=epochs, train_loss=step[2], train_acc=step[3],
+            test_loss=test_loss, test_acc=test_acc, lr=FINETUNE_LR, seconds=time.time() - t,
+            img_per_s=ctx.train.num_images / max(1e-9, time.time() - t),
+            density=ctx.summary.get("density", 1.0),
+        ))  # fmt: skip
+    yield emit(ev.StageFinished(stage="finetune", seconds=time.time() - t0))
+
+
+def _int8(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+    """Build and evaluate the int8 CPU model; on any failure warn and return None."""
+    from ecs_core.quant.int8 import build_int8, int8_accuracy
+
+    try:
+        calib = calibration_images(ctx.train, ctx.config.calib_batches, ctx.config.seed)
+        model = build_int8(ctx.model, calib, INT8_BATCH)
+        acc = int8_accuracy(model, ctx.test.epoch())
+    except Exception as exc:  # noqa: BLE001 - int8 is a bonus; the run goes on without it
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        yield emit(ev.Log(
+            message=f"int8 inference model skipped: {type(exc).__name__}: {reason}",
+            level="warning",
+        ))  # fmt: skip
+        return None
+    return acc
+
+
+def export_meta(ctx: Context, bits: int, test_acc: float | None) -> dict[str, Any]:
+    """What the .ecsz manifest records about a run (enough to rebuild and evaluate it)."""
+    cfg = ctx.config
+    return {
+        "model": cfg.model, "width": cfg.width, "num_classes": ctx.data.num_classes,
+        "in_channels": ctx.data.in_channels, "dataset": cfg.dataset, "bits": bits,
+        "method": cfg.method, "density": ctx.summary.get("density"), "test_acc": test_acc,
+        "run": ctx.store.path.name,
+    }  # fmt: skip
+
+
+def quantize_stage(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+    """Weight sharing, optional centroid fine-tuning, int8, export; returns summary fields."""
+    cfg = ctx.config
+    t = time.time()
+    report = share_weights(ctx.model, cfg.bits, ctx.mask, cfg.quantize_bn)
+    if cfg.finetune_epochs > 0:
+        yield from _finetune(ctx, report, emit)
+    _, acc = evaluate(ctx.model, ctx.test)
+    ctx.store.save_tensors("quantized.safetensors", ctx.model.state_dict())
+    int8_acc = yield from _int8(ctx, emit)
+    rows = report.rows()
+    yield emit(ev.Quantized(
+        bits=cfg.bits, unique_before=report.unique_before, unique_after=report.unique_after,
+        layers=rows, test_acc=acc, int8_test_acc=int8_acc, seconds=time.time() - t,
+    ))  # fmt: skip
+    path = ctx.store.path / "model.ecsz"
+    size = save_compressed(path, ctx.model, ctx.mask, export_meta(ctx, cfg.bits, acc))
+    dense, sparse = dense_bytes(ctx.model), csr_bytes(ctx.model)
+    yield emit(ev.Exported(
+        path=str(path), dense_bytes=dense, sparse_bytes=sparse, compressed_bytes=size
+    ))  # fmt: skip
+    quant = {
+        "bits": cfg.bits, "unique_before": report.unique_before,
+        "unique_after": report.unique_after, "test_acc": acc, "int8_test_acc": int8_acc,
+        "layers": rows,
+    }  # fmt: skip
+    sizes = {
+        "dense_bytes": dense, "sparse_bytes": sparse, "compressed_bytes": size,
+        "ratio_dense_to_compressed": dense / size, "ratio_dense_to_sparse": dense / sparse,
+    }  # fmt: skip
+    return {"quant": quant, "sizes": sizes}

@@ -1,0 +1,190 @@
+"""The research table: test accuracy, mean ± std over seeds, per model × method × target density.
+
+Rows are (model, method) with the original report's labels: SNIP, ECS (P) (pruned), ECS (P+Q)
+(pruned, then k-means weight sharing: `summary["quant"]["test_acc"]`), Magnitude, Random, and
+Dense (method none, the 100% column). Columns are target densities. Because ECS's union budget
+keeps between x and 2x, each cell also carries the achieved density, so a table can show it
+wherever it differs from the target.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ecs_core.stats.runs import RunInfo, find_runs, run_info
+
+LABELS = {"snip": ["SNIP"], "ecs": ["ECS (P)", "ECS (P+Q)"], "none": ["Dense"],
+          "random": ["Random"], "magnitude": ["Magnitude"]}  # fmt: skip
+"""Method name -> row labels (pruned; pruned + quantized)."""
+METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "ECS (P+Q)", "Magnitude", "Random")
+MODEL_LABELS = {"vgg16": "VGG16", "resnet34": "ResNet34", "resnet50": "ResNet50"}
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+ACHIEVED_TOLERANCE = 0.02
+"""Achieved density is shown when it differs from the target by more than 2% of the target."""
+
+
+@dataclass(frozen=True)
+class CompareCell:
+    """One cell: runs with the same dataset, model, method label and target density."""
+
+    dataset: str
+    model: str
+    method: str
+    target_density: float
+    n: int
+    mean: float
+    std: float | None
+    """Sample standard deviation (n - 1) over seeds; None for a single run."""
+    achieved: float | None
+    """Mean achieved density of the runs."""
+    seeds: list[int]
+    runs: list[str]
+
+    @property
+    def achieved_differs(self) -> bool:
+        if self.achieved is None:
+            return False
+        return abs(self.achieved - self.target_density) > ACHIEVED_TOLERANCE * self.target_density
+
+
+@dataclass(frozen=True)
+class CompareTable:
+    cells: list[CompareCell]
+    datasets: list[str]
+    densities: list[float]
+    """Column target densities, largest first (1.0 is the dense column)."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(run path, why it is not in the table)."""
+
+    def rows(self, dataset: str) -> list[tuple[str, str]]:
+        """(model, method) pairs of one dataset, models by name, methods in METHOD_ORDER."""
+        pairs = {(c.model, c.method) for c in self.cells if c.dataset == dataset}
+        return sorted(pairs, key=lambda p: (p[0], _method_rank(p[1]), p[1]))
+
+    def cell(self, dataset: str, model: str, method: str, density: float) -> CompareCell | None:
+        for c in self.cells:
+            key = (c.dataset, c.model, c.method, c.target_density)
+            if key == (dataset, model, method, density):
+                return c
+        return None
+
+    NOTE = "test accuracy %, mean ± std (n-1) over seeds; (d x%) = achieved density, not target"
+
+    def text_rows(self, dataset: str) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of one dataset's table (rows model × method, columns density)."""
+        header = ["model", "method"] + [f"{d * 100:g}%" for d in self.densities]
+        rows = []
+        for model, method in self.rows(dataset):
+            cells = [format_cell(self.cell(dataset, model, method, d)) for d in self.densities]
+            rows.append([model, method, *cells])
+        return header, rows
+
+    def markdown(self) -> str:
+        """One Markdown table per dataset, as in the README and the original report."""
+        out = []
+        for dataset in self.datasets:
+            header, rows = self.text_rows(dataset)
+            out += [f"{dataset}: {self.NOTE}", "", "| " + " | ".join(header) + " |"]
+            out.append("|" + " --- |" * len(header))
+            out += ["| " + " | ".join(row) + " |" for row in rows]
+            out.append("")
+        return "\n".join(out) + "\n"
+
+    def csv(self) -> str:
+        """One row per cell (long format, for scripts and spreadsheets)."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["dataset", "model", "method", "target_density", "n", "mean", "std",
+                    "achieved_density", "seeds"])  # fmt: skip
+        for c in self.cells:
+            std = "" if c.std is None else f"{c.std:.4f}"
+            achieved = "" if c.achieved is None else f"{c.achieved:.6f}"
+            w.writerow([c.dataset, c.model, c.method, c.target_density, c.n, f"{c.mean:.4f}",
+                        std, achieved, " ".join(map(str, c.seeds))])  # fmt: skip
+        return buf.getvalue()
+
+
+def format_cell(cell: CompareCell | None) -> str:
+    """'93.85 ± 0.28', plus '(d 9.71%)' when the achieved density is not the target."""
+    if cell is None:
+        return "–"
+    text = f"{cell.mean:.2f}" + (f" ± {cell.std:.2f}" if cell.std is not None else "")
+    if cell.achieved_differs and cell.target_density < 1:
+        text += f" (d {cell.achieved:.2%})"
+    return text
+
+
+def _method_rank(label: str) -> int:
+    base = label.split(" [")[0]
+    return METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER)
+
+
+def model_label(model: str, width: float | None) -> str:
+    name = MODEL_LABELS.get(model, model)
+    return name if width in (None, 1.0) else f"{name} x{width:g}"
+
+
+def dataset_label(dataset: str) -> str:
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def method_entries(info: RunInfo) -> list[tuple[str, float]]:
+    """(label, accuracy) pairs a finished run contributes; ECS gives P and, if quantized, P+Q.
+
+    Layer-wise scope and ECS's union budget are not the defaults, so they are named in the label
+    (`SNIP [layer]`, `ECS (P) [union]`) rather than averaged with default-setting runs.
+    """
+    base = LABELS.get(info.method, [info.method])
+    tags = []
+    if info.method != "none" and info.scope == "layer":
+        tags.append("layer")
+    if info.method == "ecs" and info.budget == "union":
+        tags.append("union")
+    suffix = f" [{', '.join(tags)}]" if tags else ""
+    out = [(base[0] + suffix, info.test_acc)]
+    if len(base) > 1 and info.quant_acc is not None:
+        out.append((base[1] + suffix, info.quant_acc))
+    return [(label, acc) for label, acc in out if acc is not None]
+
+
+def compare_infos(infos: list[RunInfo]) -> CompareTable:
+    """Group runs and average; runs that did not finish are listed in `skipped`, not averaged."""
+    groups: dict[tuple[str, str, str, float], list[tuple[float, RunInfo]]] = {}
+    skipped = []
+    for info in infos:
+        if info.status != "finished":
+            skipped.append((info.path, f"status {info.status}"))
+            continue
+        entries = method_entries(info)
+        if not entries or info.target_density is None:
+            skipped.append((info.path, "no test accuracy or target density in summary.json"))
+            continue
+        target = round(info.target_density, 6)
+        for label, acc in entries:
+            key = (dataset_label(info.dataset), model_label(info.model, info.width), label, target)
+            groups.setdefault(key, []).append((acc, info))
+    cells = [_cell(key, members) for key, members in groups.items()]
+    datasets = sorted({c.dataset for c in cells})
+    densities = sorted({c.target_density for c in cells}, reverse=True)
+    return CompareTable(cells, datasets, densities, skipped)
+
+
+def _cell(key: tuple[str, str, str, float], members: list[tuple[float, RunInfo]]) -> CompareCell:
+    accs = [a for a, _ in members]
+    achieved = [i.density for _, i in members if i.density is not None]
+    return CompareCell(
+        dataset=key[0], model=key[1], method=key[2], target_density=key[3], n=len(accs),
+        mean=statistics.fmean(accs), std=statistics.stdev(accs) if len(accs) > 1 else None,
+        achieved=statistics.fmean(achieved) if achieved else None,
+        seeds=sorted(i.seed for _, i in members if i.seed is not None),
+        runs=sorted(i.path for _, i in members),
+    )  # fmt: skip
+
+
+def compare_runs(paths: list[str | Path]) -> CompareTable:
+    """The table over run directories and folders of them (searched recursively)."""
+    return compare_infos([run_info(p) for p in find_runs(paths)])

@@ -1,0 +1,281 @@
+"""`load_run(path)`: one run directory, loaded once, serving every view's numbers.
+
+Files are read lazily and kept: a TUI switching tabs, or `ecs show` drawing one view, reads
+only what that view needs, and only once. Missing files give a `StatsError` that names them
+(or, for optional ones such as `quantized.safetensors`, an empty part of the answer).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecs_core import events as ev
+from ecs_core.stats import summary as sm
+from ecs_core.stats.activations import Activations, activation_maps
+from ecs_core.stats.clusters import Clusters, clusters_for
+from ecs_core.stats.runs import run_status
+from ecs_core.stats.weights import (
+    KernelMaps,
+    Sparsity,
+    StatsError,
+    kernel_maps,
+    layer_densities,
+    layer_kind,
+    sparsity_from_rows,
+)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in name.split(".")]
+
+
+class RunView:
+    """A run directory's numbers. Example::
+
+    view = load_run("runs/20250101-120000-vgg16-digits-ecs-d0.05-s0")
+    view.sparsity().density, view.curves().test_acc[-1], view.kernels("features.0").maps[0]
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not (self.path / "config.json").is_file():
+            raise StatsError(f"{self.path} is not a run directory (no config.json)")
+        config = _read_json(self.path / "config.json")
+        if not isinstance(config, dict):
+            raise StatsError(f"{self.path / 'config.json'} is not a JSON object")
+        self.config: dict[str, Any] = config
+        summary = _read_json(self.path / "summary.json")
+        self.summary: dict[str, Any] = summary if isinstance(summary, dict) else {}
+
+    def reload(self) -> None:
+        """Forget what was read, for a run that is still writing (the TUI's --watch)."""
+        for key in ("events", "weights", "order", "_tensors", "_model_data"):
+            self.__dict__.pop(key, None)
+        summary = _read_json(self.path / "summary.json")
+        self.summary = summary if isinstance(summary, dict) else {}
+
+    # --- files, each read once
+    @cached_property
+    def events(self) -> list[ev.Event]:
+        from ecs_core.store import RunStore
+
+        return list(RunStore(self.path).read_events())
+
+    @property
+    def status(self) -> str:
+        """finished | stopped | failed (summary.json), else running | incomplete."""
+        return run_status(self.path, self.summary)
+
+    def tensors(self, name: str) -> dict[str, torch.Tensor] | None:
+        """A safetensors file of the run (model, masks, quantized), or None if absent/unreadable."""
+        cache = self.__dict__.setdefault("_tensors", {})
+        if name not in cache:
+            from ecs_core.store import RunStore, StoreError
+
+            try:
+                cache[name] = RunStore(self.path).load_tensors(name)
+            except StoreError:
+                cache[name] = None
+        return cache[name]
+
+    @cached_property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Final fp32 weights: model.safetensors, else the last checkpoint (a run still going)."""
+        found = self.tensors("model.safetensors")
+        if found is None:
+            from ecs_core.store import RunStore, StoreError
+
+            try:
+                state = RunStore(self.path).load_checkpoint("last.pt")
+            except StoreError:
+                state = None
+            found = state.get("model") if isinstance(state, dict) else None
+        if not found:
+            raise StatsError(
+                f"{self.path} has no model.safetensors or checkpoint yet "
+                "(the run may have failed before its first epoch)"
+            )
+        return found
+
+    @cached_property
+    def order(self) -> list[str]:
+        """Prunable weight names (Conv2d, Linear) in model order."""
+        rows = self.summary.get("layers")
+        rows = rows if isinstance(rows, list) else []
+        names = [r["name"] for r in rows if isinstance(r, dict) and isinstance(r.get("name"), str)]
+        if not names:  # no summary yet: ask the architecture (slower: imports the registry)
+            names = self._model_order() or []
+        if not names:
+            names = sorted(
+                (k for k, v in self.weights.items() if k.endswith("weight") and v.dim() in (2, 4)),
+                key=_natural_key,
+            )
+        return names
+
+    def _model_order(self) -> list[str] | None:
+        """Build the architecture on the meta device (no memory, no init) to read its order."""
+        from ecs_core.models import build_model, prunable_weights
+
+        try:
+            with torch.device("meta"):
+                model = build_model(
+                    str(self.config.get("model")), 10, 3, float(self.config["width"])
+                )
+        except Exception:  # noqa: BLE001 - an unknown or odd config falls back to other sources
+            return None
+        return list(prunable_weights(model))
+
+    # --- layers
+    def layer(self, spec: str | None, kind: str | None = None, default: str = "first") -> str:
+        """Resolve `--layer`: a full name, a module name without `.weight`, or a 1-based index."""
+        names = [n for n in self.order if kind is None or self._kind(n) == kind]
+        if not names:
+            raise StatsError(f"{self.path} has no {kind or 'prunable'} layers")
+        if spec is None:
+            if default == "largest":
+                return max(names, key=lambda n: self._numel(n))
+            return names[0]
+        if spec.isdigit() and 1 <= int(spec) <= len(names):
+            return names[int(spec) - 1]
+        for cand in (spec, f"{spec}.weight"):
+            if cand in names:
+                return cand
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        what = f"{kind} layer" if kind else "layer"
+        raise StatsError(f"no {what} {spec!r}; choose a name or 1..{len(names)}: {shown}")
+
+    def _shape(self, name: str) -> tuple[int, ...]:
+        for source in ("masks.safetensors", "model.safetensors"):
+            t = self.tensors(source)
+            if t is not None and name in t:
+                return tuple(t[name].shape)
+        return tuple(self.weights[name].shape)
+
+    def _kind(self, name: str) -> str:
+        return layer_kind(self._shape(name))
+
+    def _numel(self, name: str) -> int:
+        n = 1
+        for d in self._shape(name):
+            n *= d
+        return n
+
+    # --- views
+    def sparsity(self) -> Sparsity:
+        """Per-layer density from the saved mask; a dense run counts its non-zero weights."""
+        target = sm.num(self.summary.get("target_density", self.config.get("density")))
+        masks = self.tensors("masks.safetensors")
+        if masks is not None and set(self.order) <= set(masks):
+            return sparsity_from_rows(layer_densities(masks, self.order), target, "masks")
+        if self.tensors("model.safetensors") is not None:
+            return sparsity_from_rows(layer_densities(self.weights, self.order), target, "weights")
+        rows = self.summary.get("layers")
+        if isinstance(rows, list) and rows:
+            return _sparsity_from_summary(rows, target)
+        raise StatsError(f"{self.path} has no masks, weights or per-layer summary yet")
+
+    def clusters(self, layer: str | None = None, bins: int = 60) -> Clusters:
+        """Weight-value histograms of a layer before and after weight sharing (default: largest)."""
+        name = self.layer(layer, default="largest")
+        after = self.tensors("quantized.safetensors")
+        return clusters_for(name, self.weights[name], after.get(name) if after else None, bins,
+                            self.summary, after is not None)  # fmt: skip
+
+    def kernels(self, layer: str | None = None, offset: int = 0, limit: int = 64) -> KernelMaps:
+        """A page of per-filter kernel maps of a conv layer (default: the first)."""
+        name = self.layer(layer, kind="conv")
+        return kernel_maps(self.weights[name], name, offset, limit)
+
+    def activations(
+        self,
+        image: int = 0,
+        layer: str | None = None,
+        offset: int = 0,
+        limit: int = 64,
+        data_dir: str | Path | None = None,
+    ) -> Activations:
+        """Maps for test image `image`: per layer, or per channel of `layer` (e.g. `features.2`)."""
+        model, data = self._model_and_data(data_dir)
+        n = len(data.test_y)
+        if not 0 <= image < n:
+            raise StatsError(f"--image must be in 0..{n - 1} (the test split has {n} images)")
+        mean = torch.tensor(data.mean).view(-1, 1, 1)
+        std = torch.tensor(data.std).view(-1, 1, 1)
+        x = (data.test_x[image].float() / 255 - mean) / std
+        if layer is not None and layer.endswith(".weight"):
+            layer = layer[: -len(".weight")]
+        label = int(data.test_y[image])
+        return activation_maps(model, x, image, label, layer, offset, limit)
+
+    def _model_and_data(self, data_dir: str | Path | None):  # noqa: ANN202
+        key = str(data_dir)
+        cache = self.__dict__.setdefault("_model_data", {})
+        if key not in cache:
+            from ecs_core.data import DatasetError, load_dataset
+            from ecs_core.models import build_model
+
+            where = data_dir if data_dir is not None else self.config.get("data_dir", "./data")
+            weights = self.weights  # its own clear error when missing
+            try:
+                data = load_dataset(str(self.config.get("dataset")), where, download=False)
+                width = float(self.config.get("width", 1.0))
+                model = build_model(
+                    str(self.config.get("model")), data.num_classes, data.in_channels, width
+                )
+                model.load_state_dict(weights)
+            except (DatasetError, ValueError, RuntimeError, KeyError) as exc:
+                raise StatsError(f"cannot rebuild the model of {self.path}: {exc}") from exc
+            cache[key] = (model, data)
+        return cache[key]
+
+    def curves(self, max_points: int = 200) -> sm.Curves:
+        return sm.curves_from_events(self.events, max_points)
+
+    def overlap(self) -> sm.Overlap | None:
+        return sm.overlap_from(self.summary, self.events)
+
+    def quant_table(self) -> sm.QuantTable | None:
+        """From summary.json; else counted from model/quantized.safetensors when both exist."""
+        table = sm.quant_from_summary(self.summary)
+        if table is not None and table.layers:
+            return table
+        before, after = self.tensors("model.safetensors"), self.tensors("quantized.safetensors")
+        if before is None or after is None:
+            return table
+        from ecs_core.stats.clusters import quant_table_from_tensors
+
+        return quant_table_from_tensors(before, after, self.order, self.summary)
+
+    def sizes(self) -> sm.Sizes | None:
+        return sm.sizes_from(self.summary)
+
+    def accuracies(self) -> list[sm.StageAccuracy]:
+        return sm.stage_accuracies(self.summary, self.events)
+
+
+def _sparsity_from_summary(rows: list[Any], target: float | None) -> Sparsity:
+    from ecs_core.stats.weights import LayerDensity
+
+    out = []
+    for r in rows:
+        if isinstance(r, dict) and isinstance(r.get("name"), str):
+            params, kept = sm.integer(r.get("params")) or 0, sm.integer(r.get("kept")) or 0
+            out.append(LayerDensity(r["name"], "?", (), params, kept, kept / max(1, params)))
+    return sparsity_from_rows(out, target, "summary")
+
+
+def load_run(path: str | Path) -> RunView:
+    """Open a run directory; raises `StatsError` (one line) if it is not one."""
+    return RunView(path)

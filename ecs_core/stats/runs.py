@@ -1,0 +1,122 @@
+"""Finding run directories and describing each in one row, without ever failing on a bad one.
+
+A run directory is any folder holding `config.json`. Sweeps nest them (`sweep/<cell>/`), so the
+search walks down, but never into a run directory itself (checkpoints live there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecs_core.stats.summary import integer, num
+from ecs_core.stats.weights import StatsError
+
+RUNNING_WITHIN_S = 120.0
+"""A run without summary.json whose events.jsonl changed this recently is called running."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run as a row: what it was asked to do and what it achieved so far."""
+
+    path: str
+    name: str
+    status: str
+    """finished | stopped | failed | running | incomplete | unreadable"""
+    model: str
+    dataset: str
+    method: str
+    scope: str
+    budget: str
+    width: float | None
+    seed: int | None
+    epochs: int | None
+    epochs_done: int | None
+    target_density: float | None
+    density: float | None
+    """Achieved, over prunable weights."""
+    test_acc: float | None
+    quant_acc: float | None
+    """Test accuracy of the shared-weight (P+Q) model."""
+    int8_acc: float | None
+    error: str | None
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _text(value: Any, default: str = "?") -> str:
+    return value if isinstance(value, str) and value else default
+
+
+def run_info(path: str | Path) -> RunInfo:
+    """Describe one run directory; unreadable files give `?` fields, never an exception."""
+    path = Path(path)
+    config = _read(path / "config.json")
+    config = config if isinstance(config, dict) else {}
+    summary = _read(path / "summary.json")
+    summary = summary if isinstance(summary, dict) else {}
+    status = "unreadable" if not config else run_status(path, summary)
+    q = summary.get("quant") if isinstance(summary.get("quant"), dict) else {}
+    method = _text(summary.get("method") or config.get("method"))
+    target = num(summary.get("target_density", config.get("density")))
+    density = num(summary.get("density"))
+    if method == "none":
+        target, density = 1.0, density if density is not None else 1.0
+    error = summary.get("error") if isinstance(summary.get("error"), str) else None
+    return RunInfo(
+        path=str(path), name=path.name, status=status,
+        model=_text(summary.get("model") or config.get("model")),
+        dataset=_text(summary.get("dataset") or config.get("dataset")),
+        method=method, scope=_text(config.get("scope"), "global"),
+        budget=_text(summary.get("budget") or config.get("budget"), "exact"),
+        width=num(config.get("width")), seed=integer(summary.get("seed", config.get("seed"))),
+        epochs=integer(config.get("epochs")), epochs_done=integer(summary.get("epochs_done")),
+        target_density=target, density=density, test_acc=num(summary.get("test_acc")),
+        quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
+    )  # fmt: skip
+
+
+def run_status(path: Path, summary: dict[str, Any]) -> str:
+    """finished | stopped | failed from summary.json, else running | incomplete."""
+    status = summary.get("status")
+    if isinstance(status, str) and status != "running":
+        return status
+    log = path / "events.jsonl"
+    try:
+        recent = time.time() - log.stat().st_mtime < RUNNING_WITHIN_S
+    except OSError:
+        recent = False
+    return "running" if recent else "incomplete"
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run directories given directly or found under the given folders, sorted, no duplicates.
+
+    Raises `StatsError` for a path that does not exist or is a plain file.
+    """
+    found: dict[str, Path] = {}
+    for p in map(Path, paths):
+        if not p.exists():
+            raise StatsError(f"{p} does not exist")
+        if not p.is_dir():
+            raise StatsError(f"{p} is not a directory")
+        if (p / "config.json").is_file():
+            found[str(p.resolve())] = p
+            continue
+        for root, dirs, files in os.walk(p, followlinks=False):
+            if "config.json" in files:
+                found[str(Path(root).resolve())] = Path(root)
+                dirs[:] = []
+                continue
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    return sorted(found.values())

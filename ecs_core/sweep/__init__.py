@@ -1,0 +1,85 @@
+"""Sweeps: one run per cell of a grid (models x datasets x methods x densities x seeds).
+
+Every cell has a fixed directory, `<runs_dir>/<sweep>/<model>-<dataset>-<method>-d<density>-s<seed>`
+(`cell_name`), so running the same sweep again finds its cells: finished ones are skipped,
+interrupted ones resume from their last checkpoint, the rest start. Cells run one after another
+in this process, or in parallel over GPUs with one worker process per GPU (`parallel.py`).
+Example (notebook)::
+
+    from ecs_core.config import RunConfig
+    from ecs_core.sweep import Grid, make_cells, run_sweep
+    grid = Grid(methods=("snip", "ecs"), densities=(0.1, 0.05), seeds=(0, 1))
+    cells = make_cells(grid, RunConfig(width=0.25, epochs=5, quantize=False), "runs", "demo")
+    for result in run_sweep(cells):
+        print(result.cell.name, result.status, result.summary.get("test_acc"))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_core import events as ev
+from ecs_core.sweep.cells import (
+    Cell,
+    CellResult,
+    CellUpdate,
+    Report,
+    SweepError,
+    cell_status,
+    check_run_dir,
+    collect,
+    open_run_dir,
+    run_cell,
+)
+from ecs_core.sweep.grid import AXES, Grid, cell_name, make_cells, read_grid_file
+
+__all__ = [
+    "AXES", "Cell", "CellResult", "CellUpdate", "Grid", "SweepError", "cell_name", "cell_status",
+    "check_run_dir", "collect", "make_cells", "open_run_dir", "read_grid_file", "run_cell",
+    "run_sweep",
+]  # fmt: skip
+
+
+def run_sweep(
+    cells: list[Cell],
+    stop: Any = None,
+    gpus: list[str] | None = None,
+    report: Report | None = None,
+) -> list[CellResult]:
+    """Run every unfinished cell; return every cell's final status (skipped ones included).
+
+    `gpus`: None runs the cells one after another in this process; a list of CUDA device ids
+    runs one worker process per id. `stop` (anything with `is_set()`): the running cells stop at
+    a batch boundary and save; the waiting ones stay for the next run of the sweep.
+    """
+    for cell in cells:
+        check_run_dir(cell.path, cell.config)  # fail before running anything
+    report = report or (lambda update: None)
+    if gpus:
+        from ecs_core.sweep.parallel import run_parallel
+
+        run_parallel(cells, gpus, stop, report)
+    else:
+        _run_sequential(cells, stop, report)
+    return [collect(cell) for cell in cells]
+
+
+def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
+    total = len(cells)
+    for index, cell in enumerate(cells, start=1):
+        status = cell_status(cell.path)
+        if status == "finished":
+            report(CellUpdate(index, total, cell, "skipped", status=status))
+            continue
+        if stop is not None and stop.is_set():
+            return
+        report(CellUpdate(index, total, cell, "started" if status == "new" else "resumed"))
+        final, error = "failed", None
+        try:
+            for event in run_cell(cell, stop):
+                report(CellUpdate(index, total, cell, "event", event))
+                if isinstance(event, ev.RunFinished):
+                    final = event.status
+        except Exception as exc:  # noqa: BLE001 - one failed cell must not end the sweep
+            error = f"{type(exc).__name__}: {exc}"
+        report(CellUpdate(index, total, cell, "done", status=final, error=error))

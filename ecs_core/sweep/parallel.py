@@ -1,0 +1,135 @@
+"""Cells in parallel over GPUs: one worker process per GPU, each taking the next waiting cell.
+
+A worker is `python -m ecs_core.sweep.parallel RUN_DIR` with `CUDA_VISIBLE_DEVICES` set to its
+GPU; it prints the run's events as JSON lines, which the sweep relays as `CellUpdate`s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from typing import Any
+
+from ecs_core import events as ev
+from ecs_core.store import RunStore
+from ecs_core.sweep.cells import Cell, CellUpdate, Report, cell_status, open_run_dir
+
+
+def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) -> None:
+    """One thread per GPU takes the next waiting cell and runs it in a worker process."""
+    lock = threading.Lock()
+    procs: dict[str, subprocess.Popen] = {}
+    waiting: deque[tuple[int, Cell]] = deque()
+
+    def tell(update: CellUpdate) -> None:
+        with lock:
+            report(update)
+
+    for index, cell in enumerate(cells, start=1):
+        if cell_status(cell.path) == "finished":
+            tell(CellUpdate(index, len(cells), cell, "skipped", status="finished"))
+        else:
+            waiting.append((index, cell))
+
+    def work(gpu: str) -> None:
+        while True:
+            with lock:
+                if not waiting or (stop is not None and stop.is_set()):
+                    return
+                index, cell = waiting.popleft()
+            try:
+                _run_in_worker(index, len(cells), cell, gpu, procs, tell)
+            except Exception as exc:  # noqa: BLE001 - e.g. an unwritable cell directory
+                error = f"{type(exc).__name__}: {exc}"
+                tell(CellUpdate(index, len(cells), cell, "done", status="failed", error=error))
+
+    threads = [threading.Thread(target=work, args=(g,), daemon=True) for g in gpus]
+    for t in threads:
+        t.start()
+    try:
+        _wait(threads, procs, stop)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop the workers at once
+        for proc in list(procs.values()):
+            proc.kill()
+        raise
+
+
+def _wait(threads: list[threading.Thread], procs: dict, stop: Any) -> None:
+    """Wait for the threads; pass a stop request on to each worker once (as SIGTERM)."""
+    told: set[int] = set()
+    while any(t.is_alive() for t in threads):
+        if stop is not None and stop.is_set():
+            for proc in list(procs.values()):
+                if proc.pid not in told:
+                    told.add(proc.pid)
+                    proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=0.2)
+
+
+def _run_in_worker(index: int, total: int, cell: Cell, gpu: str, procs: dict, tell: Report) -> None:
+    """Run one cell as `python -m ecs_core.sweep.parallel DIR` on one GPU, relaying its events."""
+    opened = open_run_dir(cell.path, cell.config)  # writes config.json for a new cell
+    if opened is None:
+        tell(CellUpdate(index, total, cell, "skipped", status="finished"))
+        return
+    tell(CellUpdate(index, total, cell, "resumed" if opened[1] else "started"))
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
+    # A session of its own: a Ctrl-C in the terminal reaches the sweep, which passes it on once.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecs_core.sweep.parallel", str(cell.path)],
+        stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    procs[gpu] = proc
+    final, error = "failed", None
+    for line in proc.stdout or ():
+        try:
+            event = ev.from_dict(json.loads(line))
+        except (ValueError, TypeError):
+            continue  # not an event line
+        tell(CellUpdate(index, total, cell, "event", event))
+        if isinstance(event, ev.RunFinished):
+            final = event.status
+        elif isinstance(event, ev.RunFailed):
+            error = f"{event.error}: {event.message}"
+    code = proc.wait()
+    procs.pop(gpu, None)
+    if final == "failed" and error is None:
+        error = f"worker process exited with code {code}"
+    tell(CellUpdate(index, total, cell, "done", status=final, error=error))
+
+
+def _worker_main(path: str) -> int:
+    """`python -m ecs_core.sweep.parallel RUN_DIR`: run or resume the run whose config.json is
+    there, printing its events as JSON lines (batch progress left out) for the sweep that started
+    it. First SIGTERM/SIGINT: stop at the next batch boundary and save; a second: stop at once."""
+    from ecs_core.pipeline import run
+
+    store = RunStore(path)
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    try:
+        for event in run(store.read_config(), store=store, stop=stop, resume=True):
+            if not isinstance(event, ev.BatchProgress):
+                print(json.dumps(event.to_dict()), flush=True)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 - the run_failed event printed above says why
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1]))

@@ -1,0 +1,321 @@
+"""`ecs-tui`: configure a run, launch it in a worker thread, watch it live, inspect what happened.
+
+Data flows one way (DESIGN.md): the form builds a `RunConfig`, `pipeline.run` yields events in a
+thread worker, `RunState` folds them into a snapshot, and a 4 Hz timer redraws the visible view
+from it inside `batch_update()`. `--watch` feeds the same state from a tailed events.jsonl.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ecs_core.config import RunConfig
+from ecs_tui.screens.confirm import ConfirmScreen
+from ecs_tui.screens.help import HelpScreen
+from ecs_tui.screens.palette import palette_commands
+from ecs_tui.widgets.configure import ConfigurePane, command_line
+from ecs_tui.widgets.statsview import RunSource
+from ecs_tui.widgets.status import LiveStatus, gpu_line
+from ecs_tui.widgets.views import VIEWS
+from ecs_tui.worker import EventTail, Runner, RunState, drive, load_plots, pipeline_runner
+
+REFRESH_S = 0.25
+"""UI pull period: 4 Hz is calm over SSH and still feels live."""
+WATCH_POLL_S = 0.5
+WIDE = 120
+"""Columns from which the configure pane sits beside the views instead of replacing them."""
+
+
+class EcsApp(App[None]):
+    """The workbench. `runner` defaults to `ecs_core.pipeline.run`; tests pass canned ones."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "ecs-tui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("c", "toggle_configure", "Configure"),
+        Binding("y", "copy_command", "Copy cmd"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
+        Binding("right_square_bracket", "page(1)", "Next page", show=False),
+        Binding("q", "quit", "Quit"),
+        *(
+            Binding(str(i), f"show_view('{v.name}')", v.title, show=False)
+            for i, v in enumerate(VIEWS, 1)
+        ),
+    ]
+
+    def __init__(
+        self,
+        run_dir: Path | None = None,
+        watch: Path | None = None,
+        config: RunConfig | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        super().__init__()
+        self.base_config = config or RunConfig()
+        self.runner: Runner = runner or pipeline_runner
+        self.state = RunState()
+        self.stop_event = threading.Event()
+        self.source: RunSource | None = None
+        self.run_path: Path | None = None
+        """The run directory on this machine (events may name it relative to another cwd)."""
+        self._initial = (run_dir, watch)
+        self._tail: EventTail | None = None
+        self._drawn = -1
+        self._run_worker: Worker | None = None
+        self._quit_when_done = False
+
+    # --- layout
+    def compose(self) -> ComposeResult:
+        yield Header(icon="▣")
+        with Horizontal(id="body"):
+            yield ConfigurePane(self.base_config, id="configure")
+            with Vertical(id="main"):
+                yield LiveStatus(id="status")
+                with TabbedContent(id="views"):
+                    for i, v in enumerate(VIEWS, 1):
+                        with TabPane(f"{i} {v.title}", id=f"tab-{v.name}"):
+                            yield v.factory(id=f"view-{v.name}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        run_dir, watch = self._initial
+        self.screen.add_class("show-config")
+        self.query_one(ConfigurePane).set_running(False)
+        if run_dir is not None:
+            self.open_run(run_dir)
+        elif watch is not None:
+            self.watch_run(watch)
+        self.set_interval(REFRESH_S, self.pull)
+        self.pull()
+        self._preload()
+
+    @work(thread=True, group="preload")
+    def _preload(self) -> None:
+        """Import torch and the plot module off the UI thread, then draw what waited for them."""
+        load_plots()
+        self.call_from_thread(self.pull, True)
+
+    # --- the pull loop: snapshot -> visible view, only when something changed
+    @property
+    def running(self) -> bool:
+        return self._run_worker is not None and self._run_worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
+
+    def pull(self, force: bool = False) -> None:
+        """Redraw the status strip and the visible view if the state moved since the last draw."""
+        snap = self.state.snapshot()
+        if snap.version == self._drawn and not force:
+            return
+        self._drawn = snap.version
+        self._sync_source(snap)
+        name = self.visible_view()
+        with self.batch_update():
+            self.query_one(LiveStatus).show(snap, gpu_line(snap) if self.running else None)
+            self.query_one(f"#view-{name}").show(snap, self.source)  # type: ignore[attr-defined]
+            self.sub_title = _subtitle(snap, self._tail is not None)
+
+    def _poll_tail(self) -> None:
+        if self._tail is not None and self.state.ingest(self._tail.poll()):
+            self.pull()
+
+    def visible_view(self) -> str:
+        active = self.query_one(TabbedContent).active or "tab-overview"
+        return active.removeprefix("tab-")
+
+    def _sync_source(self, snap: Any) -> None:
+        """Point the stats views at the current run directory; refresh them as it grows."""
+        path = self.run_path or (Path(snap.run_dir) if snap.run_dir else None)
+        if path is None:
+            self.source = None
+            return
+        key = (snap.status, snap.epoch, len(snap.stages_done))
+        if self.source is None or self.source.path != path:
+            self.source = RunSource(path, key)
+        else:
+            self.source.touch(key)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.pull(force=True)
+
+    # --- opening runs
+    def open_run(self, path: Path) -> None:
+        """Show a finished (or stopped, or failed) run directory."""
+        self._tail = None
+        self.run_path = Path(path)
+        self.state.reset()
+        self.state.ingest(EventTail(path).poll())
+        snap = self.state.snapshot()
+        if snap.run_dir is None:
+            self.state.log(f"{path.name}: no events recorded (the run failed before starting?)")
+        self._load_form(path)
+        self._collapse_config()
+        self.pull(force=True)
+
+    def _load_form(self, path: Path) -> None:
+        """Put the run's own settings in the form, so `y` and `s` reproduce it."""
+        error = self.query_one(ConfigurePane).load_from(path / "config.json")
+        if error:
+            self.state.log(error)
+
+    def _collapse_config(self) -> None:
+        """Narrow terminals: the views replace the configure pane once there is a run."""
+        if self.size.width < WIDE:
+            self.screen.remove_class("show-config")
+
+    def watch_run(self, path: Path) -> None:
+        """Follow a run that a headless `ecs run` is writing."""
+        self.state.reset()
+        self.run_path = Path(path)
+        self._tail = EventTail(path)
+        self.set_interval(WATCH_POLL_S, self._poll_tail)
+        self._load_form(path)
+        self._collapse_config()
+        self.notify(f"watching {path.name}", timeout=3)
+
+    # --- the run worker
+    def action_start(self) -> None:
+        """Start the configured run, or say why not."""
+        pane = self.query_one(ConfigurePane)
+        if self.running:
+            self.notify("a run is already active; stop it first (x)", severity="warning")
+            return
+        if pane.config is None:
+            self.notify(f"cannot start: {pane.error}", severity="error", title="invalid setting")
+            self.screen.add_class("show-config")
+            return
+        self._tail = None
+        self.run_path = None
+        self.state.reset()
+        self.stop_event = threading.Event()
+        pane.set_running(True)
+        self._collapse_config()
+        self._run_worker = self._run(pane.config)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _run(self, config: RunConfig) -> None:
+        worker = get_current_worker()
+        drive(self.runner, config, self.state, self.stop_event, lambda: worker.is_cancelled)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._run_worker:
+            return
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            assert err is not None
+            line = f"{type(err).__name__}: {err}"
+            self.state.fail(line)
+            self.state.log("".join(traceback.format_exception(err)).rstrip())
+            self.notify(line, title="run failed", severity="error", timeout=10)
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self.query_one(ConfigurePane).set_running(False)
+            if self._quit_when_done:
+                self.exit()
+            self.pull(force=True)
+
+    def action_stop(self) -> None:
+        if not self.running:
+            watched = self._tail is not None and self.state.snapshot().active
+            why = "the watched run belongs to its `ecs run`: stop it there (Ctrl-C)"
+            self.notify(why if watched else "no run is active", severity="warning")
+            return
+        self._confirm_stop("Stop the run at the next batch boundary?", "Stop", quit_after=False)
+
+    async def action_quit(self) -> None:
+        if not self.running:
+            self.exit()
+            return
+        self._confirm_stop("A run is active. Stop it and quit?", "Stop and quit", quit_after=True)
+
+    def _confirm_stop(self, question: str, yes: str, quit_after: bool) -> None:
+        """Ask first; on yes the pipeline stops at its next batch boundary (and may then quit)."""
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self._quit_when_done = quit_after
+                self.stop_event.set()
+                self.notify(
+                    "stopping at the next batch boundary" + (", then quitting" * quit_after)
+                )
+
+        self.push_screen(ConfirmScreen(question, yes), answer)
+
+    def on_unmount(self) -> None:
+        # The worker thread must end for the process to exit: stop it at a batch boundary.
+        self.stop_event.set()
+
+    # --- small actions
+    def action_copy_command(self) -> None:
+        pane = self.query_one(ConfigurePane)
+        if pane.config is None:
+            self.notify(f"cannot copy: {pane.error}", severity="error")
+            return
+        line = command_line(pane.config)
+        self.copy_to_clipboard(line)
+        self.notify(line, title="copied to the clipboard", timeout=6)
+
+    def action_toggle_configure(self) -> None:
+        self.screen.toggle_class("show-config")
+        if self.screen.has_class("show-config"):
+            self.query_one("#cfg-model").focus()
+
+    def action_show_view(self, name: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{name}"
+        if self.screen.has_class("-narrow"):
+            self.screen.remove_class("show-config")
+
+    def action_page(self, delta: int) -> None:
+        """[ and ]: page through the maps of the Kernels and Activations views."""
+        view = self.query_one(f"#view-{self.visible_view()}")
+        if hasattr(view, "change_page"):
+            view.change_page(delta)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_back(self) -> None:
+        """Esc: leave the form, then close the configure pane in the narrow layout."""
+        if self.focused is not None and self.query_one(ConfigurePane) in self.focused.ancestors:
+            self.query_one("#views Tabs").focus()
+        if self.screen.has_class("-narrow") and self.screen.has_class("show-config"):
+            self.screen.remove_class("show-config")
+
+    @on(Button.Pressed, "#cfg-buttons Button")
+    def _button(self, event: Button.Pressed) -> None:
+        actions = {"start": self.action_start, "stop": self.action_stop,
+                   "copy": self.action_copy_command}  # fmt: skip
+        actions[event.button.id or ""]()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from palette_commands(self, VIEWS)
+
+
+def _subtitle(snap: Any, watching: bool) -> str:
+    if snap.run_name is None:
+        return "watching: waiting for events" if watching else "no run"
+    return f"{'watching ' if watching else ''}{snap.run_name} · {snap.status}"
+
+
+def run_app(run_dir: Path | None = None, watch: Path | None = None) -> None:
+    """Entry point used by `ecs-tui` and bare `ecs`."""
+    EcsApp(run_dir=run_dir, watch=watch).run()

@@ -1,0 +1,305 @@
+"""plotext drawings of the `ecs_core.stats` dataclasses, for `ecs show` and the TUI alike.
+
+Every function takes a plotext-like `plt`: the `plotext` module itself, or `PlotextPlot.plt` from
+textual-plotext (a figure object with the same methods). Each starts by clearing the figure, so
+views can follow each other on one widget. The data arrive pre-binned and downsampled from
+`ecs_core.stats`; plotext's build runs on the UI thread and is slow on raw data.
+
+Maps (kernels, activations) are drawn as one mosaic that fills the canvas cell for cell: a scatter
+with one point per character, coloured by value, with a character ramp as the marker so the
+picture survives NO_COLOR and copy-paste. Pass the drawing area's `size`; the TUI passes its
+widget's size.
+
+Example (TUI widget)::
+
+    draw_kernels(widget.plt, view.kernels("features.0", limit=64), size=tuple(widget.size))
+    widget.refresh()
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for annotations: importing plots must not import torch
+    from ecs_core.stats import Activations, Clusters, Curves, Histogram, KernelMaps, Sparsity
+
+RAMP = " .:-=+*#%@"
+"""Dark to bright, one character per tenth of the value range."""
+DEFAULT_SIZE = (80, 24)
+Matrix = list[list[float]]
+
+
+def reset(plt: Any) -> None:
+    """Back to one empty plot on the master figure (after subplots, too)."""
+    plt.main()
+    plt.clear_figure()
+
+
+def short(name: str) -> str:
+    return name[: -len(".weight")] if name.endswith(".weight") else name
+
+
+def fit(text: str, width: int | None) -> str:
+    """plotext drops a title wider than its plot, so shorten it instead."""
+    if width is None or len(text) <= width - 2:
+        return text
+    return text[: max(1, width - 3)] + "…"
+
+
+# --- bars and lines
+
+
+def text_canvas(plt: Any, title: str, size: tuple[int, int] | None) -> tuple[int, int]:
+    """An axis-free plot whose coordinates are character cells: x in [0, w), y in [0, h).
+
+    Used where plotext's own layout would round (bars thinner than a row vanish or borrow a
+    neighbour's label). Returns (w, h); y = h - 1 is the top row under the title.
+    """
+    reset(plt)
+    width, height = size or DEFAULT_SIZE
+    plt.title(fit(title, width))
+    plt.frame(False)
+    plt.xticks([])
+    plt.yticks([])
+    canvas_h = max(1, height - 1)
+    plt.xlim(-0.5, width - 0.5)
+    plt.ylim(-0.5, canvas_h - 0.5)
+    return width, canvas_h
+
+
+_ABBREV = (("features.", "f"), ("classifier.", "fc"), ("layer", "L"), ("shortcut.", "s"),
+           ("conv", "c"))  # fmt: skip
+
+
+def abbreviate(name: str) -> str:
+    """features.40 -> f40, layer4.2.shortcut.0 -> L4.2.s0: for narrow columns."""
+    for long, brief in _ABBREV:
+        name = name.replace(long, brief)
+    return name
+
+
+def draw_sparsity(plt: Any, data: Sparsity, size: tuple[int, int] | None = None) -> None:
+    """Kept % per layer, one row each in model order, in as many columns as the height needs."""
+    target = f" (target {100 * data.target_density:.2f}%)" if data.target_density else ""
+    title = f"kept {data.kept:,}/{data.params:,} = {100 * data.density:.2f}%{target}"
+    width, rows = text_canvas(plt, title, size)
+    n = len(data.layers)
+    ncols = max(1, -(-n // rows))
+    col_w = width // ncols
+    names = [short(r.name) for r in data.layers]
+    if max(map(len, names), default=0) > col_w // 2:
+        names = [abbreviate(x) for x in names]
+    label_w = min(max(map(len, names), default=1), max(1, col_w // 2))
+    bar_w = max(1, col_w - label_w - 9)
+    xs, ys, marks = [], [], []
+    for i, r in enumerate(data.layers):
+        col, row = divmod(i, rows)
+        x0, y = col * col_w, rows - 1 - row
+        plt.text(names[i][:label_w].rjust(label_w), x0, y, alignment="left")
+        filled = max(1 if r.kept else 0, round(r.density * bar_w))
+        for c in range(bar_w):
+            xs.append(x0 + label_w + 1 + c)
+            ys.append(y)
+            marks.append("█" if c < filled else "·")
+        plt.text(f"{100 * r.density:5.1f}%", x0 + label_w + 2 + bar_w, y, alignment="left")
+    if xs:
+        plt.scatter(xs, ys, marker=marks)
+
+
+def draw_curves(plt: Any, curves: Curves, metric: str = "all") -> None:
+    """metric: all (loss and accuracy side by side) | loss | acc | lr | density."""
+    reset(plt)
+    if not curves.epoch:
+        plt.title("no finished epochs yet")
+        return
+    if metric == "all":
+        plt.subplots(1, 2)
+        _curve(plt.subplot(1, 1), curves, "loss")
+        _curve(plt.subplot(1, 2), curves, "acc")
+        plt.main()
+    else:
+        _curve(plt, curves, metric)
+
+
+_SERIES = {
+    "loss": (("train_loss", "train"), ("test_loss", "test")),
+    "acc": (("train_acc", "train"), ("test_acc", "test")),
+    "lr": (("lr", "lr"),),
+    "density": (("density", "density"),),
+}
+_TITLES = {"loss": "loss", "acc": "accuracy %", "lr": "learning rate", "density": "density"}
+
+
+def _curve(fig: Any, curves: Curves, metric: str) -> None:
+    if metric not in _SERIES:
+        raise ValueError(f"metric must be one of all, {', '.join(_SERIES)}; got {metric!r}")
+    for field, label in _SERIES[metric]:
+        pts = [
+            (x, y)
+            for x, y in zip(curves.epoch, getattr(curves, field), strict=True)
+            if y is not None
+        ]
+        if pts:
+            fig.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker="braille")
+    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == "warmup"]
+    if warm and len(warm) < len(curves.epoch):
+        fig.vertical_line(max(warm) + 0.5)  # where pruning happened
+    fig.title(_TITLES[metric])
+    fig.xlabel("epoch")
+
+
+def draw_histogram(
+    plt: Any, data: Clusters | list[Histogram], size: tuple[int, int] | None = None
+) -> None:
+    """Weight-value histograms side by side on a shared value axis (before | after sharing)."""
+    reset(plt)
+    is_pair = not isinstance(data, list)  # a Clusters (duck-typed: no torch import here)
+    hists = [h for h in ([data.before, data.after] if is_pair else data) if h]
+    lo = min((h.values[0] for h in hists if h.values), default=-1.0)
+    hi = max((h.values[-1] for h in hists if h.values), default=1.0)
+    note = data.note if is_pair else None
+    width = size[0] // max(1, len(hists)) if size else None
+    if len(hists) == 1:
+        _histogram(plt, hists[0], lo, hi, width, note)
+        return
+    plt.subplots(1, len(hists))
+    for i, h in enumerate(hists):
+        _histogram(plt.subplot(1, i + 1), h, lo, hi, width, None)
+    plt.main()
+
+
+def _histogram(
+    fig: Any, h: Histogram, lo: float, hi: float, width: int | None, note: str | None
+) -> None:
+    kind = f"{h.unique:,} values" if h.exact else f"{len(h.values)} bins"
+    zeros = f"{h.zeros / max(1, h.total):.0%} zero"
+    fig.title(fit(f"{h.label}: {kind}, {zeros}", width and width - 4))
+    if not h.values:
+        return
+    if h.exact:  # the original's value/frequency scatter, with stems to the axis
+        fig.bar(h.values, h.counts, width=0.0, reset_ticks=False, marker="│")
+        fig.scatter(h.values, h.counts, marker="●")
+    else:
+        fig.bar(h.values, h.counts, width=1.0, reset_ticks=False)
+    pad = (hi - lo) * 0.03 or 1e-6
+    fig.xlim(lo - pad, hi + pad)
+    value = f"{short(h.layer)} value"
+    fig.xlabel(fit(f"{value} ({note})" if note else value, width and width - 16))
+    fig.ylabel("count")
+
+
+# --- maps: one mosaic per view
+
+
+def _spans(n: int, out: int) -> list[tuple[int, int]]:
+    """Source index ranges [a, b) feeding each of `out` cells (never empty)."""
+    return [((i * n) // out, max((i * n) // out + 1, ((i + 1) * n) // out)) for i in range(out)]
+
+
+def resize(m: Matrix, rows: int, cols: int) -> Matrix:
+    """Area-average when shrinking, nearest cell when growing (maps are small: pure Python)."""
+    h, w = len(m), len(m[0]) if m else 0
+    if not h or not w:
+        return [[0.0] * cols for _ in range(rows)]
+    col_spans = _spans(w, cols)
+    out = []
+    for r0, r1 in _spans(h, rows):
+        src = m[r0:r1]
+        out.append([sum(sum(row[c0:c1]) for row in src) / ((r1 - r0) * (c1 - c0))
+                    for c0, c1 in col_spans])  # fmt: skip
+    return out
+
+
+def grid(
+    n: int, shape: tuple[int, int], size: tuple[int, int], label: int = 1
+) -> tuple[int, int, int]:
+    """(columns, tile rows, tile cols) that show n maps of `shape` as large as the canvas allows.
+
+    A character is about twice as tall as wide, so a map of h x w cells becomes h*s rows by
+    2*w*s columns; each tile also needs `label` rows above it and one blank column beside it.
+    """
+    width, height = size
+    h, w = shape
+    best = (1, 1, 1, 0.0)
+    for cols in range(1, max(1, n) + 1):
+        rows = -(-n // cols)
+        tw, th = width // cols - 1, (height - 1) // rows - label
+        scale = min(tw / (2 * w), th / h)
+        if tw >= 1 and th >= 1 and scale > best[3]:
+            best = (cols, max(1, round(h * scale)), max(1, min(tw, round(2 * w * scale))), scale)
+    cols, th, tw, scale = best
+    if scale >= 1:  # growing: whole characters per map cell, so every cell is the same size
+        th, tw = h * int(scale), 2 * w * int(scale)
+    return cols, th, tw
+
+
+def capacity(shape: tuple[int, int], size: tuple[int, int], min_rows: int) -> int:
+    """How many maps of `shape` fit on one page with tiles at least `min_rows` tall."""
+    h, w = shape
+    th = max(1, min_rows)
+    tw = max(1, math.ceil(2 * w * th / h))
+    cols = max(1, size[0] // (tw + 1))
+    rows = max(1, (size[1] - 1) // (th + 1))
+    return cols * rows
+
+
+def draw_mosaic(
+    plt: Any,
+    tiles: list[tuple[str, Matrix]],
+    title: str,
+    size: tuple[int, int] | None = None,
+    color: bool = True,
+) -> None:
+    """Tiles of [0, 1] maps, each labelled, filling a `size` canvas one point per character."""
+    width, canvas_h = text_canvas(plt, title, size)
+    if not tiles:
+        return
+    shape = max(((len(m), len(m[0]) if m else 1) for _, m in tiles), key=lambda s: s[0] * s[1])
+    cols, th, tw = grid(len(tiles), shape, (width, canvas_h + 1))
+    xs, ys, markers, colors = [], [], [], []
+    for i, (label, m) in enumerate(tiles):
+        x0, y0 = (i % cols) * (tw + 1), (i // cols) * (th + 1)
+        label = label if len(label) <= tw else abbreviate(label)
+        plt.text(label[:tw], x0, canvas_h - 1 - y0, alignment="left")
+        for r, row in enumerate(resize(m, th, tw)):
+            for c, v in enumerate(row):
+                v = min(1.0, max(0.0, v))
+                xs.append(x0 + c)
+                ys.append(canvas_h - 2 - y0 - r)
+                markers.append("█" if color else RAMP[min(len(RAMP) - 1, int(v * len(RAMP)))])
+                g = int(40 + 215 * v)
+                colors.append((g, g, g))
+    if color:
+        plt.canvas_color("black")
+        plt.scatter(xs, ys, marker=markers, color=colors)
+    else:
+        plt.scatter(xs, ys, marker=markers)
+
+
+def draw_kernels(
+    plt: Any, maps: KernelMaps, size: tuple[int, int] | None = None, color: bool = True
+) -> None:
+    """A page of filter maps, labelled with their filter numbers (1-based)."""
+    tiles = [(f"#{i + 1}", m) for i, m in zip(maps.filters, maps.maps, strict=True)]
+    last = maps.filters[-1] + 1 if maps.filters else 0
+    title = (
+        f"{short(maps.layer)}: filters {maps.offset + 1}-{last}/{maps.total}, "
+        f"{maps.reduction}, {maps.vmin:.2g}..{maps.vmax:.2g}"
+    )
+    draw_mosaic(plt, tiles, title, size, color)
+
+
+def draw_activations(
+    plt: Any, acts: Activations, size: tuple[int, int] | None = None, color: bool = True
+) -> None:
+    """The input and each layer's channel-mean map, or a page of one layer's channels."""
+    head = f"image #{acts.image} (label {acts.label}, predicted {acts.predicted})"
+    if acts.layer is None:
+        tiles = [("input", acts.input)] + [(m.name, m.map) for m in acts.maps]
+        title = f"{head}: mean activation per stage (bright = its max)"
+    else:
+        tiles = [(f"#{acts.offset + i + 1}", m.map) for i, m in enumerate(acts.maps)]
+        last = acts.offset + len(acts.maps)
+        title = f"{head}: {acts.layer} channels {acts.offset + 1}-{last}/{acts.total}"
+    draw_mosaic(plt, tiles, title, size, color)

@@ -1,0 +1,147 @@
+"""Overview tab: what the run is, how far it got, and what it achieved, in one table.
+
+Numbers come from the event stream (live) and from `summary.json` once the run has one, so the
+same view serves a run in progress, a watched headless run and a finished run directory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ecs_tui.widgets.status import describe_config
+from ecs_tui.worker import Snapshot
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.2f} MiB" if n >= 2**20 else f"{n / 1024:,.1f} KiB"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}%"
+
+
+def facts(snap: Snapshot) -> list[tuple[str, str]]:
+    """(label, value) rows for the overview table, in reading order."""
+    s: dict[str, Any] = snap.summary or {}
+    c = snap.config or {}
+    rows = [
+        ("run", snap.run_name or "-"),
+        ("status", snap.status + (f"  ({snap.error})" if snap.error else "")),
+        ("setup", describe_config(c) or "-"),
+        ("device", snap.device or "-"),
+        ("params", f"{snap.params:,}" if snap.params else "-"),
+        ("epochs", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "-"),
+    ]
+    last = snap.epoch_points[-1] if snap.epoch_points else None
+    test_acc = s.get("test_acc", last.test_acc if last else None)
+    rows.append(("test acc", _pct(test_acc)))
+    if s.get("best_test_acc") is not None:
+        rows.append(("best acc", _pct(s["best_test_acc"])))
+    rows += _prune_rows(snap.pruned or s)
+    rows += _quant_rows(snap.quantized, snap.exported, s)
+    return rows
+
+
+def _prune_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
+    if "density" not in p or p.get("kept") is None:
+        return []
+    rows = [
+        ("density", f"{p['density']:.2%} kept ({p['kept']:,}/{p['total']:,}), "
+         f"target {p.get('target_density', 0):.2%}"),
+    ]  # fmt: skip
+    if p.get("collapsed_layers"):
+        rows.append(("collapsed", ", ".join(p["collapsed_layers"])))
+    o = p.get("overlap")
+    if o:
+        rows.append(
+            ("ECS sets", f"|w|&|g| {o['both']:,}  |w| only {o['weight_only']:,}  "
+             f"|g| only {o['grad_only']:,}")
+        )  # fmt: skip
+    return rows
+
+
+def _quant_rows(q: dict | None, x: dict | None, s: dict[str, Any]) -> list[tuple[str, str]]:
+    q = q or s.get("quant")
+    rows = []
+    if q:
+        rows.append(
+            ("quantized", f"{2 ** q['bits']} clusters/layer: unique weights "
+             f"{q['unique_before']:,} -> {q['unique_after']:,}")
+        )  # fmt: skip
+        if q.get("test_acc") is not None:
+            rows.append(("shared acc", _pct(q["test_acc"])))
+        if q.get("int8_test_acc") is not None:
+            rows.append(("int8 acc", _pct(q["int8_test_acc"])))
+    sizes = x or s.get("sizes")
+    if sizes and sizes.get("compressed_bytes"):
+        ratio = sizes["dense_bytes"] / max(1, sizes["compressed_bytes"])
+        rows.append(
+            ("size", f"{_mib(sizes['compressed_bytes'])} vs {_mib(sizes['dense_bytes'])} dense "
+             f"({ratio:.1f}x smaller)")
+        )  # fmt: skip
+    return rows
+
+
+def facts_table(snap: Snapshot) -> RenderableType:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label, value in facts(snap):
+        table.add_row(label, value)
+    return table
+
+
+def epoch_table(snap: Snapshot, last: int = 8) -> RenderableType:
+    """The last few epochs as a table (the wide layout's second pane)."""
+    if not snap.epoch_points:
+        return Text("no epoch finished yet", style="dim")
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for name in ("epoch", "stage", "loss", "train", "test", "lr", "density"):
+        table.add_column(name, justify="right" if name != "stage" else "left", no_wrap=True)
+    for p in snap.epoch_points[-last:]:
+        table.add_row(
+            str(p.epoch), p.stage, f"{p.train_loss:.4f}", f"{p.train_acc:.2f}%",
+            f"{p.test_acc:.2f}%", f"{p.lr:.4g}", f"{p.density:.2%}",
+        )  # fmt: skip
+    return Group(Text("recent epochs", style="bold"), table)
+
+
+class OverviewView(VerticalScroll):
+    """The facts; at >= 120 columns the recent-epoch table shows below them."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._shown: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="overview-table")
+        yield Static(id="overview-epoch-table", classes="wide-only")
+
+    def show(self, snap: Snapshot, source: object = None) -> None:
+        if snap.status == "idle":
+            self._shown = None
+            self.query_one("#overview-table", Static).update(
+                Text.from_markup(
+                    "[b]No run loaded.[/]\n\n"
+                    "Set up a run in the configure pane ([b]c[/]) and press [b]s[/] to start it,\n"
+                    "open a finished run from the Runs tab ([b]7[/]), or start one headless:\n\n"
+                    "  ecs run --width 0.25 --epochs 2 --max-batches 5\n"
+                    "  ecs-tui --watch runs/<run>\n\n"
+                    "Press [b]?[/] for every key, [b]ctrl+p[/] for the command palette."
+                )
+            )
+            self.query_one("#overview-epoch-table", Static).update("")
+            return
+        key = (tuple(facts(snap)), len(snap.epoch_points))
+        if key == self._shown:  # batch progress changes nothing here: skip the relayout
+            return
+        self._shown = key
+        self.query_one("#overview-table", Static).update(facts_table(snap))
+        self.query_one("#overview-epoch-table", Static).update(epoch_table(snap))

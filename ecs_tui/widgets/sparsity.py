@@ -1,0 +1,54 @@
+"""Sparsity tab: retained weights per layer, as bars (`plots.draw_sparsity`) and a table.
+
+The numbers are `RunView.sparsity()`: counted from the saved mask, so they are what the model
+really keeps, whichever method and budget made the mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from ecs_tui.widgets.statsview import StatsView
+from ecs_tui.worker import Snapshot
+
+
+def _size(plot: PlotextPlot) -> tuple[int, int] | None:
+    w, h = plot.size
+    return (w, h) if w and h else None
+
+
+class SparsityView(StatsView):
+    """Bars for every prunable layer; at >= 120 columns a name/params/kept/density table too."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="view-note")
+        with Horizontal(classes="plot-row"):
+            yield PlotextPlot(id="sparsity-plot")
+            table: DataTable = DataTable(id="sparsity-table", classes="side-table")
+            table.add_columns("layer", "params", "kept", "density")
+            yield table
+
+    def ready(self, snap: Snapshot) -> str | None:
+        if snap.active and snap.pruned is None and (snap.config or {}).get("method") != "none":
+            return "Not pruned yet: the mask is made after the warm-up epochs (ECS, magnitude)."
+        return None
+
+    def compute(self, view: Any, choice: tuple) -> Any:
+        return view.sparsity()
+
+    def draw(self, data: Any) -> None:
+        from ecs_tui.plots import draw_sparsity, short
+
+        plot = self.query_one("#sparsity-plot", PlotextPlot)
+        draw_sparsity(plot.plt, data, size=_size(plot))
+        plot.refresh()
+        table = self.query_one("#sparsity-table", DataTable)
+        table.clear()
+        for r in data.layers:
+            table.add_row(short(r.name), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.2%}")
+        table.add_row("total", f"{data.params:,}", f"{data.kept:,}", f"{data.density:.2%}")

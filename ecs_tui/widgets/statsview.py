@@ -1,0 +1,121 @@
+"""Base for the views drawn from `ecs_core.stats`: numbers computed off the UI thread.
+
+Loading weights and running a model for activation maps takes from milliseconds to seconds (and
+the first call imports torch), so `compute` runs in a thread worker and only `draw` touches
+widgets, on the UI thread. A view recomputes only when its key changes: another run, the same
+run grown (a new epoch, a new stage), or the user's choice (layer, page, image).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ecs_tui.worker import Snapshot, load_plots
+
+
+class RunSource:
+    """A run directory for the stats views: one `RunView`, dropped when the run has moved on.
+
+    `RunView` caches the files it reads; while a run is live its files change, so a new key
+    (status, epoch, stages done) makes the next `view()` re-open the directory.
+    """
+
+    def __init__(self, path: Path, key: tuple) -> None:
+        self.path = path
+        self.key = key
+        self._view: Any = None
+        self._lock = threading.Lock()
+
+    def touch(self, key: tuple) -> None:
+        with self._lock:
+            if key != self.key:
+                self.key, self._view = key, None
+
+    def view(self) -> Any:
+        """The `ecs_core.stats.RunView` (call from a worker thread: it may import torch)."""
+        with self._lock:
+            if self._view is None:
+                from ecs_core.stats import load_run
+
+                self._view = load_run(self.path)
+            return self._view
+
+
+class StatsView(Vertical):
+    """Subclasses implement `compute(run_view)` (worker thread) and `draw(data)` (UI thread)."""
+
+    EMPTY = "No run loaded: start one (s) or open one from the Runs tab (7)."
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.source: RunSource | None = None
+        self.snap: Snapshot | None = None
+        self._key: tuple | None = None
+
+    def choice(self) -> tuple:
+        """The user's selections that change what `compute` returns (layer, page, ...)."""
+        return ()
+
+    def ready(self, snap: Snapshot) -> str | None:
+        """None if the run has what this view needs, else a line saying what is missing."""
+        return None
+
+    def show(self, snap: Snapshot, source: RunSource | None) -> None:
+        self.snap, self.source = snap, source
+        if source is None:
+            self._key = None
+            self.note(self.EMPTY)
+            return
+        missing = self.ready(snap)
+        if missing:
+            self._key = None
+            self.note(missing)
+            return
+        key = (str(source.path), source.key, self.choice())
+        if key == self._key:
+            return
+        self._key = key
+        self.note("loading…")
+        self._load(source, self.choice())
+
+    def reload(self) -> None:
+        """Recompute now (the user changed a choice)."""
+        self._key = None
+        if self.snap is not None:
+            self.show(self.snap, self.source)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
+    def _load(self, source: RunSource, choice: tuple) -> None:
+        try:
+            load_plots()
+            data = self.compute(source.view(), choice)
+        except Exception as exc:  # noqa: BLE001 - a view that cannot load says why, the app lives
+            self.app.call_from_thread(self.note, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._draw, data)
+
+    def _draw(self, data: Any) -> None:
+        self.note(None)
+        try:
+            self.draw(data)
+        except Exception as exc:  # noqa: BLE001 - a drawing bug must not take the app down
+            self.note(f"cannot draw this view: {type(exc).__name__}: {exc}")
+
+    def compute(self, view: Any, choice: tuple) -> Any:
+        raise NotImplementedError
+
+    def draw(self, data: Any) -> None:
+        raise NotImplementedError
+
+    def note(self, message: str | None) -> None:
+        """A one-line message above the view's content (missing data, load errors)."""
+        widget = self.query_one(".view-note", Static)
+        widget.update(Text(message or "", style="dim"))
+        widget.display = bool(message)

@@ -1,0 +1,325 @@
+"""The app's model of a run: events in (from a worker thread or a tailed file), snapshots out.
+
+The training thread never touches a widget (Textualize/toolong's rule). It feeds every event to
+`RunState.ingest`, which updates plain data under a lock and bumps a version number; the UI pulls
+`RunState.snapshot()` on a calm timer and redraws only when the version moved. A headless run
+seen with `--watch` goes through the same path: `EventTail` reads the lines appended to
+`events.jsonl` since the last poll and feeds them to the same `RunState`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecs_core import events as ev
+from ecs_tui.printers import describe
+
+MAX_BATCH_POINTS = 600
+"""Batch-loss points kept for the curves; older ones are thinned by half (plotext draws fast)."""
+MAX_LOG_LINES = 2000
+
+PLOTS_READY = threading.Event()
+"""Set once `ecs_core.stats` (torch) and `ecs_tui.plots` are imported; until then views draw
+no plots, so that a 2-5 s import never runs on the UI thread."""
+
+Runner = Callable[..., Iterator[ev.Event]]
+"""`pipeline.run`-like: (config, stop=...) -> events. Tests pass canned or failing runners."""
+
+
+@dataclass(frozen=True)
+class EpochPoint:
+    """One finished epoch, as the curves and tables need it."""
+
+    epoch: int
+    stage: str
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    lr: float
+    density: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the views draw, copied out of `RunState` at one instant."""
+
+    version: int = 0
+    status: str = "idle"
+    """idle | running | finished | stopped | failed"""
+    run_dir: str | None = None
+    config: dict[str, Any] | None = None
+    device: str | None = None
+    params: int | None = None
+    train_size: int | None = None
+    stage: str | None = None
+    stages_done: tuple[str, ...] = ()
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    loss: float | None = None
+    img_per_s: float | None = None
+    elapsed: float = 0.0
+    """Seconds into the current epoch, as the last batch_progress event said."""
+    epoch_points: tuple[EpochPoint, ...] = ()
+    batch_losses: tuple[tuple[float, float], ...] = ()
+    """(fractional epoch, running loss) pairs, thinned to at most MAX_BATCH_POINTS."""
+    pruned: dict[str, Any] | None = None
+    quantized: dict[str, Any] | None = None
+    exported: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    log: tuple[str, ...] = ()
+    """The newest MAX_LOG_LINES lines for the Log tab."""
+    log_total: int = 0
+    """Lines ever logged (a view appends the last `log_total - seen` of `log`)."""
+    error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def run_name(self) -> str | None:
+        """Basename of the run directory: stable in screenshots, unlike an absolute path."""
+        return Path(self.run_dir).name if self.run_dir else None
+
+    def eta(self) -> float | None:
+        """Seconds left in the run, from event timings only (no wall clock: stable, testable)."""
+        if not self.active or self.batch <= 0 or self.batches <= 0:
+            return None
+        per_batch = self.elapsed / self.batch
+        left = per_batch * (self.batches - self.batch)
+        done = [p.seconds for p in self.epoch_points]
+        per_epoch = sum(done) / len(done) if done else per_batch * self.batches
+        return left + per_epoch * max(0, self.epochs - self.epoch)
+
+
+@dataclass
+class RunState:
+    """Mutable run state behind a lock; `ingest` from any thread, `snapshot` from the UI."""
+
+    _snap: Snapshot = field(default_factory=Snapshot)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _points: list[EpochPoint] = field(default_factory=list)
+    _batch_losses: list[tuple[float, float]] = field(default_factory=list)
+    _log: list[str] = field(default_factory=list)
+    _log_total: int = 0
+
+    @property
+    def version(self) -> int:
+        return self._snap.version
+
+    def reset(self) -> None:
+        with self._lock:
+            self._points, self._batch_losses, self._log = [], [], []
+            self._log_total = 0
+            self._snap = Snapshot(version=self._snap.version + 1)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snap
+
+    def log(self, line: str) -> None:
+        """Add a line to the Log tab (tracebacks, notes from the app itself)."""
+        with self._lock:
+            self._add_log(line)
+            self._snap = dataclasses.replace(
+                self._snap,
+                version=self._snap.version + 1,
+                log=tuple(self._log),
+                log_total=self._log_total,
+            )
+
+    def fail(self, message: str) -> None:
+        """Mark the run failed (the worker raised) unless an event already said how it ended."""
+        with self._lock:
+            status = self._snap.status if self._snap.status != "running" else "failed"
+            self._snap = dataclasses.replace(
+                self._snap, version=self._snap.version + 1, status=status, error=message
+            )
+
+    def ingest(self, events: Iterable[ev.Event]) -> int:
+        """Fold events into the state; one version bump per call. Returns how many were read."""
+        n = 0
+        with self._lock:
+            changes: dict[str, Any] = {}
+            for event in events:
+                changes.update(self._fold(event, changes))
+                line = describe(event)
+                if line is not None:
+                    self._add_log(line)
+                n += 1
+            if n:
+                self._snap = dataclasses.replace(
+                    self._snap,
+                    **changes,
+                    version=self._snap.version + 1,
+                    epoch_points=tuple(self._points),
+                    batch_losses=tuple(self._batch_losses),
+                    log=tuple(self._log),
+                    log_total=self._log_total,
+                )
+        return n
+
+    def _add_log(self, line: str) -> None:
+        self._log.append(line)
+        self._log_total += 1
+        if len(self._log) > MAX_LOG_LINES:
+            del self._log[: len(self._log) - MAX_LOG_LINES]
+
+    def _fold(self, event: ev.Event, changes: dict[str, Any]) -> dict[str, Any]:
+        """The fields of the snapshot one event changes (earlier changes in this batch given)."""
+        match event:
+            case ev.RunStarted():
+                self._points, self._batch_losses = [], []
+                return dict(
+                    status="running", run_dir=event.run_dir, config=event.config,
+                    device=event.device, params=event.params, train_size=event.train_size,
+                    epochs=int(event.config.get("epochs", 0)), error=None, summary=None,
+                    pruned=None, quantized=None, exported=None, stages_done=(), stage=None,
+                    epoch=event.resumed_from_epoch, batch=0, batches=0,
+                )  # fmt: skip
+            case ev.StageStarted():
+                return dict(stage=event.stage)
+            case ev.StageFinished():
+                done = changes.get("stages_done", self._snap.stages_done)
+                return dict(stages_done=(*done, event.stage))
+            case ev.BatchProgress():
+                self._add_batch_loss(
+                    event.epoch - 1 + event.batch / max(1, event.batches), event.loss
+                )
+                return dict(
+                    stage=event.stage, epoch=event.epoch - 1, epochs=event.epochs,
+                    batch=event.batch, batches=event.batches, loss=event.loss,
+                    img_per_s=event.img_per_s, elapsed=event.elapsed,
+                )  # fmt: skip
+            case ev.EpochEnd():
+                self._points.append(_epoch_point(event))
+                return dict(
+                    epoch=event.epoch, epochs=event.epochs, batch=0, elapsed=0.0,
+                    img_per_s=event.img_per_s,
+                )  # fmt: skip
+            case ev.Pruned():
+                return dict(pruned=_plain(event))
+            case ev.Quantized():
+                return dict(quantized=_plain(event))
+            case ev.Exported():
+                return dict(exported=_plain(event))
+            case ev.RunFinished():
+                batch = changes.get("batch", self._snap.batch)
+                if event.status == "finished":
+                    batch = changes.get("batches", self._snap.batches)
+                return dict(status=event.status, summary=event.summary, stage=None, batch=batch)
+            case ev.RunFailed():
+                return dict(status="failed", error=f"{event.error}: {event.message}", stage=None)
+        return {}
+
+    def _add_batch_loss(self, x: float, loss: float) -> None:
+        pts = self._batch_losses
+        pts.append((x, loss))
+        if len(pts) > MAX_BATCH_POINTS:
+            # Keep every other old point and all of the newest: the curve keeps its shape.
+            self._batch_losses = pts[: len(pts) // 2 : 2] + pts[len(pts) // 2 :]
+
+
+def _epoch_point(e: ev.EpochEnd) -> EpochPoint:
+    return EpochPoint(
+        e.epoch, e.stage, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.lr, e.density,
+        e.seconds,
+    )  # fmt: skip
+
+
+def _plain(event: ev.Event) -> dict[str, Any]:
+    out = event.to_dict()
+    out.pop("t", None)
+    return out
+
+
+class EventTail:
+    """Reads the complete lines appended to a run's events.jsonl since the last call.
+
+    Like `RunStore.read_events`, a half-written last line (the run is still writing it) is left
+    for the next poll, and lines that do not parse are skipped.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / "events.jsonl"
+        self.offset = 0
+
+    def poll(self) -> list[ev.Event]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        out = []
+        for line in data[:end].splitlines():
+            try:
+                out.append(ev.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, ValueError, UnicodeDecodeError):
+                continue
+        return out
+
+
+WORKER_NICE = 10
+"""Niceness added to the training thread (Linux: per thread; torch's OpenMP team, created from
+it, inherits it). The UI thread then wins the CPU the moment a key arrives; on a machine with
+nothing else to run, training loses nothing. Numerics do not depend on it."""
+
+
+def lower_priority(nice: int) -> None:
+    """Renice the calling thread (not the process) where the OS allows; silently skip elsewhere."""
+    import os
+
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError):
+        pass
+
+
+def load_plots() -> None:
+    """Import ecs_core.stats (torch) and the plot module in the calling thread; a worker's job."""
+    import ecs_core.stats  # noqa: F401
+    import ecs_tui.plots  # noqa: F401
+
+    PLOTS_READY.set()
+
+
+def pipeline_runner(config: Any, stop: threading.Event) -> Iterator[ev.Event]:
+    """The default runner: `ecs_core.pipeline.run` (imported here, in the worker thread, so
+    torch never loads on the UI thread or at start-up)."""
+    from ecs_core.pipeline import run
+
+    return run(config, stop=stop)
+
+
+def drive(
+    runner: Runner,
+    config: Any,
+    state: RunState,
+    stop: threading.Event,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Worker-thread body: run the pipeline, feeding each event to `state`.
+
+    Exceptions propagate (the Textual worker turns them into an error state the app shows).
+    A cancelled worker sets `stop`, so the pipeline still ends at a batch boundary and writes
+    its summary instead of being abandoned mid-write.
+    """
+    lower_priority(WORKER_NICE)
+    for event in runner(config, stop=stop):
+        state.ingest((event,))
+        if cancelled():
+            stop.set()

@@ -1,0 +1,78 @@
+"""int8: affine storage error bounds, and the int8 CPU model's accuracy against fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecs_core.data.loader import Batches
+from ecs_core.quant.int8 import (
+    Int8Unavailable,
+    build_int8,
+    check_available,
+    int8_accuracy,
+    quantize_affine,
+)
+from ecs_core.quant.kmeans import share_weights
+from ecs_core.quant.stage import calibration_images
+from ecs_core.train import evaluate
+
+
+def test_affine_per_channel_error_and_exact_zero() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 8, 3, 3)).astype(np.float32) * rng.uniform(0.01, 1, (16, 1, 1, 1))
+    x[x.__abs__() < 0.2] = 0
+    x[3] = 0  # an all-zero channel
+    x[5] = np.abs(x[5])  # one-signed channels still include 0 in their range
+    q = quantize_affine(x, per_channel=True)
+    assert q.q.dtype == np.int8 and q.scale.shape == (16,) and q.zero_point.shape == (16,)
+    back = q.dequantize()
+    assert np.all(back[x == 0] == 0)
+    err = np.abs(back - x).reshape(16, -1).max(1)
+    assert np.all(err <= q.scale / 2 * (1 + 1e-5))
+
+
+def test_affine_per_tensor() -> None:
+    x = np.linspace(-1, 3, 1000, dtype=np.float32)
+    q = quantize_affine(x, per_channel=False)
+    assert q.scale.shape == (1,)
+    assert np.abs(q.dequantize() - x).max() <= q.scale[0] / 2 * (1 + 1e-5)
+
+
+def _skip_without_int8() -> None:
+    try:
+        check_available()
+    except Int8Unavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.slow
+def test_int8_accuracy_within_one_point_of_fp32(
+    trained_cnn: torch.nn.Module, digits_batches: tuple[Batches, Batches]
+) -> None:
+    """Static PTQ of a trained, weight-shared CNN keeps accuracy within 1 point of fp32."""
+    _skip_without_int8()
+    train, test = digits_batches
+    import copy
+
+    model = copy.deepcopy(trained_cnn)
+    share_weights(model, 5)
+    _, fp32 = evaluate(model, test)
+    assert fp32 > 85  # a real model, or the comparison means nothing
+    q = build_int8(model, calibration_images(train, 4), batch_size=64)
+    int8 = int8_accuracy(q, test.epoch())
+    assert abs(int8 - fp32) <= 1.0, (fp32, int8)
+    x = test.normalise(test.x[:5])
+    with torch.no_grad():
+        ref = model.eval()(x)
+    out = q(x)  # padded to the graph's batch of 64, then cut back to 5
+    assert out.shape == ref.shape
+    assert torch.equal(out.argmax(1), ref.argmax(1))
+    assert q(torch.cat([x] * 30)).shape == (150, 10)  # split over several batches
+
+
+def test_check_available_explains(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    with pytest.raises(Int8Unavailable, match="oneDNN"):
+        check_available()

@@ -1,0 +1,90 @@
+"""The quantize stage inside a real (tiny) run: summary fields, events, files, failure path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecs_core.quant.codec import load_compressed
+
+
+@pytest.mark.slow
+def test_summary_has_quant_and_sizes(quant_run: tuple[Path, list]) -> None:
+    run_dir, _ = quant_run
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["status"] == "finished"
+    q, sizes = s["quant"], s["sizes"]
+    assert set(q) >= {
+        "bits",
+        "unique_before",
+        "unique_after",
+        "test_acc",
+        "int8_test_acc",
+        "layers",
+    }
+    assert q["bits"] == 5 and q["unique_after"] <= len(q["layers"]) * 32 < q["unique_before"]
+    assert q["int8_test_acc"] is not None and 0 <= q["int8_test_acc"] <= 100
+    assert sizes["compressed_bytes"] == (run_dir / "model.ecsz").stat().st_size
+    assert sizes["dense_bytes"] > sizes["sparse_bytes"] > sizes["compressed_bytes"]
+    assert sizes["ratio_dense_to_compressed"] == pytest.approx(
+        sizes["dense_bytes"] / sizes["compressed_bytes"]
+    )
+
+
+@pytest.mark.slow
+def test_events_in_order(quant_run: tuple[Path, list]) -> None:
+    _, events = quant_run
+    kinds = [e.kind for e in events]
+    assert kinds.index("quantized") < kinds.index("exported") < kinds.index("run_finished")
+    stages = [e.stage for e in events if e.kind == "stage_started"]
+    assert stages[-2:] == ["quantize", "finetune"]
+    assert any(e.kind == "epoch_end" and e.stage == "finetune" for e in events)
+
+
+@pytest.mark.slow
+def test_files_agree_and_mask_holds(quant_run: tuple[Path, list]) -> None:
+    """model.ecsz decodes to exactly quantized.safetensors; pruned weights are still 0."""
+    from safetensors.torch import load_file
+
+    run_dir, _ = quant_run
+    shared = load_file(run_dir / "quantized.safetensors")
+    masks = load_file(run_dir / "masks.safetensors")
+    decoded, meta = load_compressed(run_dir / "model.ecsz")
+    assert meta["dataset"] == "digits" and meta["lossy_tensors"] == []
+    for k, v in decoded.state_dict().items():
+        assert torch.equal(v, shared[k]), k
+    for k, m in masks.items():
+        assert torch.count_nonzero(shared[k][m == 0]) == 0, k
+        assert torch.unique(shared[k][shared[k] != 0]).numel() <= 32
+
+
+@pytest.mark.slow
+def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No int8 backend: int8_test_acc is null, a warning says why, the export still happens."""
+    from ecs_core import events as ev
+    from ecs_core.config import RunConfig
+    from ecs_core.pipeline import prepare
+    from ecs_core.quant import int8
+    from ecs_core.quant.stage import quantize_stage
+
+    def unavailable() -> None:
+        raise int8.Int8Unavailable("no int8 kernels on this test machine")
+
+    monkeypatch.setattr(int8, "check_available", unavailable)
+    cfg = RunConfig(width=0.125, epochs=0, device="cpu", download=False, runs_dir=str(tmp_path))
+    ctx = prepare(cfg.validate())
+    gen = quantize_stage(ctx, lambda e: e)
+    out = []
+    try:
+        while True:
+            out.append(next(gen))
+    except StopIteration as stop:
+        result = stop.value
+    warnings = [e for e in out if isinstance(e, ev.Log) and e.level == "warning"]
+    assert warnings and "no int8 kernels" in warnings[0].message
+    assert result["quant"]["int8_test_acc"] is None
+    assert (ctx.store.path / "model.ecsz").exists()
+    ctx.store.close()

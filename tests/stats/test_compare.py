@@ -1,0 +1,88 @@
+"""`ecs compare` data and text over hand-written run directories; `ecs runs` never crashes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+
+import pytest
+
+from ecs_core.stats import compare_runs, find_runs, run_info
+from ecs_tui.cli import app
+
+
+def test_mean_std_over_three_seeds(fake_runs):
+    table = compare_runs([fake_runs])
+    snip = table.cell("digits", "VGG16", "SNIP", 0.1)
+    assert snip.n == 3 and snip.seeds == [0, 1, 2]
+    assert snip.mean == pytest.approx(92.0)
+    assert snip.std == pytest.approx(statistics.stdev([90.0, 91.0, 95.0]))  # sqrt(7)
+    assert snip.std == pytest.approx(7**0.5)
+    assert not snip.achieved_differs
+
+
+def test_ecs_union_gives_p_and_pq_rows_with_achieved_density(fake_runs):
+    table = compare_runs([fake_runs])
+    p = table.cell("digits", "VGG16", "ECS (P) [union]", 0.1)
+    pq = table.cell("digits", "VGG16", "ECS (P+Q) [union]", 0.1)
+    assert (p.mean, pq.mean) == (pytest.approx(89.0), pytest.approx(87.5))
+    assert p.achieved == pytest.approx(0.18) and p.achieved_differs
+    dense = table.cell("digits", "VGG16", "Dense", 1.0)
+    assert dense.mean == 97.5 and dense.std is None
+    assert table.densities == [1.0, 0.1]
+    assert [m for _, m in table.rows("digits")] == [
+        "Dense", "SNIP", "ECS (P) [union]", "ECS (P+Q) [union]"]  # fmt: skip
+
+
+def test_unfinished_and_broken_runs_are_left_out_not_fatal(fake_runs):
+    table = compare_runs([fake_runs])
+    why = {p.rsplit("/", 1)[-1]: reason for p, reason in table.skipped}
+    assert why == {"stopped": "status stopped", "nosummary": "status incomplete",
+                   "garbage": "status unreadable", "broken": "status incomplete"}  # fmt: skip
+    assert all(c.target_density != 0.05 for c in table.cells)
+
+
+def test_find_runs_walks_folders_but_not_into_runs(fake_runs):
+    runs = find_runs([fake_runs, fake_runs / "snip" / "s0"])
+    assert len(runs) == 10  # 3 snip + 2 ecs + dense + stopped + nosummary + garbage + broken
+    assert run_info(fake_runs / "garbage").status == "unreadable"
+    info = run_info(fake_runs / "dense")
+    assert (info.method, info.target_density, info.density) == ("none", 1.0, 1.0)
+
+
+def test_compare_markdown_and_csv_cli(runner, fake_runs):
+    res = runner.invoke(app, ["compare", str(fake_runs), "--markdown"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert "| model | method | 100% | 10% |" in lines
+    assert "| VGG16 | SNIP | – | 92.00 ± 2.65 |" in lines
+    assert "| VGG16 | ECS (P) [union] | – | 89.00 ± 1.41 (d 18.00%) |" in lines
+    assert "| VGG16 | Dense | 97.50 | – |" in lines
+    assert "4 run(s) not finished" in res.stderr
+
+    res = runner.invoke(app, ["compare", str(fake_runs), "--csv"])
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    snip = next(r for r in rows if r["method"] == "SNIP")
+    assert (snip["n"], snip["mean"], snip["seeds"]) == ("3", "92.0000", "0 1 2")
+
+
+def test_compare_rich_and_errors(runner, fake_runs, tmp_path):
+    res = runner.invoke(app, ["compare", str(fake_runs)], env={"COLUMNS": "120"})
+    assert res.exit_code == 0 and "92.00 ± 2.65" in res.stdout and "ECS (P+Q)" in res.stdout
+    res = runner.invoke(app, ["compare", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and res.stderr.strip().endswith("does not exist")
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(app, ["compare", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "no finished runs" in res.stderr
+
+
+def test_runs_lists_every_run_with_status(runner, fake_runs):
+    res = runner.invoke(app, ["runs", str(fake_runs)], env={"COLUMNS": "160"})
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "10 run(s)" in out
+    for word in ("finished", "stopped", "incomplete", "unreadable", "snip/s0", "95.00"):
+        assert word in out
+    res = runner.invoke(app, ["runs", str(fake_runs / "nothing")])
+    assert res.exit_code == 2 and "does not exist" in res.stderr

@@ -1,0 +1,146 @@
+"""The grid: cells and their names, grid files, option precedence, `--print-commands` lines."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ecs_core.config import ConfigError, RunConfig
+from ecs_core.sweep import Grid, SweepError, make_cells, open_run_dir, read_grid_file
+from ecs_tui.cli import app
+from ecs_tui.commands.run import build_config
+
+
+def test_cells_are_the_product_with_fixed_names(tmp_path: Path) -> None:
+    """One cell per combination, named from the config, under runs_dir/name; in a stable order."""
+    grid = Grid(methods=("snip", "ECS"), densities=(0.2, 0.05), seeds=(0, 1))
+    cells = make_cells(grid, RunConfig(width=0.125), tmp_path, "t")
+    assert [c.name for c in cells[:3]] == [
+        "vgg16-digits-snip-d0.2-s0", "vgg16-digits-snip-d0.2-s1", "vgg16-digits-snip-d0.05-s0",
+    ]  # fmt: skip
+    assert len(cells) == 8 and len({c.name for c in cells}) == 8
+    assert all(c.path == tmp_path / "t" / c.name for c in cells)
+    assert all(c.config.runs_dir == str(tmp_path / "t") for c in cells)
+    assert {c.config.method for c in cells} == {"snip", "ecs"}  # canonical names
+    assert cells == make_cells(grid, RunConfig(width=0.125), tmp_path, "t")
+
+
+def test_dense_cells_collapse_to_one_per_seed(tmp_path: Path) -> None:
+    """Method none trains at density 1 whatever the density axis says: one cell, not three."""
+    grid = Grid(methods=("none", "snip"), densities=(0.2, 0.1, 0.05))
+    names = [c.name for c in make_cells(grid, RunConfig(), tmp_path, "t")]
+    assert names.count("vgg16-digits-none-d1-s0") == 1 and len(names) == 4
+
+
+@pytest.mark.parametrize("bad", [Grid(methods=("prune-it",)), Grid(densities=(0.0,))])
+def test_bad_axis_values_are_config_errors(tmp_path: Path, bad: Grid) -> None:
+    with pytest.raises(ConfigError):
+        make_cells(bad, RunConfig(), tmp_path, "t")
+
+
+@pytest.mark.parametrize("name", ["", "..", "a/b"])
+def test_sweep_name_must_be_a_plain_folder(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SweepError, match="plain folder"):
+        make_cells(Grid(), RunConfig(), tmp_path, name)
+
+
+def test_grid_file_is_read(grid_file: Path) -> None:
+    name, axes, run = read_grid_file(grid_file)
+    assert name == "table1"
+    assert axes == {"methods": ("snip", "random"), "densities": (0.2, 0.05), "seeds": (0, 1)}
+    assert run == {"width": 0.25, "epochs": 5, "quantize": False}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[grid]\nmethods = 'snip'\nmodel = ['vgg16']\n", "unknown axis model"),
+        ("[run]\nmethod = 'snip'\n", "belong in \\[grid\\]"),
+        ("[run]\nepochs = 'many'\n", "epochs"),
+        ("[run]\nepoch = 3\n", "unknown config field"),
+        ("[grid\n", "not valid TOML"),
+        ("title = 'x'\n", "unknown key"),
+        ("[grid]\nseeds = []\n", "seeds is empty"),
+    ],
+)
+def test_bad_grid_files_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    with pytest.raises(SweepError, match=message):
+        read_grid_file(path)
+
+
+def _parse_run_line(line: str) -> tuple[RunConfig, str]:
+    """An `ecs run ...` line -> (the config `ecs run` would build from it, its --run-dir)."""
+    argv = shlex.split(line)
+    assert argv[:2] == ["ecs", "run"]
+    args = argv[2:]
+    i = args.index("--run-dir")
+    run_dir = args[i + 1]
+    run_cmd = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    if "run_dir" not in {p.name for p in run_cmd.params}:
+        del args[i : i + 2]  # `ecs run --run-dir` is the lead's to add; parse the rest
+    params = run_cmd.make_context("run", args).params
+    for key in ("resume", "json_out", "nproc", "run_dir"):
+        params.pop(key, None)
+    return build_config(**params), run_dir
+
+
+def test_print_commands_round_trip_and_options_beat_the_grid_file(
+    runner: CliRunner, grid_file: Path, tmp_path: Path
+) -> None:
+    """Each line is an `ecs run` that builds exactly its cell's config; typed options win over
+    the file ([run] epochs = 5, but --epochs 3 is typed); nothing is written."""
+    runs = tmp_path / "runs"
+    result = runner.invoke(
+        app, ["sweep", "--grid", str(grid_file), "--epochs", "3", "--seeds", "7",
+              "--runs-dir", str(runs), "--print-commands"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 4  # 2 methods x 2 densities x the one typed seed
+    grid = Grid(methods=("snip", "random"), densities=(0.2, 0.05), seeds=(7,))
+    base = RunConfig(width=0.25, epochs=3, quantize=False)
+    cells = make_cells(grid, base, runs, "table1")
+    for line, cell in zip(lines, cells, strict=True):
+        config, run_dir = _parse_run_line(line)
+        assert config == cell.config
+        assert Path(run_dir) == cell.path
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--densities", "0.2,half"], "comma-separated"),
+        (["--methods", "snip,pruneit"], "unknown method 'pruneit'"),
+        (["--seeds", ","], "at least one value"),
+        (["--grid", "missing.toml"], "cannot read grid file"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["sweep", *args, "--runs-dir", str(tmp_path), "--print-commands"])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_dir_new_then_resumable_then_refused_with_other_settings(tmp_path: Path) -> None:
+    config = RunConfig(width=0.125, epochs=1).validate()
+    path = tmp_path / "cell"
+    store, resume = open_run_dir(path, config)  # type: ignore[misc]
+    assert (path / "config.json").is_file() and resume is False
+    store, resume = open_run_dir(path, config)  # type: ignore[misc]
+    assert resume is True  # config.json but no summary: a run that was killed
+    store.write_summary({"status": "finished"})
+    assert open_run_dir(path, config) is None
+    with pytest.raises(SweepError, match="differs in: epochs"):
+        open_run_dir(path, RunConfig(width=0.125, epochs=2).validate())
+    # where it runs is not what it computes: another device or runs_dir is the same cell
+    assert open_run_dir(path, RunConfig(width=0.125, epochs=1, device="cpu").validate()) is None

@@ -1,0 +1,207 @@
+"""Fixtures for the app's tests: canned event streams, fake runners, and a fixed run directory.
+
+Snapshots must be the same on every machine and every day, so nothing here trains: the event
+stream is written out by hand (fixed times, fixed metrics), and the finished run directory is
+built from a seeded model with a magnitude mask, with `quantized.safetensors` made by rounding
+each layer's kept weights to 32 evenly spaced levels (a stand-in for k-means, good for views).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from ecs_core import events as ev
+from ecs_core.config import RunConfig
+
+RUN_NAME = "20250101-000000-vgg16-digits-ecs-d0.05-s0"
+RUN_DIR = f"runs/{RUN_NAME}"
+"""What the canned events say their run directory is (relative: no tmp path on screen)."""
+T0 = 1_735_689_600.0
+CONFIG = RunConfig(
+    width=0.125, epochs=4, max_batches=12, batch_size=64, runs_dir="runs", seed=0
+).validate()
+
+
+def _t(i: int) -> dict[str, float]:
+    return {"t": T0 + i}
+
+
+def canned_events(layers: list[dict[str, Any]] | None = None) -> list[ev.Event]:
+    """A whole ECS run: warm-up epoch, prune, three epochs, quantize, export, finish."""
+    layers = layers or [
+        {"name": "features.0.weight", "params": 72, "kept": 70, "density": 70 / 72},
+        {"name": "classifier.weight", "params": 640, "kept": 2, "density": 2 / 640},
+    ]
+    kept, total = sum(r["kept"] for r in layers), sum(r["params"] for r in layers)
+    out: list[ev.Event] = [
+        ev.RunStarted(run_dir=RUN_DIR, config=CONFIG.to_dict(), device="cpu", params=235_762,
+                      train_size=1437, test_size=360, **_t(0)),
+        ev.StageStarted(stage="warmup", epochs=1, **_t(1)),
+    ]  # fmt: skip
+    out += _epoch("warmup", 1, 2.30, 20.0, 18.0)
+    out += [
+        ev.StageFinished(stage="warmup", seconds=6.0, **_t(20)),
+        ev.StageStarted(stage="prune", **_t(21)),
+        ev.Pruned(method="ecs", scope="global", budget="exact", target_density=0.05,
+                  density=kept / total, kept=kept, total=total, layers=layers,
+                  collapsed_layers=[], overlap={"both": kept // 3, "weight_only": kept // 3,
+                  "grad_only": kept - 2 * (kept // 3)}, seconds=0.5, **_t(22)),
+        ev.StageFinished(stage="prune", seconds=0.5, **_t(23)),
+        ev.StageStarted(stage="train", epochs=3, **_t(24)),
+    ]  # fmt: skip
+    for e, (loss, train, test) in enumerate(
+        [(1.9, 35.0, 41.5), (1.2, 60.0, 66.4), (0.8, 74.0, 78.1)], 2
+    ):
+        out += _epoch("train", e, loss, train, test, density=kept / total)
+    quant = {"bits": 5, "unique_before": kept, "unique_after": 64, "test_acc": 77.8}
+    out += [
+        ev.StageFinished(stage="train", seconds=18.0, **_t(90)),
+        ev.StageStarted(stage="quantize", **_t(91)),
+        ev.Quantized(layers=[], int8_test_acc=77.5, seconds=1.0, **quant, **_t(92)),
+        ev.Exported(path=f"{RUN_DIR}/model.ecsz", dense_bytes=943_048, sparse_bytes=94_000,
+                    compressed_bytes=9_100, **_t(93)),
+        ev.StageFinished(stage="quantize", seconds=1.5, **_t(94)),
+    ]  # fmt: skip
+    summary = summary_for(layers, kept, total, quant)
+    out.append(ev.RunFinished(status="finished", test_acc=78.1, summary=summary, seconds=95.0,
+                              **_t(95)))  # fmt: skip
+    return out
+
+
+def _epoch(stage: str, epoch: int, loss: float, train: float, test: float, density: float = 1.0):
+    base = epoch * 20
+    steps = [
+        ev.BatchProgress(stage=stage, epoch=epoch, epochs=4, batch=b, batches=12,
+                         loss=loss + 0.3 * (12 - b) / 12, img_per_s=410.0, elapsed=0.5 * b,
+                         **_t(base + b))
+        for b in (3, 6, 9, 12)
+    ]  # fmt: skip
+    end = ev.EpochEnd(stage=stage, epoch=epoch, epochs=4, train_loss=loss, train_acc=train,
+                      test_loss=loss + 0.1, test_acc=test, lr=0.1, seconds=6.0, img_per_s=400.0,
+                      density=density, **_t(base + 13))  # fmt: skip
+    return [*steps, end]
+
+
+def summary_for(layers: list[dict], kept: int, total: int, quant: dict) -> dict[str, Any]:
+    return {
+        "status": "finished", "run_dir": RUN_DIR, "model": "vgg16", "dataset": "digits",
+        "method": "ecs", "scope": "global", "seed": 0, "target_density": 0.05,
+        "density": kept / total, "kept": kept, "total": total, "layers": layers,
+        "collapsed_layers": [], "budget": "exact", "epochs_done": 4, "test_acc": 78.1,
+        "best_test_acc": 78.1, "quant": {**quant, "int8_test_acc": 77.5},
+        "sizes": {"dense_bytes": 943_048, "sparse_bytes": 94_000, "compressed_bytes": 9_100},
+    }  # fmt: skip
+
+
+def mid_epoch(events: list[ev.Event]) -> int:
+    """Index just after the second batch_progress of the first training epoch."""
+    seen = 0
+    for i, e in enumerate(events):
+        if isinstance(e, ev.BatchProgress) and e.stage == "train":
+            seen += 1
+            if seen == 2:
+                return i + 1
+    raise AssertionError("no training epoch in the canned events")
+
+
+class CannedRunner:
+    """A `pipeline.run` stand-in: yields canned events, may pause (until Stop) or raise."""
+
+    def __init__(self, events: list[ev.Event], pause_at: int | None = None,
+                 fail_at: int | None = None) -> None:  # fmt: skip
+        self.events, self.pause_at, self.fail_at = events, pause_at, fail_at
+        self.config: RunConfig | None = None
+        self.paused = threading.Event()
+
+    def __call__(self, config: RunConfig, stop: threading.Event) -> Iterator[ev.Event]:
+        self.config = config
+        for i, event in enumerate(self.events):
+            if i == self.fail_at:
+                raise RuntimeError("canned failure: CUDA out of memory")
+            if i == self.pause_at:
+                self.paused.set()
+                stop.wait(30)
+            if stop.is_set():
+                yield ev.RunFinished(status="stopped", test_acc=None, summary={}, seconds=1.0,
+                                     **_t(99))  # fmt: skip
+                return
+            yield event
+
+
+def write_finished_run(runs: Path) -> Path:
+    """A finished run directory with real weights, masks and quantized weights (no training)."""
+    import torch
+
+    from ecs_core.data import load_dataset
+    from ecs_core.models import build_model, prunable_weights
+    from ecs_core.prune.mask import layer_report, mask_from_scores
+    from ecs_core.store import RunStore
+
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = build_model("vgg16", data.num_classes, data.in_channels, CONFIG.width)
+    weights = prunable_weights(model)
+    mask = mask_from_scores({k: w.detach().abs() for k, w in weights.items()}, 0.05, "global")
+    with torch.no_grad():
+        for k, w in weights.items():
+            w.mul_(mask[k])
+    path = runs / RUN_NAME
+    path.mkdir(parents=True)
+    store = RunStore(path)
+    store.write_config(CONFIG)
+    state = model.state_dict()
+    store.save_tensors("model.safetensors", state)
+    store.save_tensors("masks.safetensors", {k: m.to(torch.uint8) for k, m in mask.items()})
+    store.save_tensors("quantized.safetensors", {k: _levels(state[k], mask[k]) for k in mask})
+    events = canned_events(layer_report(mask))
+    with open(path / "events.jsonl", "w") as f:
+        for e in events:
+            f.write(json.dumps(e.to_dict()) + "\n")
+    store.write_summary(events[-1].summary)  # type: ignore[attr-defined]
+    return path
+
+
+def _levels(w: Any, keep: Any, n: int = 32) -> Any:
+    import torch
+
+    kept = w[keep]
+    if kept.numel() == 0:
+        return w.clone()
+    lo, hi = kept.min(), kept.max()
+    step = (hi - lo) / (n - 1) if hi > lo else torch.tensor(1.0)
+    q = torch.round((w - lo) / step) * step + lo
+    return torch.where(keep, q, torch.zeros_like(w))
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_finished_run(tmp_path_factory.mktemp("tui") / "runs")
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until background loads are drawn (stats views compute in thread workers)."""
+    app = pilot.app
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    app.pull(force=True)
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.fixture
+def tui() -> SimpleNamespace:
+    """The helpers above, for test modules (importlib mode cannot import conftest by name)."""
+    return SimpleNamespace(
+        CONFIG=CONFIG, RUN_NAME=RUN_NAME, CannedRunner=CannedRunner, canned_events=canned_events,
+        mid_epoch=mid_epoch, settle=settle,
+    )  # fmt: skip

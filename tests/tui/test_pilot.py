@@ -1,0 +1,176 @@
+"""Pilot tests: the app driven by key presses, with canned runners and with the real pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import typer
+from textual.command import CommandList
+from textual.pilot import Pilot
+from typer.testing import CliRunner
+
+from ecs_core.config import RunConfig
+from ecs_tui.app import EcsApp
+from ecs_tui.screens.confirm import ConfirmScreen
+from ecs_tui.screens.help import HelpScreen
+from ecs_tui.widgets.configure import ConfigurePane
+
+pytestmark = pytest.mark.asyncio
+
+
+async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Let the app run until `cond()` holds (the worker thread runs meanwhile)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+def notes(app: EcsApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_start_refused_with_the_reason(tui: SimpleNamespace) -> None:
+    """A bad density is marked and Start says why it will not start."""
+    runner = tui.CannedRunner(tui.canned_events())
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        app.query_one("#cfg-density").focus()
+        await pilot.press("ctrl+a", "ctrl+k", *"1.5", "escape")
+        await pilot.press("s")
+        await pilot.pause()
+        assert runner.config is None and not app.running
+        assert app.query_one("#cfg-density").has_class("-bad")
+        assert any("--density must be in (0, 1], got 1.5" in n for n in notes(app)), notes(app)
+
+
+async def test_start_events_then_stop_with_confirmation(tui: SimpleNamespace) -> None:
+    """Start shows live events; Stop asks, then the run ends at the runner's next step."""
+    events = tui.canned_events()
+    runner = tui.CannedRunner(events, pause_at=tui.mid_epoch(events))
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, runner.paused.is_set)
+        await wait_for(pilot, lambda: app.state.snapshot().batch == 6)
+        snap = app.state.snapshot()
+        assert snap.status == "running" and snap.stage == "train" and snap.epoch == 1
+        assert runner.config == tui.CONFIG
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.running)
+        assert app.state.snapshot().status == "stopped"
+        assert not app.query_one("#start").disabled
+
+
+async def test_worker_exception_is_shown_and_the_app_keeps_working(tui: SimpleNamespace) -> None:
+    """A failing run: a toast with the message, the traceback in the Log tab, keys still work."""
+    runner = tui.CannedRunner(tui.canned_events(), fail_at=5)
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.running and app.state.snapshot().status == "failed")
+        assert any("canned failure: CUDA out of memory" in n for n in notes(app))
+        snap = app.state.snapshot()
+        assert "RuntimeError: canned failure" in snap.error
+        assert any("Traceback" in line for line in snap.log)
+        await pilot.press("8")
+        assert app.visible_view() == "log"
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        runner.fail_at = None
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.state.snapshot().status == "finished")
+
+
+async def test_watch_picks_up_appended_lines(tui: SimpleNamespace, tmp_path: Path) -> None:
+    """--watch: lines appended to events.jsonl show up; a half-written line waits for its end."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(tui.CONFIG.to_dict()))
+    lines = [json.dumps(e.to_dict()) + "\n" for e in tui.canned_events()]
+    log = run / "events.jsonl"
+    log.write_text("".join(lines[:3]))
+    app = EcsApp(watch=run, config=tui.CONFIG)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.state.snapshot().status == "running")
+        assert app.state.snapshot().batch == 3
+        with open(log, "a") as f:
+            f.write("".join(lines[3:7]) + lines[7][:20])
+        await wait_for(pilot, lambda: app.state.snapshot().epoch == 1)
+        assert "watching" in app.sub_title
+        with open(log, "a") as f:
+            f.write(lines[7][20:] + "".join(lines[8:]))
+        await wait_for(pilot, lambda: app.state.snapshot().status == "finished")
+        snap = app.state.snapshot()
+        assert [p.epoch for p in snap.epoch_points] == [1, 2, 3, 4]
+
+
+async def test_copy_command_parses_back_to_the_same_config(
+    tui: SimpleNamespace, monkeypatch
+) -> None:
+    """The copied `ecs run` line, given to the CLI, builds exactly the form's config."""
+    from ecs_tui.commands import run as run_cmd
+
+    app = EcsApp(config=RunConfig(runs_dir="/tmp/x y"))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        pane = app.query_one(ConfigurePane)
+        for name, value in [("model", "resnet34"), ("method", "snip"), ("scope", "layer"),
+                            ("density", 0.1), ("epochs", 3), ("lr", 0.05), ("batch_size", 32),
+                            ("seed", 7), ("width", 0.25), ("bits", 4), ("device", "cpu"),
+                            ("max_batches", 5), ("quantize", False)]:  # fmt: skip
+            pane.set_value(name, value)
+        await pilot.pause()
+        await pilot.press("y")
+        line = app.clipboard
+    assert line.startswith("ecs run ") and "'/tmp/x y'" in line
+    seen: list[RunConfig] = []
+    monkeypatch.setattr(run_cmd, "execute", lambda config, store, as_json: seen.append(config) or 0)
+    cli = typer.Typer()
+    cli.callback()(lambda: None)
+    run_cmd.register(cli)  # the real `ecs run` command, without the other command modules
+    result = CliRunner().invoke(cli, shlex.split(line)[1:])
+    assert result.exit_code == 0, result.output
+    assert seen == [pane.config]
+    assert seen[0].width == 0.25 and seen[0].quantize is False and seen[0].max_batches == 5
+
+
+async def test_quit_while_running_asks_first(tui: SimpleNamespace) -> None:
+    events = tui.canned_events()
+    runner = tui.CannedRunner(events, pause_at=tui.mid_epoch(events))
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, runner.paused.is_set)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.is_running and app.running
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.state.snapshot().status == "stopped"
+
+
+async def test_command_palette_opens_a_view(tui: SimpleNamespace) -> None:
+    """ctrl+p, type a view's name, enter: that view shows; esc on the form leaves it."""
+    app = EcsApp(config=tui.CONFIG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"View: Sparsity")
+        await wait_for(pilot, lambda: app.screen.query_one(CommandList).option_count > 0, 20)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.visible_view() == "sparsity")
+        app.query_one("#cfg-epochs").focus()
+        await pilot.press("escape")
+        assert app.focused is not None and app.focused.id != "cfg-epochs"

@@ -1,0 +1,37 @@
+"""Snapshots of every view of a finished run, at 80x24 and 120x40.
+
+The run is the fixed directory built by conftest.py (seeded weights, canned events): no training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from textual.pilot import Pilot
+
+from ecs_core.config import RunConfig
+from ecs_tui.app import EcsApp
+from ecs_tui.widgets.views import VIEWS
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+NAMES = [v.name for v in VIEWS]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("view", NAMES)
+def test_finished_run_view(
+    snap_compare, size: tuple[int, int], view: str, finished_run: Path, tui: SimpleNamespace
+) -> None:
+    """Each view of the fixed finished run directory, reached by its number key."""
+    app = EcsApp(run_dir=finished_run, config=RunConfig(runs_dir=str(finished_run.parent)))
+
+    async def show(pilot: Pilot) -> None:
+        await pilot.press(str(NAMES.index(view) + 1))
+        await tui.settle(pilot)
+        assert pilot.app.visible_view() == view
+        for note in pilot.app.query_one(f"#view-{view}").query(".view-note"):
+            assert "Error" not in str(note.render()), note.render()
+
+    assert snap_compare(app, terminal_size=size, run_before=show)
