@@ -108,20 +108,59 @@ def run_command(
         Opt(help="Continue this run directory from its last checkpoint.", show_default=False),
     ] = None,
     json_out: Annotated[bool, Opt("--json", help="Print events as JSON lines on stdout.")] = False,
+    run_dir: Annotated[
+        Path | None,
+        Opt(
+            help="Exactly this run directory: start, resume, or skip if finished.",
+            show_default=False,
+        ),
+    ] = None,
+    nproc: Annotated[
+        int, Opt(help="Data-parallel processes, one per GPU (launches torchrun).")
+    ] = 1,
 ) -> None:
     """Train, prune, quantize and export one model, headless."""
     kw = dict(locals())
     resume_dir, as_json = kw.pop("resume"), kw.pop("json_out")
+    run_dir, nproc = kw.pop("run_dir"), kw.pop("nproc")
     try:
         config = build_config(**kw)
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    if nproc < 1:
+        raise fail(f"--nproc must be >= 1, got {nproc}")
+    if run_dir is not None and resume_dir is not None:
+        raise fail("give --run-dir or --resume, not both")
     store = None
-    if resume_dir is not None:
+    if run_dir is not None:
+        store = _open_run_dir(run_dir, config)
+        if store is None:
+            return
+    elif resume_dir is not None:
         store, config = _resume_target(resume_dir, config)
         if store is None:
             return
+    if nproc > 1:
+        from ecs_tui.commands.sweep import launch_ddp
+
+        resume_path = store.path if store is not None else None
+        raise typer.Exit(launch_ddp(config, nproc, resume_path, as_json))
     raise typer.Exit(execute(config, store, as_json))
+
+
+def _open_run_dir(path: Path, config: RunConfig):  # noqa: ANN202
+    """The store at exactly `path` (made if new); None when that run has finished."""
+    from ecs_core.store import StoreError
+    from ecs_core.sweep import SweepError, open_run_dir
+
+    try:
+        opened = open_run_dir(path, config)
+    except (SweepError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    if opened is None:
+        typer.echo(f"{path} has already finished; nothing to do.")
+        return None
+    return opened[0]
 
 
 def _resume_target(path: Path, config: RunConfig):  # noqa: ANN202
@@ -152,12 +191,14 @@ def _resume_target(path: Path, config: RunConfig):  # noqa: ANN202
 
 def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     """Run the pipeline with signal handling and a printer; return the exit code."""
+    from ecs_core.distributed import env_rank
     from ecs_core.pipeline import ResumeError, run
     from ecs_tui.printers import make_printer
 
     stop = threading.Event()
-    restore = _install_signals(stop)
-    printer = make_printer(as_json, sys.stdout)
+    restore = install_signals(stop)
+    # torchrun: rank 0 speaks for the run; the other ranks print nothing (errors still show)
+    printer = make_printer(as_json, sys.stdout) if env_rank() == 0 else _Silent()
     started = False
     last = None
     run_dir = None
@@ -191,7 +232,17 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     return 0
 
 
-def _install_signals(stop: threading.Event):  # noqa: ANN202
+class _Silent:
+    """The printer of ranks other than 0 in a torchrun job."""
+
+    def handle(self, event: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def install_signals(stop: threading.Event):  # noqa: ANN202
     """First Ctrl-C / SIGTERM: stop at the next batch boundary. Second: stop at once."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

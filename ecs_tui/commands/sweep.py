@@ -151,14 +151,14 @@ def _run(ctx: typer.Context, cells: list, grid: Any, gpus: list[str] | None) -> 
     import threading
 
     from ecs_core.sweep import SweepError, run_sweep
-    from ecs_tui.commands.run import _install_signals
+    from ecs_tui.commands.run import install_signals
 
     root = cells[0].path.parent
     shape = " x ".join(f"{len(getattr(grid, axis))} {axis}" for axis in _AXIS_TYPES)
     where = f"in parallel on GPUs {','.join(gpus)}" if gpus else "one after another"
     typer.echo(f"sweep {root}: {len(cells)} cells ({shape}), {where}")
     stop = threading.Event()
-    restore = _install_signals(stop)
+    restore = install_signals(stop)
     try:
         results = run_sweep(cells, stop, gpus, _progress)
     except SweepError as exc:
