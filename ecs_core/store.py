@@ -2,6 +2,7 @@
 
     runs/<time>-<model>-<dataset>-<method>-d<density>-s<seed>/
         config.json  events.jsonl  summary.json  masks.safetensors  model.safetensors
+        quantized.safetensors (shared weights)
         checkpoints/last.pt  checkpoints/best.pt  model.ecsz (compressed model)
 """
 

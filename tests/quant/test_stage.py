@@ -88,3 +88,34 @@ def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert result["quant"]["int8_test_acc"] is None
     assert (ctx.store.path / "model.ecsz").exists()
     ctx.store.close()
+
+
+@pytest.mark.slow
+def test_centroid_finetuning_recovers_accuracy(
+    trained_cnn: torch.nn.Module, digits_batches
+) -> None:  # noqa: ANN001
+    """Deep Compression's trained quantization: after 1-bit sharing wrecks the model, one epoch
+    of centroid updates brings accuracy back, with the codes and the zeros unchanged."""
+    import copy
+
+    from ecs_core.quant.kmeans import share_weights
+    from ecs_core.quant.stage import finetune_centroids
+    from ecs_core.train import evaluate
+
+    train, test = digits_batches
+    model = copy.deepcopy(trained_cnn)
+    report = share_weights(model, 1)
+    _, before = evaluate(model, test)
+    zeros = {n: p.detach() == 0 for n, p in model.named_parameters() if p.dim() > 1}
+    books = {r.name: r.codebook.clone() for r in report.layers}
+    steps = list(
+        finetune_centroids(model, report, train, torch.Generator().manual_seed(0), lr=1e-3)
+    )
+    assert steps[-1][0] == steps[-1][1] == len(train)
+    _, after = evaluate(model, test)
+    assert after > before + 20, (before, after)
+    for r in report.layers:
+        w = dict(model.named_parameters())[r.name].detach()
+        assert torch.equal(w == 0, zeros[r.name])
+        assert torch.equal(w.reshape(-1)[r.index], r.codebook[r.codes])
+        assert not torch.equal(r.codebook, books[r.name])  # the centroids moved
