@@ -58,6 +58,7 @@ class StatsView(Vertical):
         self.source: RunSource | None = None
         self.snap: Snapshot | None = None
         self._key: tuple | None = None
+        self._data: Any = None
 
     def choice(self) -> tuple:
         """The user's selections that change what `compute` returns (layer, page, ...)."""
@@ -70,12 +71,12 @@ class StatsView(Vertical):
     def show(self, snap: Snapshot, source: RunSource | None) -> None:
         self.snap, self.source = snap, source
         if source is None:
-            self._key = None
+            self._key = self._data = None
             self.note(self.EMPTY)
             return
         missing = self.ready(snap)
         if missing:
-            self._key = None
+            self._key = self._data = None
             self.note(missing)
             return
         key = (str(source.path), source.key, self.choice())
@@ -102,9 +103,21 @@ class StatsView(Vertical):
         self.app.call_from_thread(self._draw, data)
 
     def _draw(self, data: Any) -> None:
+        # Hiding the note changes the layout: draw once the plots have their final size.
         self.note(None)
+        self._data = data
+        self.call_after_refresh(self._draw_sized)
+
+    def on_resize(self) -> None:
+        """Plots are laid out for their size in characters: redraw when it changes."""
+        if self._data is not None:
+            self.call_after_refresh(self._draw_sized)
+
+    def _draw_sized(self) -> None:
+        if self._data is None:
+            return
         try:
-            self.draw(data)
+            self.draw(self._data)
         except Exception as exc:  # noqa: BLE001 - a drawing bug must not take the app down
             self.note(f"cannot draw this view: {type(exc).__name__}: {exc}")
 

@@ -145,10 +145,6 @@ def test_allow_collapse_goes_on_and_says_so(tmp_path: Path, small_digits) -> Non
     assert any(isinstance(e, ev.Log) and "collapse" in e.message for e in events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.py keeps the warm-up's test_acc when no epoch follows pruning (lead to fix)",
-)
 def test_final_test_acc_is_measured_on_the_pruned_model(tmp_path: Path, small_digits) -> None:  # noqa: ANN001
     """With --epochs equal to the warm-up, the run ends right after pruning: the summary's
     accuracy must be that of the pruned model it saved, not of the dense warm-up model."""
