@@ -315,6 +315,8 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
     # run's result if no epoch follows.
     loss, acc = evaluate(ctx.model, ctx.test)
     ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
+    ctx.summary.pop("best_test_acc", None)  # the dense warm-up's best is not this model's
+    ctx.best_acc = -1.0
     ctx.store.save_tensors("masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()})
     save_checkpoint(ctx)
 

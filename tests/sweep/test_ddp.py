@@ -82,7 +82,12 @@ def test_matches_single_process_with_same_global_batch(ddp: dict, tmp_path: Path
     def single(batch_size: int) -> tuple[dict, dict]:
         config = RunConfig(**{**BASE.to_dict(), "batch_size": batch_size,
                               "runs_dir": str(tmp_path)})  # fmt: skip
-        last = list(pipeline.run(config))[-1]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as the DDP workers: same kernels, same rounding
+        try:
+            last = list(pipeline.run(config))[-1]
+        finally:
+            torch.set_num_threads(threads)
         store = RunStore(last.summary["run_dir"])
         return _params(store.load_tensors("model.safetensors")), store.load_tensors(
             "masks.safetensors"

@@ -65,7 +65,8 @@ async def test_stop_from_the_app_leaves_a_stopped_summary(tmp_path: Path) -> Non
     app = EcsApp(config=RunConfig(runs_dir=str(tmp_path)))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        set_form(app, {**TINY, "method": "random", "epochs": 3, "max_batches": 20})
+        # long enough that it cannot finish before Stop arrives, however fast the machine
+        set_form(app, {**TINY, "method": "random", "epochs": 200, "max_batches": 20})
         await pilot.pause()
         await pilot.press("s")
         await wait_for(pilot, lambda: app.state.snapshot().batch >= 1)
