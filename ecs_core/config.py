@@ -238,7 +238,5 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ConfigError(
-            f"config field {name!r} must be {type(default).__name__}, got {value!r}"
-        )
+        raise ConfigError(f"config field {name!r} must be {type(default).__name__}, got {value!r}")
     return value

@@ -52,7 +52,9 @@ class ResumeError(ValueError):
 
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+        raise RuntimeError(
+            "--device cuda was asked for but no CUDA GPU is visible; use --device cpu"
+        )
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -102,9 +104,7 @@ def prepare(config: RunConfig, store: RunStore | None = None) -> Context:
         device, config.max_batches,
     )  # fmt: skip
     train_b = distributed.shard_batches(train_b, config.batch_size)  # DDP: this rank's slices
-    test_b = make_batches(
-        data.test_x, data.test_y, data.mean, data.std, 512, False, False, device
-    )
+    test_b = make_batches(data.test_x, data.test_y, data.mean, data.std, 512, False, False, device)
     opt, sched = make_optimizer(
         model, config.lr, config.momentum, config.weight_decay, config.step_size, config.gamma
     )
@@ -154,7 +154,9 @@ def run(
 
             result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit))
             ctx.summary.update(result or {})
-        ctx.summary.update(status="finished", seconds=ctx.summary.get("seconds", 0) + time.time() - t0)
+        ctx.summary.update(
+            status="finished", seconds=ctx.summary.get("seconds", 0) + time.time() - t0
+        )
         ctx.store.write_summary(ctx.summary)
         yield emit(
             ev.RunFinished(
@@ -166,7 +168,9 @@ def run(
         )
     except Stopped:
         _save_model(ctx)
-        ctx.summary.update(status="stopped", seconds=ctx.summary.get("seconds", 0) + time.time() - t0)
+        ctx.summary.update(
+            status="stopped", seconds=ctx.summary.get("seconds", 0) + time.time() - t0
+        )
         ctx.store.write_summary(ctx.summary)
         yield emit(
             ev.RunFinished(
@@ -215,17 +219,27 @@ def _train_and_prune(ctx: Context, stop: StopFlag | None, emit) -> Iterator[ev.E
     cfg = ctx.config
     prune_at = cfg.prune_epoch if cfg.method != "none" else None
     if ctx.epoch < cfg.epochs and ctx.mask is None and prune_at is not None and prune_at > 0:
-        yield from _stage(ctx, "warmup", prune_at - ctx.epoch, emit, _epochs(ctx, prune_at, stop, emit, "warmup"))
+        yield from _stage(
+            ctx, "warmup", prune_at - ctx.epoch, emit, _epochs(ctx, prune_at, stop, emit, "warmup")
+        )
     if prune_at is not None and ctx.mask is None:
         yield from _stage(ctx, "prune", 0, emit, _prune(ctx, emit))
     if ctx.epoch < cfg.epochs:
-        yield from _stage(ctx, "train", cfg.epochs - ctx.epoch, emit, _epochs(ctx, cfg.epochs, stop, emit, "train"))
+        yield from _stage(
+            ctx,
+            "train",
+            cfg.epochs - ctx.epoch,
+            emit,
+            _epochs(ctx, cfg.epochs, stop, emit, "train"),
+        )
     if "test_acc" not in ctx.summary:
         loss, acc = evaluate(ctx.model, ctx.test)
         ctx.summary.update(test_acc=acc, test_loss=loss)
 
 
-def _epochs(ctx: Context, until: int, stop: StopFlag | None, emit, stage: str) -> Iterator[ev.Event]:  # noqa: ANN001
+def _epochs(
+    ctx: Context, until: int, stop: StopFlag | None, emit, stage: str
+) -> Iterator[ev.Event]:  # noqa: ANN001
     cfg = ctx.config
     while ctx.epoch < until:
         epoch = ctx.epoch + 1
@@ -317,7 +331,9 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
     ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
     ctx.summary.pop("best_test_acc", None)  # the dense warm-up's best is not this model's
     ctx.best_acc = -1.0
-    ctx.store.save_tensors("masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()})
+    ctx.store.save_tensors(
+        "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
+    )
     save_checkpoint(ctx)
 
 
@@ -355,7 +371,9 @@ def _base_summary(ctx: Context) -> dict[str, Any]:
         "params": sum(p.numel() for p in ctx.model.parameters()),
     }  # fmt: skip
     if cfg.method == "none":
-        ones = {k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()}
+        ones = {
+            k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()
+        }
         out.update(density=1.0, layers=layer_report(ones), collapsed_layers=[])
     out.update({k: v for k, v in ctx.summary.items() if k != "status"})
     return out

@@ -1,9 +1,9 @@
 """The run directory: every file a run writes, written atomically. All engine file I/O is here.
 
-    runs/<time>-<model>-<dataset>-<method>-d<density>-s<seed>/
-        config.json  events.jsonl  summary.json  masks.safetensors  model.safetensors
-        quantized.safetensors (shared weights)
-        checkpoints/last.pt  checkpoints/best.pt  model.ecsz (compressed model)
+runs/<time>-<model>-<dataset>-<method>-d<density>-s<seed>/
+    config.json  events.jsonl  summary.json  masks.safetensors  model.safetensors
+    quantized.safetensors (shared weights)
+    checkpoints/last.pt  checkpoints/best.pt  model.ecsz (compressed model)
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def run_name(config: RunConfig, when: float | None = None) -> str:
 
 
 class RunStore:
-    """One run directory. Create with `RunStore.create`, open an existing one with `RunStore(path)`."""
+    """One run directory: `RunStore.create` makes a new one, `RunStore(path)` opens one."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -24,7 +24,9 @@ def test_json_output_parses_and_run_dir_is_complete(runner, tiny, tmp_path):
     events = [json.loads(line) for line in res.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert {"stage_started", "batch_progress", "epoch_end", "pruned", "stage_finished"} <= set(kinds)
+    assert {"stage_started", "batch_progress", "epoch_end", "pruned", "stage_finished"} <= set(
+        kinds
+    )
     run_dir = Path(events[0]["run_dir"])
     for name in ("config.json", "events.jsonl", "summary.json", "model.safetensors",
                  "masks.safetensors", "checkpoints/last.pt"):  # fmt: skip

@@ -130,7 +130,9 @@ def checkpoint_bytes(tmp_path_factory) -> bytes:
     return (store.path / "checkpoints" / "last.pt").read_bytes()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_damaged_checkpoint_loads_or_says_which_file(tmp_path, checkpoint_bytes, data):
     blob = bytearray(checkpoint_bytes)

@@ -32,7 +32,11 @@ def _same(a: dict, b: dict) -> None:
         ("after pruning", lambda e: e["event"] == "pruned", None),
         ("in a later epoch", lambda e: e["event"] == "epoch_end" and e["epoch"] == 2, None),
         ("while writing a checkpoint", lambda e: False, {"ECS_FAULT_KILL_WRITING": "last.pt"}),
-        ("while writing the mask", lambda e: False, {"ECS_FAULT_KILL_WRITING": "masks.safetensors"}),
+        (
+            "while writing the mask",
+            lambda e: False,
+            {"ECS_FAULT_KILL_WRITING": "masks.safetensors"},
+        ),
     ],
 )
 def test_kill_then_resume_matches_uninterrupted(proc, tmp_path, reference, name, predicate, env):
