@@ -154,32 +154,10 @@ def run(
 
             result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit))
             ctx.summary.update(result or {})
-        ctx.summary.update(
-            status="finished", seconds=ctx.summary.get("seconds", 0) + time.time() - t0
-        )
-        ctx.store.write_summary(ctx.summary)
-        yield emit(
-            ev.RunFinished(
-                status="finished",
-                test_acc=ctx.summary.get("test_acc"),
-                summary=ctx.summary,
-                seconds=time.time() - t0,
-            )
-        )
+        yield emit(_finish(ctx, "finished", t0))
     except Stopped:
         _save_model(ctx)
-        ctx.summary.update(
-            status="stopped", seconds=ctx.summary.get("seconds", 0) + time.time() - t0
-        )
-        ctx.store.write_summary(ctx.summary)
-        yield emit(
-            ev.RunFinished(
-                status="stopped",
-                test_acc=ctx.summary.get("test_acc"),
-                summary=ctx.summary,
-                seconds=time.time() - t0,
-            )
-        )
+        yield emit(_finish(ctx, "stopped", t0))
     except (Exception, KeyboardInterrupt) as exc:
         ctx.summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         try:
@@ -196,6 +174,18 @@ def run(
     finally:
         ctx.store.close()
         distributed.teardown()
+
+
+def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:
+    """Write the final summary (finished or stopped) and make the event that says so."""
+    ctx.summary.update(status=status, seconds=ctx.summary.get("seconds", 0) + time.time() - t0)
+    ctx.store.write_summary(ctx.summary)
+    return ev.RunFinished(
+        status=status,
+        test_acc=ctx.summary.get("test_acc"),
+        summary=ctx.summary,
+        seconds=time.time() - t0,
+    )
 
 
 def _emitter(store: RunStore):  # noqa: ANN202

@@ -95,6 +95,16 @@ def describe(event: ev.Event) -> str | None:
     return None
 
 
+class SilentPrinter:
+    """Prints nothing: ranks other than 0 of a torchrun job (rank 0 speaks for the run)."""
+
+    def handle(self, event: ev.Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class PlainPrinter:
     """For log files: one line per epoch and per stage event, no carriage returns."""
 

@@ -193,12 +193,12 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     """Run the pipeline with signal handling and a printer; return the exit code."""
     from ecs_core.distributed import env_rank
     from ecs_core.pipeline import ResumeError, run
-    from ecs_tui.printers import make_printer
+    from ecs_tui.printers import SilentPrinter, make_printer
 
     stop = threading.Event()
     restore = install_signals(stop)
     # torchrun: rank 0 speaks for the run; the other ranks print nothing (errors still show)
-    printer = make_printer(as_json, sys.stdout) if env_rank() == 0 else _Silent()
+    printer = make_printer(as_json, sys.stdout) if env_rank() == 0 else SilentPrinter()
     started = False
     last = None
     run_dir = None
@@ -230,16 +230,6 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
         typer.echo(f"stopped; continue with: ecs run --resume {run_dir}", err=True)
         return EXIT_STOPPED
     return 0
-
-
-class _Silent:
-    """The printer of ranks other than 0 in a torchrun job."""
-
-    def handle(self, event: object) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def install_signals(stop: threading.Event):  # noqa: ANN202
