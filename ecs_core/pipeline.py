@@ -10,7 +10,6 @@ Every step is reported as an `Event`; the store appends each one to events.jsonl
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import traceback
@@ -24,6 +23,7 @@ from torch import nn
 
 from ecs_core import distributed
 from ecs_core import events as ev
+from ecs_core.checkpoint import ResumeError, apply_mask, check_resumable, restore, save_checkpoint
 from ecs_core.config import RunConfig
 from ecs_core.data import ImageData, load_dataset, make_batches
 from ecs_core.data.loader import Batches
@@ -44,10 +44,6 @@ class StopFlag(Protocol):
 
 class Stopped(Exception):
     """Internal: a stop was requested at a batch boundary."""
-
-
-class ResumeError(ValueError):
-    """A run directory cannot be resumed with this config."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -314,7 +310,7 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
                 level="warning",
             )
         )
-    _apply_mask(ctx, result.mask)
+    apply_mask(ctx, result.mask)
     # The pruned model's own accuracy (before any training with the mask): reported, and the
     # run's result if no epoch follows.
     loss, acc = evaluate(ctx.model, ctx.test)
@@ -346,12 +342,6 @@ def _record_prune(ctx: Context, r: PruneResult) -> None:
     )  # fmt: skip
 
 
-def _apply_mask(ctx: Context, mask: Mask) -> None:
-    ctx.mask = mask
-    ctx.enforcer = MaskEnforcer(ctx.model, mask)
-    ctx.enforcer.mask_optimizer_state(ctx.optimizer)
-
-
 def _base_summary(ctx: Context) -> dict[str, Any]:
     cfg = ctx.config
     out = {
@@ -371,73 +361,3 @@ def _base_summary(ctx: Context) -> dict[str, Any]:
 
 def _save_model(ctx: Context) -> None:
     ctx.store.save_tensors("model.safetensors", ctx.model.state_dict())
-
-
-# --- checkpoints and resume (everything needed to continue bit-for-bit on CPU)
-
-
-def save_checkpoint(ctx: Context, best: bool = False) -> Any:
-    state = {
-        "epoch": ctx.epoch,
-        "model": ctx.model.state_dict(),
-        "optimizer": ctx.optimizer.state_dict(),
-        "scheduler": ctx.scheduler.state_dict(),
-        "mask": {k: v.cpu() for k, v in ctx.mask.items()} if ctx.mask is not None else None,
-        "generator": ctx.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy_rng": _numpy_state(),
-        "python_rng": random.getstate(),
-        "best_acc": ctx.best_acc,
-        "summary_json": json.dumps(ctx.summary),
-        "config_json": json.dumps(ctx.config.to_dict()),
-    }
-    path = ctx.store.save_checkpoint(state, "last.pt")
-    if best:
-        ctx.store.save_checkpoint(state, "best.pt")
-    return path
-
-
-def _numpy_state() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
-            "has_gauss": has_gauss, "cached": cached}  # fmt: skip
-
-
-def check_resumable(store: RunStore, config: RunConfig) -> None:
-    """Refuse a resume whose config differs from the run's (naming the fields)."""
-    saved = store.read_config().validate()
-    diff = saved.differences(config, ignore=("runs_dir", "data_dir", "device", "download", "extra"))
-    if diff:
-        raise ResumeError(
-            f"{store.path} was run with a different config (differs in: {', '.join(diff)}); "
-            "resume with the same options or start a new run"
-        )
-
-
-def restore(ctx: Context) -> None:
-    """Load the last checkpoint into `ctx` (nothing to do if the run never finished an epoch)."""
-    state = ctx.store.load_checkpoint("last.pt")
-    if state is None:
-        return
-    try:
-        ctx.model.load_state_dict(state["model"])
-        if state["mask"] is not None:
-            _apply_mask(ctx, {k: v.to(ctx.device).bool() for k, v in state["mask"].items()})
-        ctx.optimizer.load_state_dict(state["optimizer"])
-        ctx.scheduler.load_state_dict(state["scheduler"])
-        ctx.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        ns = state["numpy_rng"]
-        np.random.set_state((ns["name"], ns["keys"].numpy().astype(np.uint32), ns["pos"],
-                             ns["has_gauss"], ns["cached"]))  # fmt: skip
-        random.setstate(state["python_rng"])
-        ctx.epoch = int(state["epoch"])
-        ctx.best_acc = float(state["best_acc"])
-        ctx.summary = json.loads(state["summary_json"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise StoreError(
-            f"{ctx.store.path / 'checkpoints' / 'last.pt'} does not match this model/config ({exc})"
-        ) from exc
