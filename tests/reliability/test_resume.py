@@ -6,6 +6,7 @@ import json
 import signal
 
 import pytest
+import torch
 
 KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
 
@@ -100,3 +101,30 @@ def test_signal_stops_cleanly_with_resume_hint(proc, tmp_path, sig):
     assert state["mask"] is not None
     resumed = proc.finish(["--resume", str(run_dir)])
     assert resumed.returncode == 0 and proc.summary(run_dir)["status"] == "finished"
+
+
+def test_kill_during_export_then_resume_matches_uninterrupted(proc, tmp_path):
+    """SIGKILL halfway through writing model.ecsz; --resume redoes quantize + export only."""
+    quant = [a for a in proc.TINY if a != "--no-quantize"] + ["--calib-batches", "1"]
+    ref = proc.finish([*quant, "--runs-dir", str(tmp_path / "ref")])
+    assert ref.returncode == 0, ref.stderr
+    (ref_dir,) = (tmp_path / "ref").iterdir()
+    p, run_dir, seen = proc.run_until(
+        [*quant, "--runs-dir", str(tmp_path / "cut")],
+        lambda e: False,
+        env={"ECS_FAULT_KILL_WRITING": "model.ecsz"},
+    )
+    assert p.returncode == -signal.SIGKILL
+    assert any(e["event"] == "quantized" for e in seen)
+    assert not (run_dir / "model.ecsz").exists()
+    resumed = proc.finish(["--resume", str(run_dir)])
+    assert resumed.returncode == 0, resumed.stderr
+    got, want = proc.summary(run_dir), proc.summary(ref_dir)
+    _same(got, want)
+    assert got["quant"]["test_acc"] == pytest.approx(want["quant"]["test_acc"])
+    assert got["sizes"]["compressed_bytes"] == want["sizes"]["compressed_bytes"]
+    from ecs_core.quant.codec import load_compressed
+
+    a, b = load_compressed(run_dir / "model.ecsz")[0], load_compressed(ref_dir / "model.ecsz")[0]
+    sa, sb = a.state_dict(), b.state_dict()  # the manifest differs only in names and times
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
