@@ -132,7 +132,7 @@ def _optimum_row(layers: dict[str, np.ndarray], report: Any, quick: bool) -> dic
         our_s += time.perf_counter() - t
     scope = "layers subsampled to 20k values" if quick else "all layers, all values"
     lloyd_only = sum(kmeans_1d(x, linear_init(x, k), dp=False).sse for x in layers.values())
-    note = (f"{scope}; Lloyd from linear init alone: {lloyd_only / opt:.4f}x the optimum"
+    note = (f"{scope}; Lloyd from linear init alone (sklearn's result): {lloyd_only / opt:.4f}x"
             if not quick else scope)  # fmt: skip
     return _row("weight sharing SSE vs optimum", "kmeans1d (optimal DP)", ref_s, our_s,
                 ours / opt, "<= 1.02", ours <= opt * 1.02, note)  # fmt: skip

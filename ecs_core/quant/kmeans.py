@@ -146,7 +146,7 @@ def share_weights(
     `mask` (name -> bool tensor), when given, also zeroes any weight outside it. Zeros stay
     exactly zero; each layer ends with at most 2**bits distinct non-zero values. Clustering is
     Lloyd from linear init and from a binned optimal clustering, keeping the lower SSE
-    (`dp=False`: Lloyd from linear init only, as Deep Compression).
+    (`dp=False`: Lloyd from linear init only, which gives scikit-learn's result).
     """
     if not 1 <= bits <= 8:
         raise ValueError(f"bits must be in 1..8, got {bits}")

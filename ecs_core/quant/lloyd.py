@@ -6,12 +6,13 @@ centroids. So we sort once; each Lloyd step is then `searchsorted` of the k-1 mi
 prefix sums for the means: O(k log n) per step instead of sklearn's O(n k) distance matrix.
 
 Lloyd only finds a local optimum, and from Deep Compression's linear initialisation it often
-leaves too many centroids in the sparse tails (3-10% above the optimal SSE on a layer). So we
-also run Lloyd from a second start, the optimal clustering of the values grouped into at most
-512 contiguous bins (an O(k B^2) dynamic program, Bellman 1973 / Wang and Song 2011 for the
-1-D case), and keep whichever of the two ends with the lower SSE. The first descent is exactly
-sklearn's, so the result is never worse than sklearn's; the second lands within ~0.1% of the
-optimum in practice.
+leaves too many centroids in the sparse tails (3-10% above the optimal SSE on a layer, ~20%
+where sklearn's tolerance stops it). So we also run Lloyd from a second start, the optimal
+clustering of the values grouped into at most 256 contiguous bins (an O(k B^2) dynamic
+program, Bellman 1973 / Wang and Song 2011 for the 1-D case), and keep whichever of the two
+ends with the lower SSE. The first descent is exactly sklearn's (same steps, same stopping
+rule), so the result is never worse than sklearn's; the second lands within ~0.05% of the
+optimum in practice (VGG16 at 5%: 1.0004x; 512 bins gave 1.0001x for three times the time).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_ITER = 300  # Lloyd steps per descent, as sklearn's KMeans default
-DP_BINS = 512  # bins for the optimal-clustering start (exact when n <= DP_BINS)
+TOL = 1e-4  # sklearn's KMeans default: stop when the centroids move < TOL * var(x) in total
+DP_BINS = 256  # bins for the optimal-clustering start (exact when n <= DP_BINS)
 
 
 @dataclass
@@ -50,9 +52,9 @@ def kmeans_1d(
 ) -> KMeans1D:
     """Cluster 1-D `values` by Lloyd from `init` and (if `dp`) from the binned optimum too.
 
-    The Lloyd steps are sklearn's (same assignment, same mean update, same empty-cluster
-    rule), run until the assignment stops changing where sklearn stops at a tolerance; so the
-    SSE is no worse than sklearn KMeans(init=init, n_init=1) on the same data.
+    The descent from `init` is sklearn's (same assignment, same mean update, same empty-cluster
+    rule, same stopping rule), so with `dp=False` the result is sklearn
+    KMeans(init=init, n_init=1)'s, and with `dp` the SSE is never worse than it.
     """
     x = np.asarray(values).ravel()
     order = np.argsort(x)
@@ -101,8 +103,15 @@ def _relocate_empty(
     counts[empty] = 1
 
 
-def lloyd(d: _Sorted, c: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Lloyd steps from centroids `c` until the assignment is a fixed point: (c, bounds, steps)."""
+def lloyd(
+    d: _Sorted, c: np.ndarray, max_iter: int, tol: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lloyd steps from centroids `c`: (c, bounds, steps).
+
+    Stops when the assignment is a fixed point or, as sklearn's `_kmeans_single_lloyd` does,
+    when the centroids moved by at most `tol` in total squared distance in one step (the
+    bounds returned are then those of the final centroids, sklearn's last E-step).
+    """
     c = np.sort(np.asarray(c, dtype=np.float64))
     k = len(c)
     b = d.bounds(c)
@@ -114,12 +123,16 @@ def lloyd(d: _Sorted, c: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndar
         if len(d.s) >= k and (counts == 0).any():
             _relocate_empty(d, c, b, sums, counts)
         live = counts > 0
+        old = c.copy()
         c[live] = sums[live] / counts[live]
+        shift = float(np.sum((c - old) ** 2))
         c.sort()  # a permutation of cluster ids: same clustering, sorted for the midpoints
         new_b = d.bounds(c)
         if np.array_equal(new_b, b):
             break
         b = new_b
+        if shift <= tol:
+            break
     return c, b, it
 
 
@@ -160,7 +173,7 @@ def kmeans_sorted(
 ) -> KMeans1D:
     """`kmeans_1d` on sorted float64 values `s`; `order` maps them back to input order."""
     d = _Sorted(s)
-    c, b, steps = lloyd(d, init, max_iter)
+    c, b, steps = lloyd(d, init, max_iter, TOL * float(np.var(s)))
     sse, start = float(d.sse(b[:-1], b[1:]).sum()), "linear"
     if dp and len(c) > 1:
         c2, b2, it = lloyd(d, dp_start(d, len(c)), max_iter)

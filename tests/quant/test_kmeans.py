@@ -118,10 +118,25 @@ def test_sse_no_worse_than_sklearn_same_init(seed: int) -> None:
     assert ours.sse == pytest.approx(np.sum((x - ours.centroids[ours.codes]) ** 2), rel=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_linear_descent_alone_is_sklearns(seed: int) -> None:
+    """dp=False: the same steps and stopping rule as sklearn's Lloyd, so the same clustering."""
+    rng = np.random.default_rng(100 + seed)
+    x = rng.laplace(0, 0.02, int(rng.integers(500, 20_000)))
+    if seed % 2:
+        x = x[np.abs(x) > 0.03]  # the two-signed shape a pruned layer has
+    init = linear_init(x, 32)
+    ours = kmeans_1d(x, init, dp=False)
+    km = KMeans(32, init=init.reshape(-1, 1), n_init=1, algorithm="lloyd").fit(x.reshape(-1, 1))
+    sk = float(np.sum((x - km.cluster_centers_.ravel()[km.labels_]) ** 2))
+    assert ours.sse == pytest.approx(sk, rel=1e-9)
+    assert np.allclose(np.sort(km.cluster_centers_.ravel()), ours.centroids, rtol=0, atol=1e-12)
+
+
 def test_optimal_on_small_inputs() -> None:
     """Up to DP_BINS values the second start is the exact optimum (our own O(k n^2) DP)."""
     rng = np.random.default_rng(7)
-    x = rng.laplace(0, 0.05, 300)
+    x = rng.laplace(0, 0.05, 250)
     for k in (4, 8, 32):
         opt = optimal_sse(x, k)
         lloyd_only = kmeans_1d(x, linear_init(x, k), dp=False).sse
