@@ -23,6 +23,7 @@ METHOD_NAMES = ("ecs", "snip", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 # Spellings users type for the same thing (the original used "CIFAR10", "ResNet34").
 _ALIASES = {
@@ -97,6 +98,8 @@ class RunConfig:
     """Seeds model init, shuffling, augmentation and pruning; same seed, same run on CPU."""
     device: str = "auto"
     """auto (cuda when available), cpu or cuda."""
+    precision: str = "auto"
+    """auto: bf16 autocast on CUDA, fp32 on the CPU; or fp32, or bf16 (fast with AVX512-BF16)."""
 
     # --- quantization and export
     quantize: bool = True
@@ -130,6 +133,7 @@ class RunConfig:
         scope = canonical_name(self.scope, SCOPES, "scope")
         budget = canonical_name(self.budget, BUDGETS, "budget")
         device = canonical_name(self.device, DEVICES, "device")
+        precision = canonical_name(self.precision, PRECISIONS, "precision")
         _check(0 < self.density <= 1, "density", f"must be in (0, 1], got {self.density}")
         _check(0 < self.width <= 8, "width", f"must be in (0, 8], got {self.width}")
         _check(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
@@ -172,6 +176,7 @@ class RunConfig:
             scope=scope,
             budget=budget,
             device=device,
+            precision=precision,
             density=density,
         )
 

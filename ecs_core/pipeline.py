@@ -219,7 +219,7 @@ def _train_and_prune(ctx: Context, stop: StopFlag | None, emit) -> Iterator[ev.E
             _epochs(ctx, cfg.epochs, stop, emit, "train"),
         )
     if "test_acc" not in ctx.summary:
-        loss, acc = evaluate(ctx.model, ctx.test)
+        loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         ctx.summary.update(test_acc=acc, test_loss=loss)
 
 
@@ -233,7 +233,9 @@ def _epochs(
         t, last = time.time(), 0.0
         step = None
         net = ctx.ddp if ctx.ddp is not None else ctx.model  # DDP: train through the wrapper
-        for step in train_epoch(net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch):
+        for step in train_epoch(
+            net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch, cfg.precision
+        ):
             now = time.time()
             if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
                 last = now
@@ -249,7 +251,7 @@ def _epochs(
         ctx.scheduler.step()
         step = distributed.reduce_step(step)  # DDP: epoch totals over all ranks
         distributed.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
-        test_loss, test_acc = evaluate(ctx.model, ctx.test)
+        test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         seconds = time.time() - t
         ctx.epoch = epoch
         dens = ctx.summary.get("density", 1.0)
@@ -313,7 +315,7 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
     apply_mask(ctx, result.mask)
     # The pruned model's own accuracy (before any training with the mask): reported, and the
     # run's result if no epoch follows.
-    loss, acc = evaluate(ctx.model, ctx.test)
+    loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
     ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
     ctx.summary.pop("best_test_acc", None)  # the dense warm-up's best is not this model's
     ctx.best_acc = -1.0

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ecs_core.config import PRECISIONS
 from ecs_core.data.loader import Batches
 from ecs_core.prune.mask import MaskEnforcer
 
@@ -71,9 +72,6 @@ class Step:
             f"Step(batch={self.batch}, batches={self.batches}, loss_sum={self.loss_sum}, "
             f"correct={self.correct}, seen={self.seen})"
         )
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:

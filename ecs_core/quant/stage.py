@@ -123,7 +123,7 @@ def _finetune(ctx: Context, report: ShareReport, emit) -> Iterator[ev.Event]:  #
                     stage="finetune", epoch=epoch, epochs=epochs, batch=step[0], batches=step[1],
                     loss=step[2], img_per_s=0.0, elapsed=now - t,
                 ))  # fmt: skip
-        test_loss, test_acc = evaluate(ctx.model, ctx.test)
+        test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         yield emit(ev.EpochEnd(
             stage="finetune", epoch=epoch, epochs=epochs, train_loss=step[2], train_acc=step[3],
             test_loss=test_loss, test_acc=test_acc, lr=FINETUNE_LR, seconds=time.time() - t,
@@ -169,7 +169,7 @@ def quantize_stage(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
     report = share_weights(ctx.model, cfg.bits, ctx.mask, cfg.quantize_bn)
     if cfg.finetune_epochs > 0:
         yield from _finetune(ctx, report, emit)
-    _, acc = evaluate(ctx.model, ctx.test)
+    _, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
     ctx.store.save_tensors("quantized.safetensors", ctx.model.state_dict())
     int8_acc = yield from _int8(ctx, emit)
     rows = report.rows()

@@ -88,6 +88,9 @@ def run_command(
     ] = None,
     seed: Annotated[int, Opt(help="Random seed.")] = _D.seed,
     device: Annotated[str, Opt(help="auto | cpu | cuda.")] = _D.device,
+    precision: Annotated[
+        str, Opt(help="auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (autocast).")
+    ] = _D.precision,
     quantize: Annotated[bool, Opt(help="Weight sharing + int8 + export after pruning.")] = (
         _D.quantize
     ),

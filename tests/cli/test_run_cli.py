@@ -66,6 +66,20 @@ def test_compression_is_inverse_density(runner, tiny, tmp_path):
     assert json.loads(res.stdout.splitlines()[0])["config"]["density"] == pytest.approx(0.05)
 
 
+def test_precision_reaches_the_training_loop(runner, tiny, tmp_path):
+    """--precision bf16 trains under bf16 autocast on the CPU too: same run, other losses."""
+    losses = {}
+    for precision in ("fp32", "BF16"):
+        res = runner.invoke(app, ["run", *tiny, "--precision", precision, "--json",
+                                  "--runs-dir", str(tmp_path / precision)])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        events = [json.loads(line) for line in res.stdout.splitlines()]
+        assert events[0]["config"]["precision"] == precision.lower()
+        losses[precision] = [e["train_loss"] for e in events if e["event"] == "epoch_end"]
+    assert all(0 < v < 10 for v in losses["BF16"])
+    assert losses["BF16"] != pytest.approx(losses["fp32"], rel=1e-6)
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -80,6 +94,7 @@ def test_compression_is_inverse_density(runner, tiny, tmp_path):
         (["--bits", "0"], "--bits"),
         (["--compression", "0.5"], "--compression"),
         (["--prunetype", "maybe"], "--prunetype"),
+        (["--precision", "fp8"], "auto, fp32, bf16"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(runner, tiny, tmp_path, args, needle):

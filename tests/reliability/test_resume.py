@@ -85,6 +85,19 @@ def test_resume_rejects_hand_edited_config(proc, tmp_path):
     assert "epochs" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_resume_run_from_before_a_field_existed(proc, tmp_path):
+    """A config.json written by an older ecs (no `precision` field) resumes with its default."""
+    p, run_dir, _ = proc.run_until(
+        [*proc.TINY, "--runs-dir", str(tmp_path)], lambda e: e["event"] == "pruned"
+    )
+    cfg = json.loads((run_dir / "config.json").read_text())
+    del cfg["precision"]
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    res = proc.finish(["--resume", str(run_dir)])
+    assert res.returncode == 0, res.stderr
+    assert proc.summary(run_dir)["status"] == "finished"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_cleanly_with_resume_hint(proc, tmp_path, sig):
     p, run_dir, _ = proc.run_until(
