@@ -123,15 +123,15 @@ def rows(quick: bool = False) -> list[dict[str, Any]]:
             note=f"mask overhead {overhead - 1:+.1%} (MaskEnforcer); median of {reps}",
         ),
         row(
-            what=f"{what}, bf16 autocast (opt-in, precision='bf16')",
+            what=f"{what}, bf16 autocast (`ecs run --precision bf16`)",
             reference="Dataset + PIL transforms + DataLoader(2 workers), fp32",
             reference_s=ref_s,
             ours_s=bf16_s,
             ratio=bf16_speedup,
             goal=f"≥ {SPEEDUP_GOAL:.0f}× faster per image",
             met=bf16_speedup >= SPEEDUP_GOAL,
-            note=f"{images / bf16_s:.0f} img/s; `ecs run` trains in fp32 on the CPU unless "
-            f"asked; median of {reps}",
+            note=f"{images / bf16_s:.0f} img/s; on the CPU `ecs run` trains in fp32 unless "
+            f"given --precision bf16; median of {reps}",
         ),
     ]
 
