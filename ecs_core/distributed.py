@@ -276,6 +276,9 @@ def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 class ReadOnlyStore(RunStore):
     """What ranks other than 0 hold: the same run directory, reads allowed, writes dropped."""
 
+    def lock(self) -> None:
+        pass  # rank 0 holds the run directory's lock for every rank
+
     def write_config(self, config: RunConfig) -> None:
         pass
 

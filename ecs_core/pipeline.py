@@ -125,8 +125,20 @@ def run(
             raise ResumeError("resume needs the run directory to continue")
         check_resumable(store, config)
     ctx = prepare(config, store)
-    if resume:
-        restore(ctx)
+    try:
+        # one process per run directory: a second one is refused here, before it writes a byte
+        ctx.store.lock()
+        if resume:
+            restore(ctx)
+        yield from _run(ctx, stop)
+    finally:
+        ctx.store.close()  # releases the lock
+        distributed.teardown()
+
+
+def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
+    """The run itself, once the directory is ours: events out, summary written at the end."""
+    config = ctx.config
     stop = distributed.agreed_stop(stop)  # DDP: every rank stops at the same batch
     emit = _emitter(ctx.store)
     t0 = time.time()
@@ -167,9 +179,6 @@ def run(
             failed = ev.RunFailed(error=type(exc).__name__, message=str(exc))
         yield failed
         raise
-    finally:
-        ctx.store.close()
-        distributed.teardown()
 
 
 def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:

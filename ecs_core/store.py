@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ecs_core import runlock
 from ecs_core.config import ConfigError, RunConfig
 from ecs_core.events import Event
 from ecs_core.events import from_dict as event_from_dict
@@ -24,6 +25,19 @@ from ecs_core.events import from_dict as event_from_dict
 
 class StoreError(OSError):
     """A run directory cannot be created, written or read; the message names the path."""
+
+
+class RunInUse(StoreError):
+    """Another process is running in this run directory now (it holds the directory's lock)."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        who = f"another process (pid {pid})" if pid else "another process"
+        stop = f"`kill {pid}`" if pid else "Ctrl-C in its terminal"
+        super().__init__(
+            f"{path} is in use by {who}; wait for it to finish, or stop it ({stop}: it saves "
+            "a checkpoint) and run this again"
+        )
+        self.path, self.pid = path, pid
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -78,6 +92,24 @@ class RunStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._events = None
+        self._lock: int | None = None
+
+    # --- one process at a time
+    def lock(self) -> None:
+        """Take the directory's lock (`flock` on `.lock`) until `close`, or raise `RunInUse`.
+
+        Two processes writing one run directory (two sweeps over the same grid, a `--resume`
+        of a run still going) would interleave checkpoints and events; the second one is
+        refused instead. The kernel drops the lock when its process dies (kill -9 included),
+        so a lock never outlives its run.
+        """
+        if self._lock is None:
+            try:
+                self._lock = runlock.acquire(self.path)
+            except runlock.LockHeld as exc:
+                raise RunInUse(self.path, exc.pid) from None
+            except OSError as exc:
+                raise StoreError(f"cannot lock {self.path}: {exc.strerror or exc}") from exc
 
     @classmethod
     def create(cls, runs_dir: str | Path, config: RunConfig) -> RunStore:
@@ -135,9 +167,13 @@ class RunStore:
             raise StoreError(f"cannot append to {self.path / 'events.jsonl'}: {exc}") from exc
 
     def close(self) -> None:
+        """Close the events file and release the lock (the `.lock` file stays, unlocked)."""
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self._lock is not None:
+            runlock.release(self._lock)
+            self._lock = None
 
     def read_events(self) -> Iterator[Event]:
         """Events written so far; a half-written last line (a run still writing) is skipped."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecs_core.runlock import running_pid
 from ecs_core.stats.summary import integer, num
 from ecs_core.stats.weights import StatsError
 
@@ -87,7 +88,10 @@ def run_info(path: str | Path) -> RunInfo:
 
 
 def run_status(path: Path, summary: dict[str, Any]) -> str:
-    """finished | stopped | failed from summary.json, else running | incomplete."""
+    """running (a process holds the run's lock), else finished | stopped | failed from
+    summary.json, else running (events written lately: a run on another machine) | incomplete."""
+    if running_pid(path) is not None:
+        return "running"  # also a stopped run being resumed: its summary says stopped until done
     status = summary.get("status")
     if isinstance(status, str) and status != "running":
         return status

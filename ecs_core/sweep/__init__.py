@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from ecs_core import events as ev
+from ecs_core.runlock import running_pid
+from ecs_core.store import RunInUse
 from ecs_core.sweep.cells import (
     Cell,
     CellResult,
@@ -73,6 +75,10 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
             continue
         if stop is not None and stop.is_set():
             return
+        if status == "running":  # another sweep (or `ecs run`) is on it: leave it to that one
+            error = str(RunInUse(cell.path, running_pid(cell.path)))
+            report(CellUpdate(index, total, cell, "done", status="busy", error=error))
+            continue
         report(CellUpdate(index, total, cell, "started" if status == "new" else "resumed"))
         final, error = "failed", None
         try:
@@ -80,6 +86,8 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
                 report(CellUpdate(index, total, cell, "event", event))
                 if isinstance(event, ev.RunFinished):
                     final = event.status
+        except RunInUse as exc:  # taken by another process since we looked
+            final, error = "busy", str(exc)
         except Exception as exc:  # noqa: BLE001 - one failed cell must not end the sweep
             error = f"{type(exc).__name__}: {exc}"
         report(CellUpdate(index, total, cell, "done", status=final, error=error))

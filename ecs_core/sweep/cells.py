@@ -9,7 +9,8 @@ from typing import Any
 
 from ecs_core import events as ev
 from ecs_core.config import ConfigError, RunConfig
-from ecs_core.store import RunStore, StoreError
+from ecs_core.runlock import running_pid
+from ecs_core.store import RunInUse, RunStore, StoreError
 
 IGNORED_DIFFERENCES = ("runs_dir", "data_dir", "device", "download", "extra")
 """Fields a cell may change between runs of a sweep (where it runs, not what it computes)."""
@@ -29,9 +30,12 @@ class Cell:
 
 
 def cell_status(path: Path) -> str:
-    """new (nothing on disk), interrupted (killed: no summary yet), or the summary's status."""
+    """new (nothing on disk), running (a process holds its lock: another sweep, say),
+    interrupted (killed: no summary yet), or the summary's status."""
     if not (path / "config.json").is_file():
         return "new"
+    if running_pid(path) is not None:
+        return "running"
     if not (path / "summary.json").is_file():
         return "interrupted"
     try:
@@ -61,12 +65,15 @@ def open_run_dir(path: str | Path, config: RunConfig) -> tuple[RunStore, bool] |
 
     None when the run there has finished; (store, True) to resume one that stopped, failed or
     was killed; (store, False) for a new run (the directory and config.json are made here).
+    Raises `RunInUse` when another process is running there now.
     """
     path = Path(path)
     check_run_dir(path, config)
     status = cell_status(path)
     if status == "finished":
         return None
+    if status == "running":
+        raise RunInUse(path, running_pid(path))
     if status != "new":
         return RunStore(path), True
     try:
@@ -96,7 +103,8 @@ class CellUpdate:
     """What a sweep reports about one cell, as it happens.
 
     state: skipped (finished earlier) | started | resumed | event (one of its run's events) |
-    done (status: finished, stopped or failed; error says why it failed).
+    done (status: finished, stopped, failed, or busy: another process is running that cell;
+    error says why).
     """
 
     index: int

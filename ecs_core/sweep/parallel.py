@@ -16,8 +16,10 @@ from collections import deque
 from typing import Any
 
 from ecs_core import events as ev
-from ecs_core.store import RunStore
+from ecs_core.store import RunInUse, RunStore
 from ecs_core.sweep.cells import Cell, CellUpdate, Report, cell_status, open_run_dir
+
+EXIT_BUSY = 75  # a worker found its cell's directory locked by another process (EX_TEMPFAIL)
 
 
 def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) -> None:
@@ -44,6 +46,8 @@ def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) 
                 index, cell = waiting.popleft()
             try:
                 _run_in_worker(index, len(cells), cell, gpu, procs, tell)
+            except RunInUse as exc:  # another sweep is running this cell
+                tell(CellUpdate(index, len(cells), cell, "done", status="busy", error=str(exc)))
             except Exception as exc:  # noqa: BLE001 - e.g. an unwritable cell directory
                 error = f"{type(exc).__name__}: {exc}"
                 tell(CellUpdate(index, len(cells), cell, "done", status="failed", error=error))
@@ -99,6 +103,8 @@ def _run_in_worker(index: int, total: int, cell: Cell, gpu: str, procs: dict, te
             error = f"{event.error}: {event.message}"
     code = proc.wait()
     procs.pop(gpu, None)
+    if code == EXIT_BUSY:
+        final, error = "busy", f"{cell.path} was taken by another process before its worker began"
     if final == "failed" and error is None:
         error = f"worker process exited with code {code}"
     tell(CellUpdate(index, total, cell, "done", status=final, error=error))
@@ -126,6 +132,8 @@ def _worker_main(path: str) -> int:
                 print(json.dumps(event.to_dict()), flush=True)
     except KeyboardInterrupt:
         return 130
+    except RunInUse:
+        return EXIT_BUSY
     except Exception:  # noqa: BLE001 - the run_failed event printed above says why
         return 1
     return 0

@@ -22,9 +22,15 @@ def ecs_cmd(*args: str) -> list[str]:
 
 
 def run_until(
-    args: list[str], predicate: Callable[[dict], bool], sig: int = signal.SIGKILL, env=None
+    args: list[str],
+    predicate: Callable[[dict], bool],
+    sig: int = signal.SIGKILL,
+    env=None,
+    wait: bool = True,
 ) -> tuple[subprocess.Popen, Path | None, list[dict]]:
-    """Start `ecs run --json`, send `sig` when an event matches, return (proc, run_dir, events)."""
+    """Start `ecs run --json`, send `sig` when an event matches, return (proc, run_dir, events).
+
+    `wait=False` returns without waiting for the process to exit (after SIGSTOP, say)."""
     proc = subprocess.Popen(
         ecs_cmd("run", *args, "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, **(env or {})},
@@ -39,7 +45,8 @@ def run_until(
         if predicate(event):
             proc.send_signal(sig)
             break
-    proc.wait(timeout=120)
+    if wait:
+        proc.wait(timeout=120)
     return proc, run_dir, seen
 
 
