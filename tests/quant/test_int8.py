@@ -12,6 +12,7 @@ from ecs_core.quant.int8 import (
     build_int8,
     check_available,
     int8_accuracy,
+    pool_2x2_uint8,
     quantize_affine,
 )
 from ecs_core.quant.kmeans import share_weights
@@ -70,6 +71,24 @@ def test_int8_accuracy_within_one_point_of_fp32(
     assert out.shape == ref.shape
     assert torch.equal(out.argmax(1), ref.argmax(1))
     assert q(torch.cat([x] * 30)).shape == (150, 10)  # split over several batches
+    pools = [n for n in q.module.graph.nodes if "max_pool" in str(n.target)]
+    assert pools == []  # all three pools run on the uint8 values (`_pools_on_uint8`)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 8, 8), (3, 4, 7, 9), (1, 64, 2, 2)])
+def test_uint8_pool_equals_the_float_round_trip(shape: tuple[int, ...]) -> None:
+    """Pooling the uint8 values gives exactly dequantize -> max-pool -> quantize (odd sizes
+    drop the last row/column like max_pool2d; channels-last inputs too)."""
+    _skip_without_int8()
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
+    if shape[1] == 64:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ops, scale, zp = torch.ops.quantized_decomposed, 0.0123, 7
+    real = ops.dequantize_per_tensor(x, scale, zp, 0, 255, torch.uint8)
+    pooled = torch.nn.functional.max_pool2d(real, 2, 2)
+    ref = ops.quantize_per_tensor(pooled, scale, zp, 0, 255, torch.uint8)
+    assert torch.equal(pool_2x2_uint8(x), ref)
 
 
 def test_check_available_explains(monkeypatch: pytest.MonkeyPatch) -> None:
