@@ -27,6 +27,7 @@ from ecs_core.config import (
     DEVICES,
     METHOD_NAMES,
     MODEL_NAMES,
+    PRECISIONS,
     SCOPES,
     ConfigError,
     RunConfig,
@@ -57,6 +58,7 @@ FIELDS = (
     Field("width", "width", float),
     Field("bits", "bits", int),
     Field("device", "device", DEVICES),
+    Field("precision", "precision", PRECISIONS),
     Field("max_batches", "max batch", int),
     Field("quantize", "quantize", bool),
 )
