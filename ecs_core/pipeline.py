@@ -118,21 +118,37 @@ def run(
     stop: StopFlag | None = None,
     resume: bool = False,
 ) -> Iterator[ev.Event]:
-    """Run a whole experiment, yielding events. Re-raises the error after a `RunFailed` event."""
+    """Run a whole experiment, yielding events. Re-raises the error after a `RunFailed` event.
+
+    `store`: an existing run directory to run in (None: a new one under `config.runs_dir`);
+    `resume`: continue it from its last checkpoint. One process per directory: it is locked
+    before it is read, and `RunInUse` (nothing written) says another process holds it. What
+    the directory holds is read again under the lock, so a run another process finished since
+    the caller looked yields nothing, and one it started is resumed rather than overwritten.
+    """
     config = config.validate()
-    if resume:
-        if store is None:
-            raise ResumeError("resume needs the run directory to continue")
-        check_resumable(store, config)
-    ctx = prepare(config, store)
+    if resume and store is None:
+        raise ResumeError("resume needs the run directory to continue")
+    ctx = None
     try:
-        # one process per run directory: a second one is refused here, before it writes a byte
-        ctx.store.lock()
+        if store is not None and distributed.env_rank() == 0:  # rank 0 locks for every rank
+            store.lock()
+            status = store.status()
+            if status == "finished":
+                return
+            resume = resume or status != "new"
+        if resume:
+            check_resumable(store, config)  # type: ignore[arg-type]
+        ctx = prepare(config, store)
+        ctx.store.lock()  # a directory made just now by `prepare`; a no-op for `store`
         if resume:
             restore(ctx)
         yield from _run(ctx, stop)
     finally:
-        ctx.store.close()  # releases the lock
+        if ctx is not None and ctx.store is not store:
+            ctx.store.close()
+        if store is not None:
+            store.close()  # releases the lock
         distributed.teardown()
 
 

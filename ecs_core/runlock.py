@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 LOCK_NAME = ".lock"
+PATIENCE_S = 0.5
+"""How long `acquire` keeps trying: `running_pid` holds a shared lock for an instant while it
+looks, and a run starting in that instant must not be refused for it."""
 
 
 class LockHeld(OSError):
@@ -31,23 +35,33 @@ def acquire(path: str | Path) -> int:
     """Lock run directory `path` for this process; the descriptor to `release`. Raises
     `LockHeld` when another process holds it, OSError when the lock file cannot be made."""
     fd = os.open(Path(path) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = _holder(fd)
-        os.close(fd)
-        raise LockHeld(pid) from None
-    except OSError:
-        os.close(fd)
-        raise
+    deadline = time.monotonic() + PATIENCE_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            pid = _holder(fd)
+            os.close(fd)
+            raise LockHeld(pid) from None
+        except OSError:
+            os.close(fd)
+            raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 
 def release(fd: int) -> None:
-    """Give the lock up (closing the descriptor releases the flock; the file stays)."""
-    os.close(fd)
+    """Give the lock up: forget the pid (it may be reused), close (which releases the flock);
+    the file stays."""
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
 
 
 def running_pid(path: str | Path) -> int | None:

@@ -31,12 +31,18 @@ class RunInUse(StoreError):
     """Another process is running in this run directory now (it holds the directory's lock)."""
 
     def __init__(self, path: Path, pid: int | None) -> None:
-        who = f"another process (pid {pid})" if pid else "another process"
-        stop = f"`kill {pid}`" if pid else "Ctrl-C in its terminal"
-        super().__init__(
-            f"{path} is in use by {who}; wait for it to finish, or stop it ({stop}: it saves "
-            "a checkpoint) and run this again"
-        )
+        if pid == os.getpid():
+            super().__init__(
+                f"{path} is already open in this process (a run of it has not ended yet: "
+                "finish or close it first)"
+            )
+        else:
+            who = f"another process (pid {pid})" if pid else "another process"
+            stop = f"`kill {pid}`" if pid else "Ctrl-C in its terminal"
+            super().__init__(
+                f"{path} is in use by {who}; wait for it to finish, or stop it ({stop}: it "
+                "saves a checkpoint) and run this again"
+            )
         self.path, self.pid = path, pid
 
 
@@ -148,6 +154,19 @@ class RunStore:
             return RunConfig.from_dict(data)
         except ConfigError as exc:
             raise StoreError(f"{self.path / 'config.json'}: {exc}") from exc
+
+    def status(self) -> str:
+        """What the files say: new (no config.json yet), started (no summary: running, or
+        killed), or the summary's status (finished, stopped, failed)."""
+        if not (self.path / "config.json").is_file():
+            return "new"
+        status = None
+        if (self.path / "summary.json").is_file():
+            try:
+                status = self.read_summary().get("status")
+            except StoreError:
+                pass  # a summary half-written by a killed process
+        return status if isinstance(status, str) and status != "running" else "started"
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / "summary.json", summary)

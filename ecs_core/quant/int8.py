@@ -21,6 +21,7 @@ import operator
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -147,6 +148,28 @@ def pool_2x2_uint8(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(top, torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
 
 
+def _is_plain_2x2(node: torch.fx.Node) -> bool:
+    """max_pool2d(x, kernel 2, stride 2 or default, padding 0, dilation 1, ceil_mode False),
+    read by position (aten's schema order); any keyword argument: not matched."""
+    if node.kwargs:
+        return False
+    args = list(node.args[1:]) + [None] * 5
+    kernel, stride, padding, dilation, ceil_mode = args[:5]
+
+    def pair(v: Any, default: int) -> tuple[int, ...]:
+        if v is None or v == []:
+            return (default, default)
+        return tuple(v) * (2 // len(v)) if isinstance(v, list | tuple) else (v, v)
+
+    return (
+        pair(kernel, 0) == (2, 2)
+        and pair(stride, 2) == (2, 2)
+        and pair(padding, 0) == (0, 0)
+        and pair(dilation, 1) == (1, 1)
+        and (ceil_mode is None or ceil_mode is False)
+    )
+
+
 def _pools_on_uint8(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """Rewrite dequantize -> 2x2 max-pool -> quantize (same scale and zero point) as a pool of
     the uint8 values themselves: identical output (dequantization is increasing, so the max
@@ -159,36 +182,28 @@ def _pools_on_uint8(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     )
     pools = (ops.aten.max_pool2d_with_indices.default, ops.aten.max_pool2d.default)
     for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in pools:
+        if node.op != "call_function" or node.target not in pools or not _is_plain_2x2(node):
             continue
         src = node.args[0]
-        kernel, stride = list(node.args[1]), list(node.args[2]) if len(node.args) > 2 else []
-        rest = list(node.args[3:]) + list(node.kwargs.values())
-        if (
-            kernel != [2, 2]
-            or stride not in ([2, 2], [])
-            or any(v not in (0, [0, 0], 1, [1, 1], False) for v in rest)
-        ):
-            continue
         if not (isinstance(src, torch.fx.Node) and src.target == dq.default):
             continue
         out = node
-        if node.target == pools[0]:
+        if node.target == pools[0]:  # (values, indices): only values[0] may be used
             users = list(node.users)
             if len(users) != 1 or users[0].target is not operator.getitem or users[0].args[1] != 0:
                 continue
             out = users[0]
-        (requant, *more) = list(out.users)
-        if more or requant.target != q.default or list(requant.args[1:]) != list(src.args[1:]):
+        users = list(out.users)
+        if len(users) != 1 or users[0].target != q.default:
             continue
-        if src.args[-1] != torch.uint8:
-            continue
+        requant = users[0]
+        if list(requant.args[1:]) != list(src.args[1:]) or src.args[-1] != torch.uint8:
+            continue  # other scale, zero point or range: not the identity round trip
         with gm.graph.inserting_before(requant):
             pooled = gm.graph.call_function(pool_2x2_uint8, (src.args[0],))
         requant.replace_all_uses_with(pooled)
-        for dead in (requant, out, node):
-            if not dead.users:
-                gm.graph.erase_node(dead)
+        for dead in dict.fromkeys((requant, out, node)):  # out is node for max_pool2d
+            gm.graph.erase_node(dead)
         if not src.users:
             gm.graph.erase_node(src)
     gm.graph.lint()

@@ -80,14 +80,15 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
             report(CellUpdate(index, total, cell, "done", status="busy", error=error))
             continue
         report(CellUpdate(index, total, cell, "started" if status == "new" else "resumed"))
-        final, error = "failed", None
+        final, error = None, None
         try:
             for event in run_cell(cell, stop):
                 report(CellUpdate(index, total, cell, "event", event))
                 if isinstance(event, ev.RunFinished):
                     final = event.status
+            final = final or cell_status(cell.path)  # no events: finished by another process
         except RunInUse as exc:  # taken by another process since we looked
             final, error = "busy", str(exc)
         except Exception as exc:  # noqa: BLE001 - one failed cell must not end the sweep
-            error = f"{type(exc).__name__}: {exc}"
+            final, error = "failed", f"{type(exc).__name__}: {exc}"
         report(CellUpdate(index, total, cell, "done", status=final, error=error))

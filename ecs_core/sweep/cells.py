@@ -36,12 +36,8 @@ def cell_status(path: Path) -> str:
         return "new"
     if running_pid(path) is not None:
         return "running"
-    if not (path / "summary.json").is_file():
-        return "interrupted"
-    try:
-        return str(RunStore(path).read_summary().get("status", "interrupted"))
-    except StoreError:
-        return "interrupted"  # a summary half-written by a killed process
+    status = RunStore(path).status()
+    return "interrupted" if status == "started" else status
 
 
 def check_run_dir(path: Path, config: RunConfig) -> None:

@@ -105,6 +105,8 @@ def _run_in_worker(index: int, total: int, cell: Cell, gpu: str, procs: dict, te
     procs.pop(gpu, None)
     if code == EXIT_BUSY:
         final, error = "busy", f"{cell.path} was taken by another process before its worker began"
+    elif code == 0 and final == "failed" and error is None:
+        final = cell_status(cell.path)  # no events: another process finished it meanwhile
     if final == "failed" and error is None:
         error = f"worker process exited with code {code}"
     tell(CellUpdate(index, total, cell, "done", status=final, error=error))

@@ -125,15 +125,23 @@ def export_command(
     """Write a run's quantized model into one compressed .ecsz file."""
     from ecs_core.quant.codec import CodecError, save_compressed
     from ecs_core.quant.stage import dense_bytes
+    from ecs_core.store import RunStore
 
     if bits is not None and not 1 <= bits <= 8:
         raise _fail(f"--bits must be in 1..8, got {bits}")
     model, meta, mask, source = _load_run(run, bits)
     out = output if output is not None else run / "model.ecsz"
+    # into the run directory: not while a run there is going (its export stage writes it too)
+    store = RunStore(run) if out.resolve().parent == run.resolve() else None
     try:
+        if store is not None:
+            store.lock()
         size = save_compressed(out, model, mask, meta)
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot write {out}: {exc}") from None
+    finally:
+        if store is not None:
+            store.close()
     dense = dense_bytes(model)
     typer.echo(f"wrote {out}: {size:,} bytes from {source} ({dense / size:.1f}x smaller than "
                f"dense fp32 {dense:,})")  # fmt: skip

@@ -91,6 +91,35 @@ def test_uint8_pool_equals_the_float_round_trip(shape: tuple[int, ...]) -> None:
     assert torch.equal(pool_2x2_uint8(x), ref)
 
 
+@pytest.mark.parametrize(
+    ("pool", "rewritten"),
+    [
+        (torch.nn.MaxPool2d(2), True),
+        (torch.nn.MaxPool2d(2, 2, padding=1), False),
+        (torch.nn.MaxPool2d(2, 2, ceil_mode=True), False),
+        (torch.nn.MaxPool2d(2, 1), False),
+        (torch.nn.MaxPool2d(3, 2, padding=1), False),
+    ],
+    ids=["2x2", "padding", "ceil", "stride1", "3x3"],
+)
+def test_only_plain_2x2_pools_are_rewritten(pool: torch.nn.Module, rewritten: bool) -> None:
+    """Pools the uint8 rewrite does not reproduce exactly stay as they were; either way the
+    int8 model's output is the same as the graph's without the rewrite."""
+    _skip_without_int8()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), pool,
+                                torch.nn.Conv2d(4, 2, 1), torch.nn.Flatten()).eval()  # fmt: skip
+    x = torch.randn(8, 1, 9, 9)
+    q = build_int8(model, [x], batch_size=8)
+    pools = [n for n in q.module.graph.nodes if "max_pool" in str(n.target)]
+    assert (pools == []) is rewritten
+    with torch.no_grad():
+        ref = model(x)
+    out = q(x)
+    assert out.shape == ref.shape
+    assert float((out - ref).norm() / ref.norm()) < 0.1
+
+
 def test_check_available_explains(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     with pytest.raises(Int8Unavailable, match="oneDNN"):

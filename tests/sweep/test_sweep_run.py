@@ -136,25 +136,29 @@ def test_a_printed_command_runs_its_cell(
 def test_a_cell_another_process_runs_is_left_to_it(tmp_path: Path, gpus: list[str] | None) -> None:
     """Two sweeps over one grid (say, one per GPU): a cell whose directory another process
     holds is reported busy and left untouched; the other cells run; run again once it is free."""
-    from ecs_core import runlock
     from ecs_core.sweep import open_run_dir
 
     base = RunConfig(width=0.125, epochs=1, max_batches=1, batch_size=32, quantize=False,
                      device="cpu")  # fmt: skip
     cells = make_cells(Grid(methods=("snip",), seeds=(0, 1)), base, tmp_path, "b")
     open_run_dir(cells[0].path, cells[0].config)  # the other sweep made it and holds it
-    held = runlock.acquire(cells[0].path)
+    code = (f"from ecs_core import runlock; runlock.acquire({str(cells[0].path)!r}); "
+            "print(1, flush=True); input()")  # fmt: skip
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "1"
         assert cell_status(cells[0].path) == "running"
         updates = []
         results = run_sweep(cells, gpus=gpus, report=updates.append)
         done = {u.cell.name: u for u in updates if u.state == "done"}
         assert done[cells[0].name].status == "busy"
-        assert f"pid {os.getpid()}" in (done[cells[0].name].error or "")
+        assert f"in use by another process (pid {other.pid})" in (done[cells[0].name].error or "")
         assert done[cells[1].name].status == "finished"
         assert [r.status for r in results] == ["running", "finished"]
         assert not (cells[0].path / "events.jsonl").exists()
     finally:
-        runlock.release(held)
+        other.kill()
+        other.wait()
     assert cell_status(cells[0].path) == "interrupted"
     assert [r.status for r in run_sweep(cells, gpus=gpus)] == ["finished", "finished"]
