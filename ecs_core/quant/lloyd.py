@@ -174,11 +174,13 @@ def kmeans_sorted(
     """`kmeans_1d` on sorted float64 values `s`; `order` maps them back to input order."""
     d = _Sorted(s)
     c, b, steps = lloyd(d, init, max_iter, TOL * float(np.var(s)))
-    sse, start = float(d.sse(b[:-1], b[1:]).sum()), "linear"
+    # SSE around the centroids returned (a descent stopped by tolerance has not moved them to
+    # its clusters' means), so the comparison below is between what each start would store
+    sse, start = float(d.cost(b[:-1], b[1:], c).sum()), "linear"
     if dp and len(c) > 1:
         c2, b2, it = lloyd(d, dp_start(d, len(c)), max_iter)
         steps += it
-        sse2 = float(d.sse(b2[:-1], b2[1:]).sum())
+        sse2 = float(d.cost(b2[:-1], b2[1:], c2).sum())
         if sse2 < sse:
             c, b, sse, start = c2, b2, sse2, "dp"
     codes_sorted = np.repeat(np.arange(len(c)), np.diff(b))
