@@ -27,6 +27,7 @@ from ecs_core.sweep.cells import (
     CellUpdate,
     Report,
     SweepError,
+    busy,
     cell_status,
     check_run_dir,
     collect,
@@ -76,7 +77,7 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
         if stop is not None and stop.is_set():
             return
         if status == "running":  # another sweep (or `ecs run`) is on it: leave it to that one
-            error = str(RunInUse(cell.path, running_pid(cell.path)))
+            error = busy(running_pid(cell.path))
             report(CellUpdate(index, total, cell, "done", status="busy", error=error))
             continue
         report(CellUpdate(index, total, cell, "started" if status == "new" else "resumed"))
@@ -88,7 +89,7 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
                     final = event.status
             final = final or cell_status(cell.path)  # no events: finished by another process
         except RunInUse as exc:  # taken by another process since we looked
-            final, error = "busy", str(exc)
+            final, error = "busy", busy(exc.pid)
         except Exception as exc:  # noqa: BLE001 - one failed cell must not end the sweep
             final, error = "failed", f"{type(exc).__name__}: {exc}"
         report(CellUpdate(index, total, cell, "done", status=final, error=error))

@@ -94,6 +94,12 @@ def run_cell(cell: Cell, stop: Any = None) -> Iterator[ev.Event]:
 # --- what a sweep reports
 
 
+def busy(pid: int | None) -> str:
+    """Why a cell was left alone: another process (another sweep, say) is running it."""
+    who = f"pid {pid}" if pid else "another process"
+    return f"{who} is running it (another sweep?); left to it: run this sweep again later"
+
+
 @dataclass(frozen=True)
 class CellUpdate:
     """What a sweep reports about one cell, as it happens.

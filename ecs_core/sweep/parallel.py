@@ -17,7 +17,7 @@ from typing import Any
 
 from ecs_core import events as ev
 from ecs_core.store import RunInUse, RunStore
-from ecs_core.sweep.cells import Cell, CellUpdate, Report, cell_status, open_run_dir
+from ecs_core.sweep.cells import Cell, CellUpdate, Report, busy, cell_status, open_run_dir
 
 EXIT_BUSY = 75  # a worker found its cell's directory locked by another process (EX_TEMPFAIL)
 
@@ -47,7 +47,8 @@ def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) 
             try:
                 _run_in_worker(index, len(cells), cell, gpu, procs, tell)
             except RunInUse as exc:  # another sweep is running this cell
-                tell(CellUpdate(index, len(cells), cell, "done", status="busy", error=str(exc)))
+                error = busy(exc.pid)
+                tell(CellUpdate(index, len(cells), cell, "done", status="busy", error=error))
             except Exception as exc:  # noqa: BLE001 - e.g. an unwritable cell directory
                 error = f"{type(exc).__name__}: {exc}"
                 tell(CellUpdate(index, len(cells), cell, "done", status="failed", error=error))
@@ -104,7 +105,7 @@ def _run_in_worker(index: int, total: int, cell: Cell, gpu: str, procs: dict, te
     code = proc.wait()
     procs.pop(gpu, None)
     if code == EXIT_BUSY:
-        final, error = "busy", f"{cell.path} was taken by another process before its worker began"
+        final, error = "busy", busy(None)  # taken between our look and the worker's lock
     elif code == 0 and final == "failed" and error is None:
         final = cell_status(cell.path)  # no events: another process finished it meanwhile
     if final == "failed" and error is None:

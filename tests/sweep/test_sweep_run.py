@@ -153,7 +153,7 @@ def test_a_cell_another_process_runs_is_left_to_it(tmp_path: Path, gpus: list[st
         results = run_sweep(cells, gpus=gpus, report=updates.append)
         done = {u.cell.name: u for u in updates if u.state == "done"}
         assert done[cells[0].name].status == "busy"
-        assert f"in use by another process (pid {other.pid})" in (done[cells[0].name].error or "")
+        assert f"pid {other.pid} is running it" in (done[cells[0].name].error or "")
         assert done[cells[1].name].status == "finished"
         assert [r.status for r in results] == ["running", "finished"]
         assert not (cells[0].path / "events.jsonl").exists()
