@@ -144,3 +144,17 @@ def test_run_dir_new_then_resumable_then_refused_with_other_settings(tmp_path: P
         open_run_dir(path, RunConfig(width=0.125, epochs=2).validate())
     # where it runs is not what it computes: another device or runs_dir is the same cell
     assert open_run_dir(path, RunConfig(width=0.125, epochs=1, device="cpu").validate()) is None
+
+
+def test_the_shipped_original_table_grid(tmp_path: Path) -> None:
+    """sweeps/original-table.toml reads, and makes the original report's 126 runs."""
+    path = Path(__file__).parents[2] / "sweeps" / "original-table.toml"
+    name, axes, run = read_grid_file(path)
+    base = RunConfig.from_dict(run)
+    cells = make_cells(Grid(**axes), base, tmp_path, name or "x")
+    assert name == "original-table" and len(cells) == 3 * 2 * (2 * 3 + 1) * 3
+    configs = [c.config for c in cells]
+    assert {(c.epochs, c.lr, c.budget, c.bits, c.quantize) for c in configs} == {
+        (300, 0.05, "union", 5, True)
+    }
+    assert {c.density for c in configs if c.method == "none"} == {1.0}
