@@ -54,7 +54,9 @@ def kmeans_1d(
 
     The descent from `init` is sklearn's (same assignment, same mean update, same empty-cluster
     rule, same stopping rule), so with `dp=False` the result is sklearn
-    KMeans(init=init, n_init=1)'s, and with `dp` the SSE is never worse than it.
+    KMeans(init=init, n_init=1)'s, and with `dp` the SSE is never worse than it. (Values lying
+    exactly on a midpoint between two centroids may be assigned differently: sklearn's float
+    distances break such ties by rounding. Real weights almost never tie.)
     """
     x = np.asarray(values).ravel()
     order = np.argsort(x)
