@@ -18,7 +18,7 @@ from ecs_core import events as ev
 from ecs_core.data.loader import Batches
 from ecs_core.quant.codec import save_compressed
 from ecs_core.quant.kmeans import ShareReport, share_weights, shareable_weights
-from ecs_core.train import NonFiniteLoss, evaluate
+from ecs_core.train import NonFiniteLoss, autocast, evaluate
 
 if TYPE_CHECKING:
     from ecs_core.pipeline import Context
@@ -62,6 +62,7 @@ def finetune_centroids(
     generator: torch.Generator,
     include_bn: bool = False,
     lr: float = FINETUNE_LR,
+    precision: str = "auto",
 ) -> Iterator[tuple[int, int, float, float]]:
     """One epoch of trained quantization: yields (batch, batches, mean loss, acc%) per batch.
 
@@ -69,7 +70,7 @@ def finetune_centroids(
     centroid, so dL/dc is the sum of dL/dw over the cluster. The centroids take Adam steps on
     that summed gradient (Adam keeps the step size independent of the cluster size); the
     weights are then rewritten from their codes, so zeros and codes never change. The
-    updated codebooks are written back into `report`.
+    updated codebooks are written back into `report`. `precision`: as in `train_epoch`.
     """
     params = shareable_weights(model, include_bn)
     device = next(model.parameters()).device
@@ -82,8 +83,9 @@ def finetune_centroids(
     model.train()
     loss_sum, correct, seen, n = 0.0, 0, 0, len(batches)
     for i, (x, y) in enumerate(batches.epoch(generator), start=1):
-        out = model(x)
-        loss = nn.functional.cross_entropy(out, y)
+        with autocast(device, precision):
+            out = model(x)
+            loss = nn.functional.cross_entropy(out, y)
         model.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():
@@ -114,7 +116,7 @@ def _finetune(ctx: Context, report: ShareReport, emit) -> Iterator[ev.Event]:  #
     for epoch in range(1, epochs + 1):
         t, last, step = time.time(), 0.0, (0, 0, float("nan"), 0.0)
         for step in finetune_centroids(
-            ctx.model, report, ctx.train, ctx.generator, cfg.quantize_bn
+            ctx.model, report, ctx.train, ctx.generator, cfg.quantize_bn, precision=cfg.precision
         ):
             now = time.time()
             if now - last >= 0.25 or step[0] == step[1]:

@@ -91,11 +91,13 @@ def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_centroid_finetuning_recovers_accuracy(
-    trained_cnn: torch.nn.Module, digits_batches
+    trained_cnn: torch.nn.Module, digits_batches, precision: str
 ) -> None:  # noqa: ANN001
     """Deep Compression's trained quantization: after 1-bit sharing wrecks the model, one epoch
-    of centroid updates brings accuracy back, with the codes and the zeros unchanged."""
+    of centroid updates brings accuracy back, with the codes and the zeros unchanged (under
+    bf16 autocast too: the weights and centroids stay fp32)."""
     import copy
 
     from ecs_core.quant.kmeans import share_weights
@@ -109,7 +111,9 @@ def test_centroid_finetuning_recovers_accuracy(
     zeros = {n: p.detach() == 0 for n, p in model.named_parameters() if p.dim() > 1}
     books = {r.name: r.codebook.clone() for r in report.layers}
     steps = list(
-        finetune_centroids(model, report, train, torch.Generator().manual_seed(0), lr=1e-3)
+        finetune_centroids(
+            model, report, train, torch.Generator().manual_seed(0), lr=1e-3, precision=precision
+        )
     )
     assert steps[-1][0] == steps[-1][1] == len(train)
     _, after = evaluate(model, test)
