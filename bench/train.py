@@ -133,10 +133,66 @@ def rows(quick: bool = False) -> list[dict[str, Any]]:
             note=f"{images / bf16_s:.0f} img/s; on the CPU `ecs run` trains in fp32 unless "
             f"given --precision bf16; median of {reps}",
         ),
+        *_default_threads_rows(dataset, batches, reps, what),
     ]
 
 
-if __name__ == "__main__":
-    from bench.common import plain_table
+def _default_threads_rows(dataset: str, batches: int, reps: int, what: str) -> list[dict]:
+    """The epoch row again with torch's default thread count (one per core), which is what
+    `ecs run` and the original loop get when nobody sets it; none when the harness already
+    uses that many. Measured in a fresh process, where torch starts with its default: changing
+    the thread count of this one mid-run measured 20% slower than a process started with it.
+    The reference's two DataLoader workers share the cores with it, as they would."""
+    import json
+    import os
+    import subprocess
 
-    print(plain_table(rows(quick="--quick" in sys.argv)))
+    cores = len(os.sched_getaffinity(0))
+    if cores <= torch.get_num_threads():
+        return []
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    argv = ["--default-threads", dataset, str(batches), str(reps)]
+    child = subprocess.run([sys.executable, "-m", "bench.train", *argv], capture_output=True,
+                           text=True, env=env, timeout=600)  # fmt: skip
+    if child.returncode != 0:
+        raise RuntimeError(f"bench.train --default-threads failed: {child.stderr[-500:]}")
+    got = json.loads(child.stdout.splitlines()[-1])
+    ref_s, ours_s, threads = got["reference"], got["ours"], got["threads"]
+    images = batches * BATCH
+    return [
+        row(
+            what=f"{what}, {threads} torch threads (the default here)",
+            reference=f"Dataset + PIL transforms + DataLoader(2 workers), {threads} threads",
+            reference_s=ref_s,
+            ours_s=ours_s,
+            ratio=ref_s / ours_s,
+            goal=f"≥ {SPEEDUP_GOAL:.0f}× faster per image",
+            met=ref_s / ours_s >= SPEEDUP_GOAL,
+            note=f"{images / ref_s:.0f} vs {images / ours_s:.0f} img/s; what `ecs run` does on "
+            f"this machine unless told otherwise; a fresh process; median of {reps}",
+        )
+    ]
+
+
+def _measure_default_threads(dataset: str, batches: int, reps: int) -> dict[str, float]:
+    """Reference vs ours, interleaved, at torch's default thread count (run in a child)."""
+    with tempfile.TemporaryDirectory(prefix="ecs-bench-") as runs_dir:
+        fns = {"reference": reference(dataset, batches), "ours": ours(dataset, batches, runs_dir)}
+        times = interleaved(fns, reps, warmup=1)
+    return {
+        "reference": median(times["reference"]),
+        "ours": median(times["ours"]),
+        "threads": torch.get_num_threads(),
+    }
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--default-threads"]:
+        import json
+
+        name, n, r = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(_measure_default_threads(name, n, r)))
+    else:
+        from bench.common import plain_table
+
+        print(plain_table(rows(quick="--quick" in sys.argv)))
