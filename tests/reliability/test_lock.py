@@ -73,7 +73,7 @@ def test_a_look_at_the_lock_does_not_refuse_a_run(tmp_path):
     (tmp_path / runlock.LOCK_NAME).touch()
     fd = os.open(tmp_path / runlock.LOCK_NAME, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_SH)
-    threading.Timer(0.1, os.close, [fd]).start()
+    threading.Timer(0.05, os.close, [fd]).start()  # well inside PATIENCE_S (0.5 s)
     held = runlock.acquire(tmp_path)
     runlock.release(held)
     assert (tmp_path / runlock.LOCK_NAME).read_text() == ""  # no stale pid for the next message
