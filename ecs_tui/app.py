@@ -134,7 +134,18 @@ class EcsApp(App[None]):
             self.sub_title = _subtitle(snap, self._tail is not None)
 
     def _poll_tail(self) -> None:
-        if self._tail is not None and self.state.ingest(self._tail.poll()):
+        tail = self._tail
+        if tail is None:
+            return
+        if self.state.ingest(tail.poll()):
+            self.pull()
+        elif self.state.snapshot().status == "running" and tail.writer_gone():
+            if self.state.ingest(tail.poll()):  # it wrote its last events, then exited
+                self.pull()
+                return
+            from ecs_core.runfiles import died_reason
+
+            self.state.fail(died_reason(tail.run_dir), status="died")
             self.pull()
 
     def visible_view(self) -> str:

@@ -34,8 +34,11 @@ def _root(ctx: typer.Context) -> None:
 
 def _launch_tui(run_dir: Path | None, watch: Path | None) -> None:
     from ecs_tui.app import run_app
+    from ecs_tui.guard import guarded
 
-    run_app(run_dir=run_dir, watch=watch)
+    code = guarded(lambda: run_app(run_dir=run_dir, watch=watch))
+    if code:
+        raise typer.Exit(code)
 
 
 commands.register(app)

@@ -138,10 +138,11 @@ class RunState:
                 log_total=self._log_total,
             )
 
-    def fail(self, message: str) -> None:
-        """Mark the run failed (the worker raised) unless an event already said how it ended."""
+    def fail(self, message: str, status: str = "failed") -> None:
+        """Mark the run `status` (failed: the worker raised; died: a watched run's process is
+        gone) unless an event already said how it ended."""
         with self._lock:
-            status = self._snap.status if self._snap.status != "running" else "failed"
+            status = self._snap.status if self._snap.status != "running" else status
             self._snap = dataclasses.replace(
                 self._snap, version=self._snap.version + 1, status=status, error=message
             )
@@ -251,8 +252,15 @@ class EventTail:
     """
 
     def __init__(self, run_dir: str | Path) -> None:
-        self.path = Path(run_dir) / "events.jsonl"
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "events.jsonl"
         self.offset = 0
+
+    def writer_gone(self) -> bool:
+        """The run took its directory's lock once and no process holds it now."""
+        from ecs_core.runlock import LOCK_NAME, running_pid
+
+        return (self.run_dir / LOCK_NAME).is_file() and running_pid(self.run_dir) is None
 
     def poll(self) -> list[ev.Event]:
         try:

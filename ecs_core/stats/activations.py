@@ -1,8 +1,8 @@
 """Activation maps: what each stage of the network outputs for one input image.
 
 VGG: the output of every ReLU (as the original notebook plotted). ResNet: the stem's ReLU, then
-the output of every residual block (a block's ReLU module is called twice per forward, so hooking
-it would mix two different tensors).
+the output of every residual block (one map per block, where hooking each ReLU would show every
+block's inner activations too).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The research table: test accuracy, mean ± std over seeds, per model × method × target density.
 
 Rows are (model, method) with the original report's labels: SNIP, ECS (P) (pruned), ECS (P+Q)
-(pruned, then k-means weight sharing: `summary["quant"]["test_acc"]`), Magnitude, Random, and
+(pruned, k-means weight sharing and 8 bits: the int8 model's accuracy, `RunInfo.pq_acc`; the
+shared-weight fp32 model's where no int8 model was built, marked †), Magnitude, Random, and
 Dense (method none, the 100% column). Columns are target densities. Because ECS's union budget
 keeps between x and 2x, each cell also carries the achieved density, so a table can show it
 wherever it differs from the target.
@@ -43,6 +44,8 @@ class CompareCell:
     """Mean achieved density of the runs."""
     seeds: list[int]
     runs: list[str]
+    fp32_pq: int = 0
+    """P+Q rows: runs without an int8 model, whose shared-weight fp32 accuracy stands in."""
 
     @property
     def achieved_differs(self) -> bool:
@@ -73,6 +76,16 @@ class CompareTable:
         return None
 
     NOTE = "test accuracy %, mean ± std (n-1) over seeds; (d x%) = achieved density, not target"
+    PQ_NOTE = (
+        "P+Q = pruned + weight sharing + int8: the int8 model's accuracy "
+        "(† = no int8 model, the shared-weight fp32 model's)"
+    )
+
+    @property
+    def caption(self) -> str:
+        """NOTE, plus what P+Q means when the table has a P+Q row."""
+        pq = any("(P+Q)" in c.method for c in self.cells)
+        return self.NOTE + ("\n" + self.PQ_NOTE if pq else "")
 
     def text_rows(self, dataset: str) -> tuple[list[str], list[list[str]]]:
         """Header and rows of one dataset's table (rows model × method, columns density)."""
@@ -88,7 +101,8 @@ class CompareTable:
         out = []
         for dataset in self.datasets:
             header, rows = self.text_rows(dataset)
-            out += [f"{dataset}: {self.NOTE}", "", "| " + " | ".join(header) + " |"]
+            note = self.caption.replace("\n", "; ")
+            out += [f"{dataset}: {note}", "", "| " + " | ".join(header) + " |"]
             out.append("|" + " --- |" * len(header))
             out += ["| " + " | ".join(row) + " |" for row in rows]
             out.append("")
@@ -99,12 +113,12 @@ class CompareTable:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["dataset", "model", "method", "target_density", "n", "mean", "std",
-                    "achieved_density", "seeds"])  # fmt: skip
+                    "achieved_density", "seeds", "fp32_pq"])  # fmt: skip
         for c in self.cells:
             std = "" if c.std is None else f"{c.std:.4f}"
             achieved = "" if c.achieved is None else f"{c.achieved:.6f}"
             w.writerow([c.dataset, c.model, c.method, c.target_density, c.n, f"{c.mean:.4f}",
-                        std, achieved, " ".join(map(str, c.seeds))])  # fmt: skip
+                        std, achieved, " ".join(map(str, c.seeds)), c.fp32_pq])  # fmt: skip
         return buf.getvalue()
 
 
@@ -113,6 +127,7 @@ def format_cell(cell: CompareCell | None) -> str:
     if cell is None:
         return "–"
     text = f"{cell.mean:.2f}" + (f" ± {cell.std:.2f}" if cell.std is not None else "")
+    text += "†" if cell.fp32_pq else ""
     if cell.achieved_differs and cell.target_density < 1:
         text += f" (d {cell.achieved:.2%})"
     return text
@@ -146,8 +161,8 @@ def method_entries(info: RunInfo) -> list[tuple[str, float]]:
         tags.append("union")
     suffix = f" [{', '.join(tags)}]" if tags else ""
     out = [(base[0] + suffix, info.test_acc)]
-    if len(base) > 1 and info.quant_acc is not None:
-        out.append((base[1] + suffix, info.quant_acc))
+    if len(base) > 1 and info.pq_acc is not None:
+        out.append((base[1] + suffix, info.pq_acc))
     return [(label, acc) for label, acc in out if acc is not None]
 
 
@@ -182,6 +197,7 @@ def _cell(key: tuple[str, str, str, float], members: list[tuple[float, RunInfo]]
         achieved=statistics.fmean(achieved) if achieved else None,
         seeds=sorted(i.seed for _, i in members if i.seed is not None),
         runs=sorted(i.path for _, i in members),
+        fp32_pq=sum(i.int8_acc is None for _, i in members) if "(P+Q)" in key[2] else 0,
     )  # fmt: skip
 
 

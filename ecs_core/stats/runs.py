@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecs_core.runlock import running_pid
+from ecs_core.runfiles import died_reason
+from ecs_core.runlock import LOCK_NAME, running_pid
 from ecs_core.stats.summary import integer, num
 from ecs_core.stats.weights import StatsError
 
@@ -28,7 +29,7 @@ class RunInfo:
     path: str
     name: str
     status: str
-    """finished | stopped | failed | running | incomplete | unreadable"""
+    """finished | stopped | failed | running | died | incomplete | unreadable"""
     model: str
     dataset: str
     method: str
@@ -45,7 +46,14 @@ class RunInfo:
     quant_acc: float | None
     """Test accuracy of the shared-weight (P+Q) model."""
     int8_acc: float | None
+    """Test accuracy of the int8 inference model built from the shared-weight one."""
     error: str | None
+
+    @property
+    def pq_acc(self) -> float | None:
+        """P+Q as the original report means it (pruned + weight sharing + 8 bits): the int8
+        model's test accuracy, else the shared-weight fp32 model's (no int8 model was built)."""
+        return self.int8_acc if self.int8_acc is not None else self.quant_acc
 
 
 def _read(path: Path) -> Any:
@@ -74,6 +82,8 @@ def run_info(path: str | Path) -> RunInfo:
     if method == "none":
         target, density = 1.0, density if density is not None else 1.0
     error = summary.get("error") if isinstance(summary.get("error"), str) else None
+    if status == "died":
+        error = died_reason(path)
     return RunInfo(
         path=str(path), name=path.name, status=status,
         model=_text(summary.get("model") or config.get("model")),
@@ -89,12 +99,16 @@ def run_info(path: str | Path) -> RunInfo:
 
 def run_status(path: Path, summary: dict[str, Any]) -> str:
     """running (a process holds the run's lock), else finished | stopped | failed from
-    summary.json, else running (events written lately: a run on another machine) | incomplete."""
+    summary.json, else died (it took the lock once, nobody holds it now, and it never said how
+    it ended: SIGKILL, a native crash, the OOM killer, power loss), else, for a run from before
+    locks, running (events written lately: maybe on another machine) | incomplete."""
     if running_pid(path) is not None:
         return "running"  # also a stopped run being resumed: its summary says stopped until done
     status = summary.get("status")
     if isinstance(status, str) and status != "running":
         return status
+    if (path / LOCK_NAME).is_file():
+        return "died"
     log = path / "events.jsonl"
     try:
         recent = time.time() - log.stat().st_mtime < RUNNING_WITHIN_S

@@ -284,7 +284,9 @@ def _compare_rich(table: Any) -> None:
     console = Console(highlight=False)
     for dataset in table.datasets:
         header, rows = table.text_rows(dataset)
-        t = Table(title=dataset, title_justify="left", caption=table.NOTE, caption_justify="left")
+        t = Table(
+            title=dataset, title_justify="left", caption=table.caption, caption_justify="left"
+        )
         for i, col in enumerate(header):
             t.add_column(col, justify="left" if i < 2 else "right")
         for row in rows:
@@ -322,9 +324,13 @@ def runs_command(
         t.add_column(col, justify="right" if right else "left", overflow=fold, ratio=col == "path")
     for i in infos:
         model = f"{i.model} x{i.width:g}" if i.width else i.model
-        acc = (_pct(i.test_acc), _pct(i.quant_acc))
+        acc = (_pct(i.test_acc), _pct(i.pq_acc))
         t.add_row(i.status, model, i.dataset, i.method, _density(i), *acc, _rel(i.path, folder))
-    Console(highlight=False).print(t)
+    console = Console(highlight=False)
+    console.print(t)
+    for i in infos:
+        if i.status == "died" and i.error:
+            console.print(f"{_rel(i.path, folder)}: {i.error}", soft_wrap=True)
 
 
 def _pct(v: float | None) -> str:

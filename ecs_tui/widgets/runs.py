@@ -36,7 +36,7 @@ def info_row(info: Any) -> tuple[str, ...]:
         "-" if info.target_density is None else f"{info.target_density:.2%}",
         "-" if info.density is None else f"{info.density:.2%}",
         _pct(info.test_acc),
-        _pct(info.quant_acc),
+        _pct(info.pq_acc),
         info.name,
     )
 

@@ -24,6 +24,7 @@ STATUS_STYLE = {
     "finished": "bold",
     "stopped": "bold yellow",
     "failed": "bold red",
+    "died": "bold red",
     "idle": "dim",
 }
 

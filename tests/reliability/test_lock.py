@@ -99,3 +99,28 @@ def test_a_run_finished_meanwhile_is_not_run_again(tmp_path):
     assert list(run(cfg, store=RunStore(path), resume=False)) == []
     assert (path / "events.jsonl").read_text() == before
     assert runlock.running_pid(path) is None
+
+
+def test_a_run_killed_without_a_word_is_reported_died_with_the_resume_command(proc, tmp_path):
+    """SIGKILL (as the OOM killer or a native crash leaves it): no summary status, lock free.
+    `ecs runs` says died at once, with the last event seen and the `--resume` command."""
+    from ecs_core.stats.runs import run_info
+
+    p, run_dir, _ = proc.run_until(
+        [*proc.TINY, "--runs-dir", str(tmp_path)], lambda e: e["event"] == "epoch_end",
+        sig=signal.SIGKILL,
+    )  # fmt: skip
+    assert p.returncode == -signal.SIGKILL
+    info = run_info(run_dir)
+    assert info.status == "died"
+    assert "last event: epoch_end (epoch 1/" in info.error
+    assert info.error.endswith(f"continue with: ecs run --resume {run_dir}")
+    listed = subprocess.run(
+        [sys.executable, "-m", "ecs_tui.cli", "runs", str(tmp_path)], capture_output=True,
+        text=True, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "died" in listed.stdout and f"ecs run --resume {run_dir}" in listed.stdout
+    resumed = proc.finish(["--resume", str(run_dir)])
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_info(run_dir).status == "finished"

@@ -124,6 +124,12 @@ def fake_run(root: Path, name: str, summary: dict[str, Any] | None, **config: An
 
 
 @pytest.fixture
+def make_fake_run():  # noqa: ANN201
+    """`fake_run` itself, for tests that need their own runs (importlib mode: no imports)."""
+    return fake_run
+
+
+@pytest.fixture
 def fake_runs(tmp_path: Path) -> Path:
     """SNIP at 10% over seeds 0-2 (90, 91, 95), ECS union at 10% with P+Q, dense, plus runs
     that must be left out (stopped, no summary, unreadable config, broken summary)."""

@@ -35,6 +35,22 @@ def test_ecs_union_gives_p_and_pq_rows_with_achieved_density(fake_runs):
         "Dense", "SNIP", "ECS (P) [union]", "ECS (P+Q) [union]"]  # fmt: skip
 
 
+def test_pq_is_the_int8_models_accuracy_where_one_was_built(tmp_path, make_fake_run):
+    """P+Q means pruning + weight sharing + 8 bits: the int8 accuracy where an int8 model was
+    built, the shared-weight fp32 one (marked †, counted in fp32_pq) where it was not."""
+    fake = make_fake_run
+    for seed, int8 in enumerate([86.0, None]):
+        quant = {"bits": 5, "test_acc": 90.0, "int8_test_acc": int8}
+        fake(tmp_path, f"s{seed}", {"test_acc": 91.0, "density": 0.05, "quant": quant},
+             method="ecs", density=0.05, seed=seed)  # fmt: skip
+    table = compare_runs([tmp_path])
+    pq = table.cell("digits", "VGG16", "ECS (P+Q)", 0.05)
+    assert pq.mean == pytest.approx(88.0) and pq.fp32_pq == 1
+    assert "88.00 ± 2.83†" in table.markdown() and "int8" in table.caption
+    only_int8 = compare_runs([tmp_path / "s0"]).cell("digits", "VGG16", "ECS (P+Q)", 0.05)
+    assert only_int8.mean == 86.0 and only_int8.fp32_pq == 0
+
+
 def test_unfinished_and_broken_runs_are_left_out_not_fatal(fake_runs):
     table = compare_runs([fake_runs])
     why = {p.rsplit("/", 1)[-1]: reason for p, reason in table.skipped}

@@ -116,6 +116,31 @@ async def test_watch_picks_up_appended_lines(tui: SimpleNamespace, tmp_path: Pat
         assert [p.epoch for p in snap.epoch_points] == [1, 2, 3, 4]
 
 
+async def test_watch_says_died_when_the_writer_is_gone(
+    tui: SimpleNamespace, tmp_path: Path
+) -> None:
+    """A watched run whose process died (its lock free, no final event) is shown as died, with
+    the last event and the resume command, within a poll or two; a held lock keeps it running."""
+    import fcntl
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(tui.CONFIG.to_dict()))
+    lines = [json.dumps(e.to_dict()) + "\n" for e in tui.canned_events()]
+    (run / "events.jsonl").write_text("".join(lines[:7]))
+    with open(run / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a live `ecs run` holds it
+        app = EcsApp(watch=run, config=tui.CONFIG)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.state.snapshot().epoch == 1)
+            await pilot.pause(1.2)  # two polls with the lock held
+            assert app.state.snapshot().status == "running"
+            fcntl.flock(lock, fcntl.LOCK_UN)  # the process is gone (the kernel drops its lock)
+            await wait_for(pilot, lambda: app.state.snapshot().status == "died", timeout=5)
+            error = app.state.snapshot().error or ""
+            assert "last event:" in error and f"ecs run --resume {run}" in error
+
+
 async def test_copy_command_parses_back_to_the_same_config(
     tui: SimpleNamespace, monkeypatch
 ) -> None:
