@@ -19,7 +19,7 @@ class ConfigError(ValueError):
 
 MODEL_NAMES = ("vgg16", "resnet34", "resnet50")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
-METHOD_NAMES = ("ecs", "snip", "random", "magnitude", "none")
+METHOD_NAMES = ("ecs", "snip", "grasp", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
@@ -63,7 +63,7 @@ class RunConfig:
 
     # --- how to prune
     method: str = "ecs"
-    """Pruning method: ecs, snip, random, magnitude, or none (train dense)."""
+    """Pruning method: ecs, snip, grasp, random, magnitude, or none (train dense)."""
     density: float = 0.05
     """Retained fraction of prunable (conv + linear) weights, in (0, 1]."""
     scope: str = "global"
@@ -73,7 +73,7 @@ class RunConfig:
     warmup_epochs: int = 1
     """Epochs trained before pruning, for methods that prune after training (ecs, magnitude)."""
     score_batches: int = 1
-    """Batches whose gradients are summed to score connections (snip, ecs)."""
+    """Batches whose gradients are summed to score connections (snip, ecs, grasp)."""
     allow_collapse: bool = False
     """Go on even if pruning leaves a layer with no weights at all."""
 

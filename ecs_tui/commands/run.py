@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ecs_core.config import ConfigError, RunConfig
+from ecs_core.config import METHOD_NAMES, ConfigError, RunConfig
 
 _D = RunConfig()
 EXIT_BAD_INPUT = 2
@@ -53,7 +53,7 @@ def run_command(
     model: Annotated[str, Opt(help="vgg16 | resnet34 | resnet50 (any case).")] = _D.model,
     dataset: Annotated[str, Opt(help="digits | fashion-mnist | cifar10 | cifar100.")] = _D.dataset,
     width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
-    method: Annotated[str, Opt(help="ecs | snip | random | magnitude | none.")] = _D.method,
+    method: Annotated[str, Opt(help=" | ".join(METHOD_NAMES) + ".")] = _D.method,
     density: Annotated[
         float, Opt("--density", "--retain", help="Fraction of weights kept, in (0, 1].")
     ] = _D.density,
