@@ -19,7 +19,7 @@ class ConfigError(ValueError):
 
 MODEL_NAMES = ("vgg16", "resnet34", "resnet50")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
-METHOD_NAMES = ("ecs", "snip", "grasp", "random", "magnitude", "none")
+METHOD_NAMES = ("ecs", "snip", "grasp", "synflow", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
@@ -63,7 +63,7 @@ class RunConfig:
 
     # --- how to prune
     method: str = "ecs"
-    """Pruning method: ecs, snip, grasp, random, magnitude, or none (train dense)."""
+    """Pruning method: ecs, snip, grasp, synflow, random, magnitude, or none (train dense)."""
     density: float = 0.05
     """Retained fraction of prunable (conv + linear) weights, in (0, 1]."""
     scope: str = "global"
@@ -74,6 +74,8 @@ class RunConfig:
     """Epochs trained before pruning, for methods that prune after training (ecs, magnitude)."""
     score_batches: int = 1
     """Batches whose gradients are summed to score connections (snip, ecs, grasp)."""
+    prune_iterations: int = 100
+    """SynFlow: pruning rounds; round k keeps density**(k/n) (exponential schedule)."""
     allow_collapse: bool = False
     """Go on even if pruning leaves a layer with no weights at all."""
 
@@ -145,6 +147,11 @@ class RunConfig:
         _check(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
         _check(self.warmup_epochs >= 0, "warmup-epochs", f"must be >= 0, got {self.warmup_epochs}")
         _check(self.score_batches >= 1, "score-batches", f"must be >= 1, got {self.score_batches}")
+        _check(
+            self.prune_iterations >= 1,
+            "prune-iterations",
+            f"must be >= 1, got {self.prune_iterations}",
+        )
         _check(
             self.max_batches is None or self.max_batches >= 1,
             "max-batches",

@@ -309,7 +309,7 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
 
     def score() -> PruneResult:
         return prune(ctx.model, cfg.method, cfg.density, scoring, cfg.scope, cfg.budget,
-                     cfg.score_batches, cfg.seed)  # fmt: skip
+                     cfg.score_batches, cfg.seed, cfg.prune_iterations)  # fmt: skip
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
     result = distributed.on_main(score)

@@ -38,6 +38,7 @@ from ecs_core.prune.mask import (
 )
 from ecs_core.prune.mask import density as mask_density
 from ecs_core.prune.snip import snip_scores
+from ecs_core.prune.synflow import synflow_mask
 
 __all__ = [
     "PRUNERS",
@@ -119,6 +120,7 @@ PRUNERS: dict[str, Callable[[PruneJob], Pruned]] = {
     "random": _scored(lambda j: random_scores(j.model, j.generator)),
     "magnitude": _scored(lambda j: magnitude_scores(j.model)),
     "grasp": _scored(lambda j: grasp_scores(j.model, j.data(), j.score_batches)),
+    "synflow": lambda j: (synflow_mask(j.model, j.density, j.scope, j.iterations, j.batches), None),
 }
 
 

@@ -69,6 +69,9 @@ def run_command(
         _D.warmup_epochs
     ),
     score_batches: Annotated[int, Opt(help="Batches of gradients for scores.")] = _D.score_batches,
+    prune_iterations: Annotated[
+        int, Opt(help="SynFlow: pruning rounds (density**(k/n) at round k).")
+    ] = _D.prune_iterations,
     allow_collapse: Annotated[bool, Opt(help="Go on if a layer loses all weights.")] = False,
     epochs: Annotated[int, Opt(help="Total epochs, warm-up included.")] = _D.epochs,
     batch_size: Annotated[int, Opt("--batch-size", "--batchsize", help="Batch size.")] = (

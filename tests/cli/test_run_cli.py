@@ -85,7 +85,8 @@ def test_precision_reaches_the_training_loop(runner, tiny, tmp_path):
     [
         (["--model", "alexnet"], "vgg16, resnet34, resnet50"),
         (["--dataset", "imagenet"], "digits, fashion-mnist, cifar10, cifar100"),
-        (["--method", "lottery"], "ecs, snip, random, magnitude, none"),
+        (["--method", "lottery"], "ecs, snip, grasp, synflow, random, magnitude, none"),
+        (["--method", "synflow", "--prune-iterations", "0"], "--prune-iterations must be >= 1"),
         (["--density", "0"], "--density"),
         (["--density", "1.5"], "--density"),
         (["--epochs", "-1"], "--epochs"),
