@@ -17,7 +17,7 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the field and what would be valid."""
 
 
-MODEL_NAMES = ("vgg16", "resnet34", "resnet50")
+MODEL_NAMES = ("vgg16", "vgg19", "resnet18", "resnet34", "resnet50")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
 METHOD_NAMES = ("ecs", "snip", "grasp", "synflow", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
@@ -37,6 +37,8 @@ _ALIASES = {
     "vgg": "vgg16",
     "vgg16_bn": "vgg16",
     "vgg16bn": "vgg16",
+    "vgg19_bn": "vgg19",
+    "vgg19bn": "vgg19",
 }
 
 
@@ -55,7 +57,7 @@ class RunConfig:
 
     # --- what to train
     model: str = "vgg16"
-    """Architecture: vgg16 (with batch norm), resnet34 or resnet50, CIFAR variants."""
+    """Architecture: vgg16 / vgg19 (with batch norm), resnet18 / 34 / 50, CIFAR variants."""
     dataset: str = "digits"
     """digits (embedded, works offline), fashion-mnist, cifar10 or cifar100."""
     width: float = 1.0

@@ -5,9 +5,12 @@ from __future__ import annotations
 from torch import nn
 
 from ecs_core.models.resnet import resnet34, resnet50
-from ecs_core.models.vgg import vgg16
+from ecs_core.models.resnet18 import resnet18
+from ecs_core.models.vgg import vgg16, vgg19
 
-__all__ = ["build_model", "prunable_weights", "resnet34", "resnet50", "vgg16"]
+__all__ = [
+    "build_model", "prunable_weights", "resnet18", "resnet34", "resnet50", "vgg16", "vgg19",
+]  # fmt: skip
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0) -> nn.Module:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ecs_core.config import METHOD_NAMES, ConfigError, RunConfig
+from ecs_core.config import METHOD_NAMES, MODEL_NAMES, ConfigError, RunConfig
 
 _D = RunConfig()
 EXIT_BAD_INPUT = 2
@@ -50,7 +50,7 @@ def build_config(**kw: object) -> RunConfig:
 
 
 def run_command(
-    model: Annotated[str, Opt(help="vgg16 | resnet34 | resnet50 (any case).")] = _D.model,
+    model: Annotated[str, Opt(help=" | ".join(MODEL_NAMES) + " (any case).")] = _D.model,
     dataset: Annotated[str, Opt(help="digits | fashion-mnist | cifar10 | cifar100.")] = _D.dataset,
     width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
     method: Annotated[str, Opt(help=" | ".join(METHOD_NAMES) + ".")] = _D.method,

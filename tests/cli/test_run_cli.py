@@ -83,7 +83,7 @@ def test_precision_reaches_the_training_loop(runner, tiny, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--model", "alexnet"], "vgg16, resnet34, resnet50"),
+        (["--model", "alexnet"], "vgg16, vgg19, resnet18, resnet34, resnet50"),
         (["--dataset", "imagenet"], "digits, fashion-mnist, cifar10, cifar100"),
         (["--method", "lottery"], "ecs, snip, grasp, synflow, random, magnitude, none"),
         (["--method", "synflow", "--prune-iterations", "0"], "--prune-iterations must be >= 1"),
