@@ -51,13 +51,26 @@ def canonical_name(name: str, choices: tuple[str, ...], what: str) -> str:
     return key
 
 
+def check_model_spec(spec: str) -> str:
+    """A model of the user's own, `dotted.module:factory` (stripped); else a `ConfigError`.
+    Only the form is checked here; `models.custom` imports and calls it."""
+    spec = spec.strip()
+    module, _, attr = spec.partition(":")
+    if not (all(p.isidentifier() for p in module.split(".")) and attr.isidentifier()):
+        raise ConfigError(
+            f"--model {spec!r}: a model of your own is given as package.module:factory"
+        )
+    return spec
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that decides what a run computes (plus where it writes)."""
 
     # --- what to train
     model: str = "vgg16"
-    """Architecture: vgg16 / vgg19 (with batch norm), resnet18 / 34 / 50, CIFAR variants."""
+    """Architecture: vgg16 / vgg19 (with batch norm), resnet18 / 34 / 50, CIFAR variants; or
+    your own, `package.module:factory` with factory(num_classes, in_channels, width)."""
     dataset: str = "digits"
     """digits (embedded, works offline), fashion-mnist, cifar10 or cifar100."""
     width: float = 1.0
@@ -131,7 +144,10 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Return a copy with canonical names; raise `ConfigError` on the first bad field."""
-        model = canonical_name(self.model, MODEL_NAMES, "model")
+        if ":" in self.model:
+            model = check_model_spec(self.model)
+        else:
+            model = canonical_name(self.model, MODEL_NAMES, "model")
         dataset = canonical_name(self.dataset, DATASET_NAMES, "dataset")
         method = canonical_name(self.method, METHOD_NAMES, "method")
         scope = canonical_name(self.scope, SCOPES, "scope")
@@ -188,6 +204,11 @@ class RunConfig:
             precision=precision,
             density=density,
         )
+
+    @property
+    def model_tag(self) -> str:
+        """The model in directory names: a spec `pkg.mod:factory` becomes `pkg.mod.factory`."""
+        return self.model.replace(":", ".")
 
     @property
     def prune_epoch(self) -> int:

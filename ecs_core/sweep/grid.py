@@ -31,7 +31,7 @@ class Grid:
 
 def cell_name(config: RunConfig) -> str:
     """Directory name of a cell, e.g. `vgg16-digits-snip-d0.05-s0`."""
-    return f"{config.model}-{config.dataset}-{config.method}-d{config.density:g}-s{config.seed}"
+    return f"{config.model_tag}-{config.dataset}-{config.method}-d{config.density:g}-s{config.seed}"
 
 
 def make_cells(grid: Grid, base: RunConfig, runs_dir: str | Path, sweep: str) -> list[Cell]:
