@@ -21,6 +21,7 @@ MODEL_NAMES = ("vgg16", "vgg19", "resnet18", "resnet34", "resnet50")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
 METHOD_NAMES = ("ecs", "snip", "grasp", "synflow", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
+ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -89,6 +90,9 @@ class RunConfig:
     """Epochs trained before pruning, for methods that prune after training (ecs, magnitude)."""
     score_batches: int = 1
     """Batches whose gradients are summed to score connections (snip, ecs, grasp)."""
+    ablate: str = "none"
+    """Sanity check of the method: shuffle (each layer's mask permuted), reinit (kept weights
+    re-initialised), invert (lowest scores kept), or none. Part of the run's name."""
     prune_iterations: int = 100
     """SynFlow: pruning rounds; round k keeps density**(k/n) (exponential schedule)."""
     allow_collapse: bool = False
@@ -151,6 +155,7 @@ class RunConfig:
         dataset = canonical_name(self.dataset, DATASET_NAMES, "dataset")
         method = canonical_name(self.method, METHOD_NAMES, "method")
         scope = canonical_name(self.scope, SCOPES, "scope")
+        ablate = canonical_name(self.ablate, ABLATIONS, "ablation (--ablate)")
         budget = canonical_name(self.budget, BUDGETS, "budget")
         device = canonical_name(self.device, DEVICES, "device")
         precision = canonical_name(self.precision, PRECISIONS, "precision")
@@ -189,6 +194,8 @@ class RunConfig:
         )
         for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma"):
             _check(math.isfinite(getattr(self, name)), name, "must be a finite number")
+        if method == "none" and ablate != "none":
+            raise ConfigError(f"--ablate {ablate} needs a pruning method; --method none is dense")
         if method == "none":
             density = 1.0
         else:
@@ -199,6 +206,7 @@ class RunConfig:
             dataset=dataset,
             method=method,
             scope=scope,
+            ablate=ablate,
             budget=budget,
             device=device,
             precision=precision,
@@ -209,6 +217,11 @@ class RunConfig:
     def model_tag(self) -> str:
         """The model in directory names: a spec `pkg.mod:factory` becomes `pkg.mod.factory`."""
         return self.model.replace(":", ".")
+
+    @property
+    def method_tag(self) -> str:
+        """The method in directory names and tables: `snip`, or `snip-shuffle` when ablated."""
+        return self.method if self.ablate == "none" else f"{self.method}-{self.ablate}"
 
     @property
     def prune_epoch(self) -> int:

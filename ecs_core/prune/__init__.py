@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ecs_core.config import ConfigError, canonical_name
+from ecs_core.config import ABLATIONS, ConfigError, canonical_name
 from ecs_core.models import prunable_weights
+from ecs_core.prune.ablate import shuffle_mask
 from ecs_core.prune.baselines import magnitude_scores, random_scores
 from ecs_core.prune.ecs import ecs_mask, ecs_scores
 from ecs_core.prune.grasp import grasp_scores
@@ -71,6 +72,7 @@ class PruneResult:
     collapsed_layers: list[str] = field(default_factory=list)
     overlap: dict[str, int] | None = None
     seconds: float = 0.0
+    ablate: str = "none"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class PruneJob:
     generator: torch.Generator
     iterations: int = 100
     """SynFlow: pruning rounds (exponential density schedule)."""
+    invert: bool = False
+    """`--ablate invert`: keep the lowest scores (every pruner passes it to the thresholding)."""
 
     def data(self) -> Batches:
         """The training batches; a `ConfigError` for a method that needs them and has none."""
@@ -102,14 +106,19 @@ def _scored(scores_fn: Callable[[PruneJob], dict[str, torch.Tensor]]) -> Callabl
     """A pruner whose mask is the shared top-k over one score dict."""
 
     def run(job: PruneJob) -> Pruned:
-        return mask_from_scores(scores_fn(job), job.density, job.scope), None
+        return mask_from_scores(scores_fn(job), job.density, job.scope, job.invert), None
 
     return run
 
 
 def _ecs(job: PruneJob) -> Pruned:
     w_abs, g_abs = ecs_scores(job.model, job.data(), job.score_batches)
-    return ecs_mask(w_abs, g_abs, job.density, job.scope, job.budget)
+    return ecs_mask(w_abs, g_abs, job.density, job.scope, job.budget, job.invert)
+
+
+def _synflow(job: PruneJob) -> Pruned:
+    args = (job.model, job.density, job.scope, job.iterations, job.batches, job.invert)
+    return synflow_mask(*args), None
 
 
 # name -> fn(PruneJob) -> (mask, overlap or None). A new pruner is one file plus one line here
@@ -120,7 +129,7 @@ PRUNERS: dict[str, Callable[[PruneJob], Pruned]] = {
     "random": _scored(lambda j: random_scores(j.model, j.generator)),
     "magnitude": _scored(lambda j: magnitude_scores(j.model)),
     "grasp": _scored(lambda j: grasp_scores(j.model, j.data(), j.score_batches)),
-    "synflow": lambda j: (synflow_mask(j.model, j.density, j.scope, j.iterations, j.batches), None),
+    "synflow": _synflow,
 }
 
 
@@ -134,14 +143,18 @@ def prune(
     score_batches: int = 1,
     seed: int = 0,
     iterations: int = 100,
+    ablate: str = "none",
 ) -> PruneResult:
     """Compute a mask for `model` (does not modify it; see `MaskEnforcer` to apply it).
 
     `batches` (an iterable of (images, labels)) is needed by the gradient methods (snip, ecs,
     grasp); synflow is data-free (it reads only the input shape from a batch when given one).
-    `iterations`: synflow's pruning rounds.
+    `iterations`: synflow's pruning rounds. `ablate` (see `prune.ablate`): shuffle permutes
+    each layer's mask, invert keeps the lowest scores; reinit leaves the mask as it is (the
+    caller re-initialises the kept weights: `ablate.reinit_weights`).
     """
     method = canonical_name(method, tuple(PRUNERS), "pruning method")
+    ablate = canonical_name(ablate, ABLATIONS, "ablation (--ablate)")
     if not 0 < density <= 1:
         raise ConfigError(f"density must be in (0, 1], got {density}")
     if iterations < 1:
@@ -149,8 +162,10 @@ def prune(
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     job = PruneJob(model, method, batches, density, scope, budget, score_batches, generator,
-                   iterations)  # fmt: skip
+                   iterations, invert=ablate == "invert")  # fmt: skip
     mask, overlap = PRUNERS[method](job)
+    if ablate == "shuffle":  # after the method's own draws, from the same seeded generator
+        mask, overlap = shuffle_mask(mask, generator), None
     validate_mask(mask, prunable_weights(model))
     rows = layer_report(mask)
     kept = sum(r["kept"] for r in rows)
@@ -168,4 +183,5 @@ def prune(
         collapsed_layers=collapsed(mask),
         overlap=overlap,
         seconds=time.perf_counter() - start,
+        ablate=ablate,
     )

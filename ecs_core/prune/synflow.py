@@ -79,14 +79,17 @@ def synflow_mask(
     scope: str,
     iterations: int = 100,
     batches: Iterable | None = None,
+    lowest: bool = False,
 ) -> Mask:
-    """Prune to `density` in `iterations` rounds of SynFlow scoring (d_k = d^(k/n))."""
+    """Prune to `density` in `iterations` rounds of SynFlow scoring (d_k = d^(k/n)).
+    `lowest` (`--ablate invert`): every round keeps the lowest flow instead."""
     shape = input_shape(model, batches)
     mask: Mask | None = None
     for d_k in density_schedule(density, iterations):
         scores = synflow_scores(model, shape, mask)
         if mask is not None:
-            scores = {k: torch.where(mask[k].to(s.device), s, PRUNED) for k, s in scores.items()}
-        mask = mask_from_scores(scores, d_k, scope)
+            out = float("inf") if lowest else PRUNED  # never kept again, either way round
+            scores = {k: torch.where(mask[k].to(s.device), s, out) for k, s in scores.items()}
+        mask = mask_from_scores(scores, d_k, scope, lowest)
     assert mask is not None
     return mask

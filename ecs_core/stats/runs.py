@@ -46,6 +46,8 @@ class RunInfo:
     """Test accuracy of the shared-weight (P+Q) model."""
     int8_acc: float | None
     error: str | None
+    ablate: str = "none"
+    """--ablate: none | shuffle | reinit | invert (a separate row in `ecs compare`)."""
 
 
 def _read(path: Path) -> Any:
@@ -84,6 +86,7 @@ def run_info(path: str | Path) -> RunInfo:
         epochs=integer(config.get("epochs")), epochs_done=integer(summary.get("epochs_done")),
         target_density=target, density=density, test_acc=num(summary.get("test_acc")),
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
+        ablate=_text(config.get("ablate"), "none"),
     )  # fmt: skip
 
 

@@ -69,6 +69,9 @@ def run_command(
         _D.warmup_epochs
     ),
     score_batches: Annotated[int, Opt(help="Batches of gradients for scores.")] = _D.score_batches,
+    ablate: Annotated[
+        str, Opt(help="Sanity check: none | shuffle | reinit | invert (kept lowest scores).")
+    ] = _D.ablate,
     prune_iterations: Annotated[
         int, Opt(help="SynFlow: pruning rounds (density**(k/n) at round k).")
     ] = _D.prune_iterations,

@@ -87,6 +87,8 @@ def test_precision_reaches_the_training_loop(runner, tiny, tmp_path):
         (["--dataset", "imagenet"], "digits, fashion-mnist, cifar10, cifar100"),
         (["--method", "lottery"], "ecs, snip, grasp, synflow, random, magnitude, none"),
         (["--method", "synflow", "--prune-iterations", "0"], "--prune-iterations must be >= 1"),
+        (["--method", "none", "--ablate", "shuffle"], "--ablate shuffle needs a pruning method"),
+        (["--ablate", "flip"], "none, shuffle, reinit, invert"),
         (["--density", "0"], "--density"),
         (["--density", "1.5"], "--density"),
         (["--epochs", "-1"], "--epochs"),
