@@ -11,8 +11,9 @@ iteratively conserving synaptic flow", NeurIPS 2020): data-free, iterative pruni
    positive conservative scoring reaches maximal critical compression).
 The model itself is never modified: the linearised network is evaluated with
 `torch.func.functional_call` on float64 copies of |θ|, so the signed weights are untouched
-by construction. float64 because R is a product over all layers: for deep or wide nets it
-overflows float32 (and small scores underflow), which would turn scores into inf or 0 ties.
+by construction. float64 because R is a product over all layers: it overflows float32 for deep
+nets (a full-width ResNet50 at init has scores up to 2.5e67; float32 ends at 3.4e38), which
+would turn scores into inf ties.
 """
 
 from __future__ import annotations

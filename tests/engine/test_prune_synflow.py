@@ -143,3 +143,16 @@ def test_prune_iterations_below_one_is_refused_naming_the_field() -> None:
 
     with pytest.raises(ConfigError, match="--prune-iterations must be >= 1, got 0"):
         RunConfig(method="synflow", prune_iterations=0).validate()
+
+
+def test_deep_nets_do_not_overflow() -> None:
+    """40 layers of 16 units with |w| = 1: R = 16^41 ≈ 2.3e49, beyond float32 (3.4e38)."""
+    layers = [nn.Linear(16, 16, bias=False) for _ in range(40)]
+    for layer in layers:
+        nn.init.ones_(layer.weight)
+    scores = synflow_scores(nn.Sequential(*layers), (16,))
+    for s in scores.values():
+        assert s.dtype == torch.float64 and bool(torch.isfinite(s).all())
+        assert torch.allclose(
+            s, torch.full_like(s, 16.0**39)
+        )  # conserved: a layer's 256 weights carry R / 256 each
