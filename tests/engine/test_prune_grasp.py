@@ -135,3 +135,11 @@ def test_grasp_end_to_end_prunes_at_initialisation(tmp_path, small_digits) -> No
     pruned = next(e for e in events if isinstance(e, ev.Pruned))
     assert pruned.method == "grasp" and abs(pruned.kept - 0.1 * pruned.total) <= 1
     assert events[-1].status == "finished"
+
+
+@pytest.mark.parametrize("model", ["resnet18", "resnet50", "vgg19"])
+def test_grasp_on_residual_and_deep_models(model: str, train_batches) -> None:  # noqa: ANN001
+    net = build_model(model, 10, 1, width=0.125)
+    result = prune(net, "grasp", 0.05, train_batches(), scope="global")
+    assert abs(result.kept - 0.05 * result.total) <= 1
+    assert list(result.mask) == list(prunable_weights(net))

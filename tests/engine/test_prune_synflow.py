@@ -156,3 +156,12 @@ def test_deep_nets_do_not_overflow() -> None:
         assert torch.allclose(
             s, torch.full_like(s, 16.0**39)
         )  # conserved: a layer's 256 weights carry R / 256 each
+
+
+@pytest.mark.parametrize("model", ["resnet18", "resnet50", "vgg19"])
+def test_synflow_on_residual_and_deep_models(model: str) -> None:
+    torch.manual_seed(0)
+    net = build_model(model, 10, 1, width=0.125)
+    result = prune(net, "synflow", 0.05, scope="global", iterations=3)
+    assert result.kept == keep_count(result.total, 0.05)
+    assert list(result.mask) == list(prunable_weights(net))
