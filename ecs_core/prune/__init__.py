@@ -126,10 +126,10 @@ def _synflow(job: PruneJob) -> Pruned:
 PRUNERS: dict[str, Callable[[PruneJob], Pruned]] = {
     "ecs": _ecs,
     "snip": _scored(lambda j: snip_scores(j.model, j.data(), j.score_batches)),
-    "random": _scored(lambda j: random_scores(j.model, j.generator)),
-    "magnitude": _scored(lambda j: magnitude_scores(j.model)),
     "grasp": _scored(lambda j: grasp_scores(j.model, j.data(), j.score_batches)),
     "synflow": _synflow,
+    "random": _scored(lambda j: random_scores(j.model, j.generator)),
+    "magnitude": _scored(lambda j: magnitude_scores(j.model)),
 }
 
 
