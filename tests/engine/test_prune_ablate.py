@@ -137,6 +137,12 @@ def test_ablation_is_its_own_row_in_compare(tmp_path, small_digits) -> None:  # 
     _run(tmp_path, epochs=1, ablate="shuffle")
     table = compare_runs([tmp_path])
     assert [m for _, m in table.rows("digits")] == ["SNIP", "SNIP [shuffle]"]
+    from typer.testing import CliRunner
+
+    from ecs_tui.cli import app
+
+    listed = CliRunner().invoke(app, ["runs", str(tmp_path)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and " snip-shuffle " in listed.output, listed.output
 
 
 def test_ablate_needs_a_pruning_method() -> None:
