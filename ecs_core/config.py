@@ -17,10 +17,11 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the field and what would be valid."""
 
 
-MODEL_NAMES = ("vgg16", "resnet34", "resnet50")
+MODEL_NAMES = ("vgg16", "vgg19", "resnet18", "resnet34", "resnet50")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
-METHOD_NAMES = ("ecs", "snip", "random", "magnitude", "none")
+METHOD_NAMES = ("ecs", "snip", "grasp", "synflow", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
+ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -37,6 +38,8 @@ _ALIASES = {
     "vgg": "vgg16",
     "vgg16_bn": "vgg16",
     "vgg16bn": "vgg16",
+    "vgg19_bn": "vgg19",
+    "vgg19bn": "vgg19",
 }
 
 
@@ -49,13 +52,26 @@ def canonical_name(name: str, choices: tuple[str, ...], what: str) -> str:
     return key
 
 
+def check_model_spec(spec: str) -> str:
+    """A model of the user's own, `dotted.module:factory` (stripped); else a `ConfigError`.
+    Only the form is checked here; `models.custom` imports and calls it."""
+    spec = spec.strip()
+    module, _, attr = spec.partition(":")
+    if not (all(p.isidentifier() for p in module.split(".")) and attr.isidentifier()):
+        raise ConfigError(
+            f"--model {spec!r}: a model of your own is given as package.module:factory"
+        )
+    return spec
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that decides what a run computes (plus where it writes)."""
 
     # --- what to train
     model: str = "vgg16"
-    """Architecture: vgg16 (with batch norm), resnet34 or resnet50, CIFAR variants."""
+    """Architecture: vgg16 / vgg19 (with batch norm), resnet18 / 34 / 50, CIFAR variants; or
+    your own, `package.module:factory` with factory(num_classes, in_channels, width)."""
     dataset: str = "digits"
     """digits (embedded, works offline), fashion-mnist, cifar10 or cifar100."""
     width: float = 1.0
@@ -63,7 +79,7 @@ class RunConfig:
 
     # --- how to prune
     method: str = "ecs"
-    """Pruning method: ecs, snip, random, magnitude, or none (train dense)."""
+    """Pruning method: ecs, snip, grasp, synflow, random, magnitude, or none (train dense)."""
     density: float = 0.05
     """Retained fraction of prunable (conv + linear) weights, in (0, 1]."""
     scope: str = "global"
@@ -73,7 +89,12 @@ class RunConfig:
     warmup_epochs: int = 1
     """Epochs trained before pruning, for methods that prune after training (ecs, magnitude)."""
     score_batches: int = 1
-    """Batches whose gradients are summed to score connections (snip, ecs)."""
+    """Batches whose gradients are summed to score connections (snip, ecs, grasp)."""
+    ablate: str = "none"
+    """Sanity check of the method: shuffle (each layer's mask permuted), reinit (kept weights
+    re-initialised), invert (lowest scores kept), or none. Part of the run's name."""
+    prune_iterations: int = 100
+    """SynFlow: pruning rounds; round k keeps density**(k/n) (exponential schedule)."""
     allow_collapse: bool = False
     """Go on even if pruning leaves a layer with no weights at all."""
 
@@ -127,10 +148,14 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Return a copy with canonical names; raise `ConfigError` on the first bad field."""
-        model = canonical_name(self.model, MODEL_NAMES, "model")
+        if ":" in self.model:
+            model = check_model_spec(self.model)
+        else:
+            model = canonical_name(self.model, MODEL_NAMES, "model")
         dataset = canonical_name(self.dataset, DATASET_NAMES, "dataset")
         method = canonical_name(self.method, METHOD_NAMES, "method")
         scope = canonical_name(self.scope, SCOPES, "scope")
+        ablate = canonical_name(self.ablate, ABLATIONS, "ablation (--ablate)")
         budget = canonical_name(self.budget, BUDGETS, "budget")
         device = canonical_name(self.device, DEVICES, "device")
         precision = canonical_name(self.precision, PRECISIONS, "precision")
@@ -145,6 +170,11 @@ class RunConfig:
         _check(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
         _check(self.warmup_epochs >= 0, "warmup-epochs", f"must be >= 0, got {self.warmup_epochs}")
         _check(self.score_batches >= 1, "score-batches", f"must be >= 1, got {self.score_batches}")
+        _check(
+            self.prune_iterations >= 1,
+            "prune-iterations",
+            f"must be >= 1, got {self.prune_iterations}",
+        )
         _check(
             self.max_batches is None or self.max_batches >= 1,
             "max-batches",
@@ -164,6 +194,8 @@ class RunConfig:
         )
         for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma"):
             _check(math.isfinite(getattr(self, name)), name, "must be a finite number")
+        if method == "none" and ablate != "none":
+            raise ConfigError(f"--ablate {ablate} needs a pruning method; --method none is dense")
         if method == "none":
             density = 1.0
         else:
@@ -174,11 +206,22 @@ class RunConfig:
             dataset=dataset,
             method=method,
             scope=scope,
+            ablate=ablate,
             budget=budget,
             device=device,
             precision=precision,
             density=density,
         )
+
+    @property
+    def model_tag(self) -> str:
+        """The model in directory names: a spec `pkg.mod:factory` becomes `pkg.mod.factory`."""
+        return self.model.replace(":", ".")
+
+    @property
+    def method_tag(self) -> str:
+        """The method in directory names and tables: `snip`, or `snip-shuffle` when ablated."""
+        return self.method if self.ablate == "none" else f"{self.method}-{self.ablate}"
 
     @property
     def prune_epoch(self) -> int:

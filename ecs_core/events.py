@@ -118,6 +118,8 @@ class Pruned(Event):
     overlap: dict[str, int] | None = None
     """ECS: {"both", "weight_only", "grad_only"} counts of kept weights."""
     seconds: float = 0.0
+    ablate: str = "none"
+    """Sanity-check ablation applied to the mask: none | shuffle | reinit | invert."""
 
 
 @_event

@@ -29,6 +29,7 @@ from ecs_core.data import ImageData, load_dataset, make_batches
 from ecs_core.data.loader import Batches
 from ecs_core.models import build_model, prunable_weights
 from ecs_core.prune import MaskEnforcer, PruneError, PruneResult, prune
+from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
 from ecs_core.prune.mask import Mask, layer_report
 from ecs_core.store import RunStore, StoreError
 from ecs_core.train import evaluate, make_optimizer, model_memory_format, train_epoch
@@ -308,7 +309,7 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
 
     def score() -> PruneResult:
         return prune(ctx.model, cfg.method, cfg.density, scoring, cfg.scope, cfg.budget,
-                     cfg.score_batches, cfg.seed)  # fmt: skip
+                     cfg.score_batches, cfg.seed, cfg.prune_iterations, cfg.ablate)  # fmt: skip
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
     result = distributed.on_main(score)
@@ -316,7 +317,7 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
         method=result.method, scope=result.scope, budget=result.budget,
         target_density=result.target_density, density=result.density, kept=result.kept,
         total=result.total, layers=result.layers, collapsed_layers=result.collapsed_layers,
-        overlap=result.overlap, seconds=result.seconds,
+        overlap=result.overlap, seconds=result.seconds, ablate=result.ablate,
     )  # fmt: skip
     _record_prune(ctx, result)
     yield emit(event)
@@ -336,6 +337,10 @@ def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
                 level="warning",
             )
         )
+    if cfg.ablate == "reinit":  # a fresh draw of the kept weights (same init, another seed)
+        d = ctx.data
+        fresh = lambda: build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)  # noqa: E731
+        reinit_weights(ctx.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
     apply_mask(ctx, result.mask)
     # The pruned model's own accuracy (before any training with the mask): reported, and the
     # run's result if no epoch follows.

@@ -10,9 +10,16 @@ from ecs_core.data.cifar import load_cifar
 from ecs_core.data.digits import load_digits_data
 from ecs_core.data.fashion import load_fashion
 from ecs_core.models.resnet import resnet34, resnet50
-from ecs_core.models.vgg import vgg16
+from ecs_core.models.resnet18 import resnet18
+from ecs_core.models.vgg import vgg16, vgg19
 
-MODELS: dict[str, Callable[..., Any]] = {"vgg16": vgg16, "resnet34": resnet34, "resnet50": resnet50}
+MODELS: dict[str, Callable[..., Any]] = {
+    "vgg16": vgg16,
+    "vgg19": vgg19,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+}
 
 # (data_dir, download) -> ImageData
 DATASETS: dict[str, Callable[..., Any]] = {

@@ -87,7 +87,7 @@ def read_json(path: Path) -> Any:
 def run_name(config: RunConfig, when: float | None = None) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
     return (
-        f"{stamp}-{config.model}-{config.dataset}-{config.method}"
+        f"{stamp}-{config.model_tag}-{config.dataset}-{config.method_tag}"
         f"-d{config.density:g}-s{config.seed}"
     )
 

@@ -56,7 +56,8 @@ def describe(event: ev.Event) -> str | None:
             )
         case ev.Pruned():
             line = (
-                f"pruned ({event.method}, {event.scope}, budget {event.budget}): kept "
+                f"pruned ({event.method}, {event.scope}, budget {event.budget}"
+                f"{'' if event.ablate == 'none' else ', ablate ' + event.ablate}): kept "
                 f"{event.kept:,}/{event.total:,} = {event.density:.2%} "
                 f"(target {event.target_density:.2%}) in {event.seconds:.2f}s"
             )

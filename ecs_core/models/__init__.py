@@ -5,15 +5,23 @@ from __future__ import annotations
 from torch import nn
 
 from ecs_core.models.resnet import resnet34, resnet50
-from ecs_core.models.vgg import vgg16
+from ecs_core.models.resnet18 import resnet18
+from ecs_core.models.vgg import vgg16, vgg19
 
-__all__ = ["build_model", "prunable_weights", "resnet34", "resnet50", "vgg16"]
+__all__ = [
+    "build_model", "prunable_weights", "resnet18", "resnet34", "resnet50", "vgg16", "vgg19",
+]  # fmt: skip
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0) -> nn.Module:
-    """Build a model by case-insensitive name; an unknown name raises an error listing them."""
+    """Build a model by case-insensitive name; an unknown name raises an error listing them.
+
+    `name` may also be `package.module:factory`, a model of your own (see `models.custom`)."""
+    from ecs_core.models.custom import build_custom, is_custom
     from ecs_core.registry import MODELS, lookup
 
+    if is_custom(name):
+        return build_custom(name, num_classes, in_channels, width)
     return lookup(MODELS, name, "model")(
         num_classes=num_classes, in_channels=in_channels, width=width
     )

@@ -1,4 +1,5 @@
-"""VGG16 with batch norm for 32x32 inputs (CIFAR variant: 5 max-pools, a small classifier)."""
+"""VGG16 / VGG19 with batch norm for 32x32 inputs (CIFAR variant: 5 max-pools, a small
+classifier). Simonyan & Zisserman 2015, configurations D (16) and E (19)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from torch import nn
 # Channels per conv layer; "M" is a 2x2 max-pool. After 5 pools a 32x32 image is 1x1.
 VGG16_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                               512, 512, 512, "M", 512, 512, 512, "M"]  # fmt: skip
+VGG19_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+                              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]  # fmt: skip
 
 
 def scaled(channels: int, width: float) -> int:
@@ -58,3 +61,8 @@ class VGG(nn.Module):
 def vgg16(num_classes: int = 10, in_channels: int = 3, width: float = 1.0) -> VGG:
     """VGG16-BN for 32x32 images. Example: `vgg16(num_classes=100, width=0.25)`."""
     return VGG(VGG16_CFG, num_classes, in_channels, width)
+
+
+def vgg19(num_classes: int = 10, in_channels: int = 3, width: float = 1.0) -> VGG:
+    """VGG19-BN for 32x32 images (16 convs, the same classifier as VGG16)."""
+    return VGG(VGG19_CFG, num_classes, in_channels, width)

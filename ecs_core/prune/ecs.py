@@ -34,19 +34,23 @@ def ecs_mask(
     density: float,
     scope: str,
     budget: str = "exact",
+    lowest: bool = False,
 ) -> tuple[Mask, dict[str, int]]:
     """The ECS mask and the overlap counts {both, weight_only, grad_only} of kept weights.
 
     union: top-x by |w| OR top-x by |g| with x = density (achieved density in [x, 2x]).
     exact: rank each weight by the larger of its two percentile ranks and keep exactly x.
+    lowest (`--ablate invert`): union keeps bottom-x by |w| OR bottom-x by |g|; exact keeps
+    the lowest max-rank, i.e. exactly the weights ECS removes first (low on both counts).
     """
-    by_w = mask_from_scores(w_abs, density, scope)
-    by_g = mask_from_scores(g_abs, density, scope)
+    by_w = mask_from_scores(w_abs, density, scope, lowest)
+    by_g = mask_from_scores(g_abs, density, scope, lowest)
     if budget == "union":
         mask = {k: by_w[k] | by_g[k] for k in by_w}
     elif budget == "exact":
         rw, rg = percentile_ranks(w_abs, scope), percentile_ranks(g_abs, scope)
-        mask = mask_from_scores({k: torch.maximum(rw[k], rg[k]) for k in rw}, density, scope)
+        best = {k: torch.maximum(rw[k], rg[k]) for k in rw}
+        mask = mask_from_scores(best, density, scope, lowest)
     else:
         raise ValueError(f"budget must be 'exact' or 'union', got {budget!r}")
     overlap = {"both": 0, "weight_only": 0, "grad_only": 0}

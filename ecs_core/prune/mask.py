@@ -112,12 +112,15 @@ def _check_finite(flats: list[torch.Tensor]) -> None:
         raise PruneError("pruning scores contain NaN (did training diverge?); cannot rank weights")
 
 
-def mask_from_scores(scores: dict[str, torch.Tensor], density: float, scope: str) -> Mask:
+def mask_from_scores(
+    scores: dict[str, torch.Tensor], density: float, scope: str, lowest: bool = False
+) -> Mask:
     """Keep the top `density` fraction of weights by score, globally or in every layer.
 
     Global scope keeps exactly round(density * total) weights overall; layer scope keeps
     round(density * n) in each layer. Higher score = more important; equal scores keep the
-    earlier weight (model order, then position in the layer).
+    earlier weight (model order, then position in the layer). `lowest`: keep the lowest scores
+    instead (the `--ablate invert` sanity check), with the same counts and tie order.
     """
     if scope not in ("global", "layer"):
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
@@ -125,6 +128,8 @@ def mask_from_scores(scores: dict[str, torch.Tensor], density: float, scope: str
     wide = any(s.dtype == torch.float64 for s in scores.values())
     dtype = torch.float64 if wide else torch.float32
     flats = [s.flatten().to(dtype) for s in scores.values()]
+    if lowest:
+        flats = [-f for f in flats]
     _check_finite(flats)
     if scope == "layer":
         masks = [_topk_masks([f], keep_count(f.numel(), density))[0] for f in flats]

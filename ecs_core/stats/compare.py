@@ -150,8 +150,9 @@ def dataset_label(dataset: str) -> str:
 def method_entries(info: RunInfo) -> list[tuple[str, float]]:
     """(label, accuracy) pairs a finished run contributes; ECS gives P and, if quantized, P+Q.
 
-    Layer-wise scope and ECS's union budget are not the defaults, so they are named in the label
-    (`SNIP [layer]`, `ECS (P) [union]`) rather than averaged with default-setting runs.
+    Layer-wise scope, ECS's union budget and an `--ablate` check are not the defaults, so they
+    are named in the label (`SNIP [layer]`, `ECS (P) [union]`, `SNIP [shuffle]`) rather than
+    averaged with default-setting runs.
     """
     base = LABELS.get(info.method, [info.method])
     tags = []
@@ -159,6 +160,8 @@ def method_entries(info: RunInfo) -> list[tuple[str, float]]:
         tags.append("layer")
     if info.method == "ecs" and info.budget == "union":
         tags.append("union")
+    if info.ablate != "none":
+        tags.append(info.ablate)
     suffix = f" [{', '.join(tags)}]" if tags else ""
     out = [(base[0] + suffix, info.test_acc)]
     if len(base) > 1 and info.pq_acc is not None:

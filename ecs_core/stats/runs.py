@@ -48,6 +48,8 @@ class RunInfo:
     int8_acc: float | None
     """Test accuracy of the int8 inference model built from the shared-weight one."""
     error: str | None
+    ablate: str = "none"
+    """--ablate: none | shuffle | reinit | invert (a separate row in `ecs compare`)."""
 
     @property
     def pq_acc(self) -> float | None:
@@ -94,6 +96,7 @@ def run_info(path: str | Path) -> RunInfo:
         epochs=integer(config.get("epochs")), epochs_done=integer(summary.get("epochs_done")),
         target_density=target, density=density, test_acc=num(summary.get("test_acc")),
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
+        ablate=_text(config.get("ablate"), "none"),
     )  # fmt: skip
 
 

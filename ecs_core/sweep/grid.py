@@ -30,8 +30,9 @@ class Grid:
 
 
 def cell_name(config: RunConfig) -> str:
-    """Directory name of a cell, e.g. `vgg16-digits-snip-d0.05-s0`."""
-    return f"{config.model}-{config.dataset}-{config.method}-d{config.density:g}-s{config.seed}"
+    """Directory name of a cell, e.g. `vgg16-digits-snip-d0.05-s0` (`snip-shuffle` if ablated)."""
+    c = config
+    return f"{c.model_tag}-{c.dataset}-{c.method_tag}-d{c.density:g}-s{c.seed}"
 
 
 def make_cells(grid: Grid, base: RunConfig, runs_dir: str | Path, sweep: str) -> list[Cell]:

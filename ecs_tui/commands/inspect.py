@@ -325,7 +325,8 @@ def runs_command(
     for i in infos:
         model = f"{i.model} x{i.width:g}" if i.width else i.model
         acc = (_pct(i.test_acc), _pct(i.pq_acc))
-        t.add_row(i.status, model, i.dataset, i.method, _density(i), *acc, _rel(i.path, folder))
+        method = i.method if i.ablate == "none" else f"{i.method}-{i.ablate}"
+        t.add_row(i.status, model, i.dataset, method, _density(i), *acc, _rel(i.path, folder))
     console = Console(highlight=False)
     console.print(t)
     for i in infos:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ecs_core.config import ConfigError, RunConfig
+from ecs_core.config import METHOD_NAMES, MODEL_NAMES, ConfigError, RunConfig
 
 _D = RunConfig()
 EXIT_BAD_INPUT = 2
@@ -50,10 +50,10 @@ def build_config(**kw: object) -> RunConfig:
 
 
 def run_command(
-    model: Annotated[str, Opt(help="vgg16 | resnet34 | resnet50 (any case).")] = _D.model,
+    model: Annotated[str, Opt(help=" | ".join(MODEL_NAMES) + " (any case).")] = _D.model,
     dataset: Annotated[str, Opt(help="digits | fashion-mnist | cifar10 | cifar100.")] = _D.dataset,
     width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
-    method: Annotated[str, Opt(help="ecs | snip | random | magnitude | none.")] = _D.method,
+    method: Annotated[str, Opt(help=" | ".join(METHOD_NAMES) + ".")] = _D.method,
     density: Annotated[
         float, Opt("--density", "--retain", help="Fraction of weights kept, in (0, 1].")
     ] = _D.density,
@@ -69,6 +69,12 @@ def run_command(
         _D.warmup_epochs
     ),
     score_batches: Annotated[int, Opt(help="Batches of gradients for scores.")] = _D.score_batches,
+    ablate: Annotated[
+        str, Opt(help="Sanity check: none | shuffle | reinit | invert (kept lowest scores).")
+    ] = _D.ablate,
+    prune_iterations: Annotated[
+        int, Opt(help="SynFlow: pruning rounds (density**(k/n) at round k).")
+    ] = _D.prune_iterations,
     allow_collapse: Annotated[bool, Opt(help="Go on if a layer loses all weights.")] = False,
     epochs: Annotated[int, Opt(help="Total epochs, warm-up included.")] = _D.epochs,
     batch_size: Annotated[int, Opt("--batch-size", "--batchsize", help="Batch size.")] = (

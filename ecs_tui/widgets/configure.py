@@ -185,6 +185,9 @@ class ConfigurePane(VerticalScroll):
     def set_value(self, name: str, value: Any) -> None:
         """Set one field programmatically (tests, command palette); validation follows."""
         widget = self.query_one(f"#cfg-{name}")
+        choices = next(f.kind for f in FIELDS if f.name == name)
+        if isinstance(widget, Select) and isinstance(choices, tuple) and value not in choices:
+            widget.set_options([(c, c) for c in (*choices, value)])  # e.g. a pkg.mod:factory model
         widget.value = display(value) if isinstance(widget, Input) else value
 
     @on(Input.Changed)

@@ -32,7 +32,7 @@ def info_row(info: Any) -> tuple[str, ...]:
     return (
         info.status,
         f"{info.model}{width}",
-        info.method,
+        info.method if info.ablate == "none" else f"{info.method}-{info.ablate}",
         "-" if info.target_density is None else f"{info.target_density:.2%}",
         "-" if info.density is None else f"{info.density:.2%}",
         _pct(info.test_acc),

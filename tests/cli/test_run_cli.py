@@ -83,9 +83,12 @@ def test_precision_reaches_the_training_loop(runner, tiny, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--model", "alexnet"], "vgg16, resnet34, resnet50"),
+        (["--model", "alexnet"], "vgg16, vgg19, resnet18, resnet34, resnet50"),
         (["--dataset", "imagenet"], "digits, fashion-mnist, cifar10, cifar100"),
-        (["--method", "lottery"], "ecs, snip, random, magnitude, none"),
+        (["--method", "lottery"], "ecs, snip, grasp, synflow, random, magnitude, none"),
+        (["--method", "synflow", "--prune-iterations", "0"], "--prune-iterations must be >= 1"),
+        (["--method", "none", "--ablate", "shuffle"], "--ablate shuffle needs a pruning method"),
+        (["--ablate", "flip"], "none, shuffle, reinit, invert"),
         (["--density", "0"], "--density"),
         (["--density", "1.5"], "--density"),
         (["--epochs", "-1"], "--epochs"),

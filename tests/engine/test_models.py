@@ -9,7 +9,7 @@ from torch import nn
 from ecs_core.config import ConfigError
 from ecs_core.models import build_model, prunable_weights
 
-MODELS = ["vgg16", "resnet34", "resnet50"]
+MODELS = ["vgg16", "vgg19", "resnet18", "resnet34", "resnet50"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -47,6 +47,25 @@ def test_full_width_sizes_match_the_reference_architectures() -> None:
     assert round(count(build_model("resnet34", 10)) / 1e6, 2) == 21.28
     assert round(count(build_model("resnet50", 10)) / 1e6, 2) == 23.52
     assert round(count(build_model("vgg16", 10)) / 1e6, 2) == 14.99
+
+
+def test_resnet18_and_vgg19_sizes_match_the_reference_architectures() -> None:
+    """ResNet18 (CIFAR, kuangliu layout): 11,173,962 parameters for 10 classes. VGG19-BN:
+    16 bias-free 3x3 convs with batch norm (configuration E; 20.03M, as the usual CIFAR
+    VGG19-BN features), then our 512-512-10 classifier (0.27M)."""
+    assert count(build_model("resnet18", 10)) == 11_173_962
+    cfg = [64, 64, 128, 128, 256, 256, 256, 256] + [512] * 8
+    convs = sum(
+        9 * c_in * c_out + 2 * c_out for c_in, c_out in zip([3, *cfg[:-1]], cfg, strict=True)
+    )
+    classifier = 512 * 512 + 512 + 512 * 10 + 10
+    assert count(build_model("vgg19", 10)) == convs + classifier == 20_297_674
+    net = build_model("vgg19", 10)
+    assert sum(isinstance(m, nn.Conv2d) for m in net.modules()) == 16
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 16
+    r18 = build_model("resnet18", 10)
+    assert [len(getattr(r18, f"layer{i}")) for i in (1, 2, 3, 4)] == [2, 2, 2, 2]
+    assert build_model("VGG19_BN", 10, width=0.125).__class__ is net.__class__  # aliases
 
 
 def test_resnet_has_cifar_stem() -> None:
@@ -95,3 +114,18 @@ def test_prunable_weights_are_conv_and_linear_weights_in_order() -> None:
     assert all(weights[k] is params[k] for k in weights)
     assert "fc.weight" in weights and "conv1.weight" in weights
     assert not any("bn" in k or k.endswith("bias") for k in weights)
+
+
+@pytest.mark.parametrize("name", ["vgg19", "resnet18"])
+def test_new_models_run_end_to_end(name: str, tmp_path, small_digits) -> None:  # noqa: ANN001
+    from ecs_core.config import RunConfig
+    from ecs_core.pipeline import run
+
+    cfg = RunConfig(model=name, method="snip", density=0.1, width=0.125, epochs=1, max_batches=1,
+                    batch_size=8, quantize=False, device="cpu", runs_dir=str(tmp_path))  # fmt: skip
+    events = list(run(cfg))
+    assert events[-1].kind == "run_finished" and events[-1].status == "finished"
+    pruned = next(e for e in events if e.kind == "pruned")
+    assert [r["name"] for r in pruned.layers] == list(
+        prunable_weights(build_model(name, 10, 1, 0.125))
+    )

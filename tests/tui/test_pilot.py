@@ -199,3 +199,17 @@ async def test_command_palette_opens_a_view(tui: SimpleNamespace) -> None:
         app.query_one("#cfg-epochs").focus()
         await pilot.press("escape")
         assert app.focused is not None and app.focused.id != "cfg-epochs"
+
+
+async def test_form_shows_a_run_with_a_model_of_ones_own(tui: SimpleNamespace) -> None:
+    """Opening a run made with `--model pkg.mod:factory` adds that choice instead of failing."""
+    app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        pane = app.query_one(ConfigurePane)
+        pane.load(RunConfig(model="tests.engine.custom_model:factory", method="synflow"))
+        await pilot.pause()
+        assert pane.error is None
+        assert (pane.config.model, pane.config.method) == (
+            "tests.engine.custom_model:factory",
+            "synflow",
+        )

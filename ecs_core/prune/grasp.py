@@ -1,0 +1,86 @@
+"""GraSP (Wang, Zhang & Grosse, "Picking Winning Tickets Before Training by Preserving Gradient
+Flow", ICLR 2020): at initialisation, keep the weights whose removal would hurt gradient flow.
+
+Gradient flow is gᵀg. Removing a set of weights (δ = -θ on them) changes it, to first order, by
+2 δᵀHg, so the paper scores each weight by S(-θ) = -θ ⊙ Hg and removes the top fraction by S:
+a large S means removing the weight *raises* gᵀg. The kept weights are therefore the ones with
+the lowest -θ ⊙ Hg, i.e. the highest θ ⊙ Hg (the reference code keeps `-θ·Hg <= threshold`,
+where the threshold is the smallest of the removed top scores; Synaptic-Flow scores θ·Hg and
+keeps the largest). Note the sign is kept: a weight with a large *negative* θ ⊙ Hg is the first
+to go, unlike SNIP's |g ⊙ θ|. We return θ ⊙ Hg so that the shared top-k keeps the highest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ecs_core.models import prunable_weights
+
+TEMPERATURE = 200.0
+"""Logits are divided by T before the loss, as in both reference implementations (GraSP's and
+Synaptic-Flow's): at initialisation it keeps the softmax away from saturation."""
+
+
+def _batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int):  # noqa: ANN202
+    seen = 0
+    for batch in batches:
+        yield batch
+        seen += 1
+        if seen >= n:
+            return
+    if seen == 0:
+        raise ValueError("no batches to score connections with")
+
+
+def hessian_gradient_product(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_batches: int = 1,
+    temperature: float = TEMPERATURE,
+) -> dict[str, torch.Tensor]:
+    """Hg for the prunable weights, with L the sum over `n_batches` batches of the mean
+    cross-entropy of logits / T: g = ∇L, H = ∇²L (both with respect to the prunable weights).
+
+    Batch by batch, so memory is that of two backward passes whatever n is: 1) sum g over the
+    batches (plain backward); 2) for each batch, z = g_bᵀ g (g_b with its graph, g a constant)
+    and backward z, which accumulates H_b g; Σ_b H_b g = Hg. The n batches are drawn once and
+    kept (images only, no graphs), so both passes see the same images.
+    Runs in train mode, restores the batch-norm statistics, and never touches `.grad`.
+    """
+    weights = prunable_weights(model)
+    names, params = list(weights), list(weights.values())
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    was_training = model.training
+    model.train()
+    chosen = list(_batches(batches, n_batches))
+    try:
+        g = [torch.zeros_like(p) for p in params]
+        for x, y in chosen:  # 1) g = sum of the batch gradients
+            loss = nn.functional.cross_entropy(model(x) / temperature, y)
+            for acc, gb in zip(g, torch.autograd.grad(loss, params), strict=True):
+                acc.add_(gb)
+        hg = [torch.zeros_like(p) for p in params]
+        for x, y in chosen:  # 2) Hg by double backward: d/dθ (g_b(θ) · g) = H_b g
+            loss = nn.functional.cross_entropy(model(x) / temperature, y)
+            gb = torch.autograd.grad(loss, params, create_graph=True)
+            z = sum((a * b).sum() for a, b in zip(gb, g, strict=True))
+            for acc, h in zip(hg, torch.autograd.grad(z, params), strict=True):
+                acc.add_(h)
+    finally:
+        with torch.no_grad():
+            for k, v in model.named_buffers():
+                v.copy_(buffers[k])
+        model.train(was_training)
+    return dict(zip(names, hg, strict=True))
+
+
+def grasp_scores(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_batches: int = 1
+) -> dict[str, torch.Tensor]:
+    """θ ⊙ Hg: higher = keep (= the paper's S(-θ) = -θ ⊙ Hg, lower = keep; see the module doc)."""
+    hg = hessian_gradient_product(model, batches, n_batches)
+    weights = prunable_weights(model)
+    return {k: weights[k].detach() * hg[k] for k in weights}

@@ -1,0 +1,96 @@
+"""SynFlow (Tanaka, Kunin, Yamins & Ganguli, "Pruning neural networks without any data by
+iteratively conserving synaptic flow", NeurIPS 2020): data-free, iterative pruning at init.
+
+1) Linearise: every parameter and batch-norm buffer θ -> |θ| (batch norm in eval mode, so it is
+   a fixed affine map), pruned weights 0.
+2) R = 1ᵀ (Π_l |θ_l|) 1: the sum of the output for an all-ones input.
+3) Score = |θ ⊙ ∂R/∂θ|, the synaptic flow through each weight; keep the top d_k.
+4) Repeat for k = 1..n with the exponential schedule d_k = d^(k/n): pruning a little at a time
+   lets the remaining flow redistribute, which is what avoids layer collapse (the paper shows
+   that single-shot conservative scores prune the largest layers first, and that iterative
+   positive conservative scoring reaches maximal critical compression).
+The model itself is never modified: the linearised network is evaluated with
+`torch.func.functional_call` on float64 copies of |θ|, so the signed weights are untouched
+by construction. float64 because R is a product over all layers: it overflows float32 for deep
+nets (a full-width ResNet50 at init has scores up to 2.5e67; float32 ends at 3.4e38), which
+would turn scores into inf ties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ecs_core.models import prunable_weights
+from ecs_core.prune.mask import Mask, mask_from_scores
+
+PRUNED = -1.0
+"""Score of an already-pruned weight: below every real score (>= 0), so it is never kept again."""
+
+
+def density_schedule(density: float, iterations: int) -> list[float]:
+    """[d^(1/n), d^(2/n), ..., d]: the last entry is exactly the target."""
+    return [density ** (k / iterations) for k in range(1, iterations)] + [density]
+
+
+def input_shape(model: nn.Module, batches: Iterable | None) -> tuple[int, ...]:
+    """One sample's shape: from a batch when there is one, else the first layer's input
+    (a Conv2d reads 32x32 images, the CIFAR size our models are built for)."""
+    if batches is not None:
+        for x, _ in batches:
+            return tuple(x.shape[1:])
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            return (mod.in_channels, 32, 32)
+        if isinstance(mod, nn.Linear):
+            return (mod.in_features,)
+    raise ValueError("the model has no Conv2d or Linear layer to prune")
+
+
+def synflow_scores(
+    model: nn.Module, shape: tuple[int, ...], mask: Mask | None = None
+) -> dict[str, torch.Tensor]:
+    """|θ ⊙ ∂R/∂θ| (float64) for the prunable weights of the linearised, masked network."""
+    weights = prunable_weights(model)
+    device = next(iter(weights.values())).device
+    was_training = model.training
+    model.eval()
+    try:
+        tensors = {k: v.detach().abs().double() for k, v in model.named_parameters()}
+        for k, v in model.named_buffers():  # BN running mean/var: linearised too, as reference
+            tensors[k] = v.detach().abs().double() if v.is_floating_point() else v
+        for k in weights:
+            if mask is not None:
+                tensors[k] = tensors[k] * mask[k].to(device)
+            tensors[k].requires_grad_(True)
+        ones = torch.ones((1, *shape), dtype=torch.float64, device=device)
+        r = functional_call(model, tensors, (ones,)).sum()
+        grads = torch.autograd.grad(r, [tensors[k] for k in weights])
+    finally:
+        model.train(was_training)
+    return {k: (g * tensors[k].detach()).abs() for k, g in zip(weights, grads, strict=True)}
+
+
+def synflow_mask(
+    model: nn.Module,
+    density: float,
+    scope: str,
+    iterations: int = 100,
+    batches: Iterable | None = None,
+    lowest: bool = False,
+) -> Mask:
+    """Prune to `density` in `iterations` rounds of SynFlow scoring (d_k = d^(k/n)).
+    `lowest` (`--ablate invert`): every round keeps the lowest flow instead."""
+    shape = input_shape(model, batches)
+    mask: Mask | None = None
+    for d_k in density_schedule(density, iterations):
+        scores = synflow_scores(model, shape, mask)
+        if mask is not None:
+            out = float("inf") if lowest else PRUNED  # never kept again, either way round
+            scores = {k: torch.where(mask[k].to(s.device), s, out) for k, s in scores.items()}
+        mask = mask_from_scores(scores, d_k, scope, lowest)
+    assert mask is not None
+    return mask
