@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 
 import pytest
@@ -97,8 +98,17 @@ def test_runs_lists_every_run_with_status(runner, fake_runs):
     res = runner.invoke(app, ["runs", str(fake_runs)], env={"COLUMNS": "160"})
     assert res.exit_code == 0, res.output
     out = res.stdout
-    assert "10 run(s)" in out
+    assert "10 runs under" in out
     for word in ("finished", "stopped", "incomplete", "unreadable", "snip/s0", "95.00"):
         assert word in out
+    lines = out.splitlines()  # piped: a title, a header, then one unwrapped line per run
+    assert len(lines) == 12
+    for path in find_runs([fake_runs]):
+        rel = str(path.relative_to(fake_runs))
+        assert sum(line.endswith("  " + rel) for line in lines) == 1, rel
+    listed = runner.invoke(app, ["runs", str(fake_runs), "--json"])
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 10 and {r["status"] for r in rows} >= {"finished", "unreadable"}
+    assert {r["path"] for r in rows} == {str(p) for p in find_runs([fake_runs])}
     res = runner.invoke(app, ["runs", str(fake_runs / "nothing")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
