@@ -108,7 +108,9 @@ class RunsView(Vertical):
 
     def _draw(self, infos: list[Any], compare: Any, message: str | None) -> None:
         note = self.query_one(".view-note", Static)
-        shown = message or f"{len(infos)} runs in {self.runs_dir.name}/ · enter opens a run"
+        n = len(infos)
+        where = f"{n} run{'' if n == 1 else 's'} in {self.runs_dir.name}/"
+        shown = message or f"{where} · enter opens a run"
         note.update(Text(shown, style="dim"))
         table = self.query_one("#runs-table", DataTable)
         table.clear()
