@@ -92,11 +92,11 @@ def autocast(device: torch.device, precision: str = "auto") -> contextlib.Abstra
 def model_memory_format(device: torch.device) -> torch.memory_format:
     """The memory format a model trains in: channels-last on CUDA, contiguous (NCHW) on the CPU.
 
-    Channels-last is faster for these convs on CUDA. On the CPU it was 1.3x faster per epoch
-    too, but oneDNN (3.12, in torch 2.14.1, AVX-512) corrupts the heap computing the weight
-    gradient of a channels-last 1x1 stride-2 convolution with few channels and an odd batch:
-    an eighth-width ResNet34's first downsampling shortcut (8 -> 16 channels) on a
-    partial last batch of 29 died with SIGSEGV or "double free or corruption". Contiguous
+    Channels-last is faster for these convs on CUDA, and 1.24x per CPU epoch too (VGG16 x0.25,
+    one thread), but on the CPU oneDNN (3.12, in torch 2.14.1, AVX-512) corrupts the heap
+    computing the weight gradient of a channels-last 1x1 stride-2 convolution with few channels
+    and an odd batch: an eighth-width ResNet34's first downsampling shortcut (8 -> 16 channels)
+    on a partial last batch of 29 died with SIGSEGV or "double free or corruption". Contiguous
     tensors take another kernel, which no probe broke (README, "Memory format").
     """
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
