@@ -20,6 +20,9 @@ import typer
 Arg, Opt = typer.Argument, typer.Option
 VIEWS = ("sparsity", "curves", "clusters", "kernels", "activations")
 EXIT_BAD_INPUT = 2
+COLUMNS = (20, 1000)
+LINES = (8, 500)
+"""`ecs show` canvas bounds: a plot is built in memory cell by cell (10**7 columns: 22 GB)."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -58,10 +61,10 @@ def show_command(
         str | None, Opt(help="Activations: dataset folder if not the run's.", show_default=False)
     ] = None,
     width: Annotated[
-        int | None, Opt(help="Columns (default: terminal).", show_default=False)
+        int | None, Opt(help="Columns, 20..1000 (default: terminal).", show_default=False)
     ] = None,
     height: Annotated[
-        int | None, Opt(help="Lines (default: terminal).", show_default=False)
+        int | None, Opt(help="Lines, 8..500 (default: terminal).", show_default=False)
     ] = None,
     color: Annotated[
         bool | None, Opt("--color/--no-color", help="Default: on a TTY unless NO_COLOR is set.")
@@ -73,8 +76,7 @@ def show_command(
 
     if view not in VIEWS:
         raise fail(f"unknown view {view!r}; choose one of: {', '.join(VIEWS)}")
-    term = shutil.get_terminal_size((80, 24))
-    size = (max(20, width or term.columns), max(8, (height or term.lines) - 1))
+    size = _canvas_size(width, height)
     try:
         data = _view_data(load_run(run), view, layer, image, page, size, data_dir)
     except StatsError as exc:
@@ -86,6 +88,17 @@ def show_command(
         color if color is not None else sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
     typer.echo(render(view, data, size, use_color, metric))
+
+
+def _canvas_size(width: int | None, height: int | None) -> tuple[int, int]:
+    """(columns, lines) to draw in: the options, checked, else the terminal's, clamped."""
+    for opt, value, (lo, hi) in (("--width", width, COLUMNS), ("--height", height, LINES)):
+        if value is not None and not lo <= value <= hi:
+            raise fail(f"{opt} must be in {lo}..{hi}, got {value}")
+    term = shutil.get_terminal_size((80, 24))
+    cols = width or min(max(term.columns, COLUMNS[0]), COLUMNS[1])
+    lines = height or min(max(term.lines, LINES[0]), LINES[1])
+    return cols, max(LINES[0], lines - 1)
 
 
 def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> Any:  # noqa: ANN001
