@@ -273,6 +273,7 @@ def compare_command(
 ) -> None:
     """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
     from ecs_core.stats import StatsError, compare_runs
+    from ecs_core.stats.runs import BROKEN_CONFIG
 
     try:
         table = compare_runs(paths)
@@ -280,6 +281,9 @@ def compare_command(
         raise fail(str(exc)) from None
     if table.skipped:
         typer.echo(f"note: {len(table.skipped)} run(s) not finished, left out", err=True)
+    for path, why in table.skipped:
+        if why == "status unreadable":
+            typer.echo(f"note: {path} is broken: {BROKEN_CONFIG}", err=True)
     if not table.cells:
         raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
     if csv:
@@ -338,6 +342,9 @@ def runs_command(
         acc = (_pct(i.test_acc), _pct(i.quant_acc))
         t.add_row(i.status, model, i.dataset, i.method, _density(i), *acc, _rel(i.path, folder))
     Console(highlight=False).print(t)
+    for i in infos:
+        if i.status == "unreadable":
+            typer.echo(f"note: {_rel(i.path, folder)} is unreadable: {i.error}", err=True)
 
 
 def _pct(v: float | None) -> str:

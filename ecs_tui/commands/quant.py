@@ -42,6 +42,13 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
     except (StoreError, ConfigError) as exc:
         raise _fail(str(exc)) from None
     mask = {k: v.bool() for k, v in mask.items()} if mask is not None else None
+    for k, m in (mask or {}).items():
+        if k not in state or tuple(m.shape) != tuple(state[k].shape):
+            fits = f"has shape {list(state[k].shape)}" if k in state else "is missing"
+            raise _fail(
+                f"{run / 'masks.safetensors'} does not fit {name} ({k}: mask {list(m.shape)}, "
+                f"the weight {fits}); it is damaged: restore it, or delete it to export without"
+            )
     return cfg, state, mask, name, summary
 
 
