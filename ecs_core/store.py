@@ -250,8 +250,12 @@ class RunStore:
         path = self.path / "checkpoints" / name
         if not path.exists():
             return None
+        import warnings
+
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about odd pickles: the error says it
+                warnings.simplefilter("ignore")
+                return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise StoreError(
                 f"{path} is not a readable checkpoint ({type(exc).__name__}); it may be "

@@ -95,16 +95,28 @@ class RunView:
 
     @cached_property
     def weights(self) -> dict[str, torch.Tensor]:
-        """Final fp32 weights: model.safetensors, else the last checkpoint (a run still going)."""
-        found = self.tensors("model.safetensors")
-        if found is None:
-            from ecs_core.store import RunStore, StoreError
+        """Final fp32 weights: model.safetensors, else the last checkpoint (a run still going).
 
+        A file that is there but unreadable is an error naming it, never a silent fallback."""
+        from ecs_core.store import RunStore, StoreError
+
+        store = RunStore(self.path)
+        if (self.path / "model.safetensors").exists():
             try:
-                state = RunStore(self.path).load_checkpoint("last.pt")
-            except StoreError:
-                state = None
-            found = state.get("model") if isinstance(state, dict) else None
+                return store.load_tensors("model.safetensors")
+            except StoreError as exc:
+                raise StatsError(
+                    f"{exc}; restore it, or delete it to show the last checkpoint instead"
+                ) from exc
+        try:
+            state = store.load_checkpoint("last.pt")
+        except StoreError as exc:
+            raise StatsError(str(exc)) from exc
+        found = state.get("model") if isinstance(state, dict) else None
+        if state is not None and not isinstance(found, dict):
+            raise StatsError(
+                f"{self.path / 'checkpoints' / 'last.pt'} holds no model weights; it is damaged"
+            )
         if not found:
             raise StatsError(
                 f"{self.path} has no model.safetensors or checkpoint yet "

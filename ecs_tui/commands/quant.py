@@ -132,7 +132,7 @@ def export_command(
     """Write a run's quantized model into one compressed .ecsz file."""
     from ecs_core.quant.codec import CodecError, save_compressed
     from ecs_core.quant.stage import dense_bytes
-    from ecs_core.store import RunStore
+    from ecs_core.store import RunStore, StoreError
 
     if bits is not None and not 1 <= bits <= 8:
         raise _fail(f"--bits must be in 1..8, got {bits}")
@@ -144,6 +144,8 @@ def export_command(
         if store is not None:
             store.lock()
         size = save_compressed(out, model, mask, meta)
+    except StoreError as exc:  # says "cannot write PATH" (or who holds the run) itself
+        raise _fail(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot write {out}: {exc}") from None
     finally:
