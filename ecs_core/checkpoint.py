@@ -94,6 +94,7 @@ def restore(ctx: Context) -> None:
         ctx.epoch = int(state["epoch"])
         ctx.best_acc = float(state["best_acc"])
         ctx.summary = json.loads(state["summary_json"])
+        ctx.summary["run_dir"] = str(ctx.store.path)  # where it is now (it may have moved)
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         from ecs_core.errors import one_line
 

@@ -20,11 +20,12 @@ import typer
 
 from ecs_core.config import ConfigError, RunConfig
 from ecs_tui.commands.run import EXIT_FAILED, EXIT_STOPPED, build_config, fail
+from ecs_tui.commands.run import explicit as _explicit
 
 Opt = typer.Option
 _AXIS_TYPES = {"models": str, "datasets": str, "methods": str, "densities": float, "seeds": int}
 _NOT_SHARED = {"model", "dataset", "method", "density", "compression", "seed", "resume",
-               "json_out", "nproc", "run_dir"}  # fmt: skip
+               "json_out", "nproc", "run_dir", "ctx"}  # fmt: skip
 """`ecs run` options that a sweep does not pass on to its cells (axes, and per-run choices)."""
 
 
@@ -82,12 +83,6 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
                                    "--run-dir", str(cell.path)]))  # fmt: skip
         return
     raise typer.Exit(_run(ctx, cells, grid, _pick_gpus(kw["gpus"], base.device)))
-
-
-def _explicit(ctx: typer.Context, name: str) -> bool:
-    """Was this option typed (or set by environment), rather than left at its default?"""
-    source = ctx.get_parameter_source(name)  # click's ParameterSource (typer vendors click)
-    return getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
 
 
 def _resolve(ctx: typer.Context, kw: dict[str, Any]):  # noqa: ANN202
