@@ -11,28 +11,14 @@ from __future__ import annotations
 import json
 import lzma
 import struct
-import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import pytest
 import torch
 
 from ecs_core.models import build_model
 from ecs_core.quant import codec
-
-LIMIT_BYTES = 1536 << 20
-
-# Imports first (torch maps a lot of address space), then the limit, then `ecs eval FILE`.
-CHILD = f"""
-import resource, sys
-import torch, ecs_core.quant.codec, ecs_core.models, ecs_tui.cli, ecs_tui.commands.quant
-vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
-resource.setrlimit(resource.RLIMIT_AS, (vm + {LIMIT_BYTES}, vm + {LIMIT_BYTES}))
-sys.argv = ["ecs", "eval", sys.argv[1]]
-ecs_tui.cli.main()
-"""
 
 META = {"model": "vgg16", "num_classes": 100_000, "in_channels": 3, "width": 8,
         "dataset": "digits"}  # fmt: skip
@@ -65,19 +51,14 @@ def _full_manifest(meta: dict) -> list[dict]:
     return out
 
 
-def _eval_bounded(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 @pytest.mark.parametrize("kind", ["empty-list", "full-list", "resnet50"])
-def test_manifest_bomb_is_refused_within_a_memory_limit(tmp_path, kind):
+def test_manifest_bomb_is_refused_within_a_memory_limit(proc, tmp_path, kind):
     meta = {**META, "model": "resnet50"} if kind == "resnet50" else META
     tensors = [] if kind == "empty-list" else _full_manifest(meta)
     path = tmp_path / f"{kind}.ecsz"
     path.write_bytes(_file(tensors, meta))
-    r = _eval_bounded(path)
+    r = proc.run_bounded(["eval", str(path)])  # 1.5 GB above what the imports mapped
     assert r.returncode == 2, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
