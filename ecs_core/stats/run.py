@@ -102,8 +102,11 @@ class RunView:
 
         store = RunStore(self.path)
         if (self.path / "model.safetensors").exists():
-            try:
-                return store.load_tensors("model.safetensors")
+            found = self.tensors("model.safetensors")  # read once, shared with the other views
+            if found is not None:
+                return found
+            try:  # unreadable: read it again for the reason
+                store.load_tensors("model.safetensors")
             except StoreError as exc:
                 raise StatsError(
                     f"{exc}; restore it, or delete it to show the last checkpoint instead"
