@@ -94,7 +94,12 @@ def restore(ctx: Context) -> None:
         ctx.epoch = int(state["epoch"])
         ctx.best_acc = float(state["best_acc"])
         ctx.summary = json.loads(state["summary_json"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        ctx.summary["run_dir"] = str(ctx.store.path)  # where it is now (it may have moved)
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        from ecs_core.errors import one_line
+
+        why = f"{type(exc).__name__}: {one_line(exc, 200)}"
         raise StoreError(
-            f"{ctx.store.path / 'checkpoints' / 'last.pt'} does not match this model/config ({exc})"
+            f"{ctx.store.path / 'checkpoints' / 'last.pt'} does not match this model/config "
+            f"({why}); it is damaged or from another run: delete it to start the run over"
         ) from exc

@@ -25,6 +25,10 @@ ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+FLOAT32_MAX = 3.4028234663852886e38
+"""Rates and factors become float32 tensors in the optimizer: larger values overflow."""
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""What torch's generators take, with room for the seed + 1 and seed + rank used in a run."""
 
 # Spellings users type for the same thing (the original used "CIFAR10", "ResNet34").
 _ALIASES = {
@@ -193,7 +197,14 @@ class RunConfig:
             f"must be >= 1, got {self.checkpoint_every}",
         )
         for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma"):
-            _check(math.isfinite(getattr(self, name)), name, "must be a finite number")
+            v = getattr(self, name)
+            _check(math.isfinite(v), name, "must be a finite number")
+            _check(abs(v) <= FLOAT32_MAX, name, f"must be at most {FLOAT32_MAX:.3g}, got {v:g}")
+        _check(
+            SEED_RANGE[0] <= self.seed <= SEED_RANGE[1],
+            "seed",
+            f"must be a 64-bit integer, in {SEED_RANGE[0]}..{SEED_RANGE[1]}, got {self.seed}",
+        )
         if method == "none" and ablate != "none":
             raise ConfigError(f"--ablate {ablate} needs a pruning method; --method none is dense")
         if method == "none":

@@ -9,6 +9,15 @@ import torch
 from ecs_core.config import RunConfig
 
 
+def one_line(text: object, limit: int = 300) -> str:
+    """`text` on one line (torch's multi-line messages joined by "; "), cut at `limit`."""
+    line = ""
+    for part in (p.strip() for p in str(text).splitlines()):
+        if part:
+            line += ("" if not line else " " if line.endswith(":") else "; ") + part
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def explain(exc: BaseException, config: RunConfig | None = None) -> str:
     """A one-line, actionable message for `exc` (falls back to the exception's own text)."""
     if isinstance(exc, torch.OutOfMemoryError):
@@ -21,4 +30,4 @@ def explain(exc: BaseException, config: RunConfig | None = None) -> str:
     cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
     if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
         return f"the disk is full ({exc}); free space, then --resume the run"
-    return str(exc) or type(exc).__name__
+    return one_line(exc, 1000) or type(exc).__name__

@@ -187,8 +187,28 @@ def from_dict(data: dict[str, Any]) -> Event:
     cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kept = {k: v for k, v in data.items() if k in fields}
+    for k, v in kept.items():
+        _check_type(kind, k, v, str(fields[k].type))
+    return cls(**kept)
+
+
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+    "dict[str, Any]": (dict,), "list[dict[str, Any]]": (list,), "list[str]": (list,),
+    "dict[str, int]": (dict,),
+}  # fmt: skip
+
+
+def _check_type(kind: str, name: str, value: Any, annotation: str) -> None:
+    """A damaged events.jsonl ("epoch": "3") is refused here, not deep inside a plot."""
+    base, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    types = _SCALARS.get(base)
+    if types is None or (optional and value is None):
+        return
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise ValueError(f"{kind}.{name} must be {annotation}, got {value!r}")
 
 
 def kinds() -> list[str]:

@@ -159,6 +159,7 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     emit = _emitter(ctx.store)
     t0 = time.time()
     ctx.summary.update(_base_summary(ctx))
+    quantizing = False  # from here on the model holds shared weights, not the trained ones
     try:
         yield emit(
             ev.RunStarted(
@@ -176,13 +177,22 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         if config.quantize and config.method != "none" and distributed.is_main():
             from ecs_core.quant.stage import quantize_stage
 
-            result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit))
+            quantizing = True
+            result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit, stop))
             ctx.summary.update(result or {})
         yield emit(_finish(ctx, "finished", t0))
     except Stopped:
-        _save_model(ctx)
+        if not quantizing:  # model.safetensors already holds the trained weights
+            _save_model(ctx)
         yield emit(_finish(ctx, "stopped", t0))
-    except (Exception, KeyboardInterrupt) as exc:
+    except KeyboardInterrupt:  # a second Ctrl-C: quit at once, but as stopped (resumable)
+        ctx.summary.update(status="stopped")
+        try:
+            ctx.store.write_summary(ctx.summary)
+        except StoreError:
+            pass
+        raise
+    except Exception as exc:
         ctx.summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         try:
             ctx.store.write_summary(ctx.summary)

@@ -80,8 +80,11 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise StoreError(f"{path} does not exist") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{path} is not valid JSON ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise StoreError(
+            f"{path} is not valid JSON ({why}); it is damaged: restore it or delete the run"
+        ) from exc
 
 
 def run_name(config: RunConfig, when: float | None = None) -> str:
@@ -172,7 +175,10 @@ class RunStore:
         atomic_write_json(self.path / "summary.json", summary)
 
     def read_summary(self) -> dict[str, Any]:
-        return read_json(self.path / "summary.json")
+        data = read_json(self.path / "summary.json")
+        if not isinstance(data, dict):
+            raise StoreError(f"{self.path / 'summary.json'} is not a JSON object; it is damaged")
+        return data
 
     # --- events
     def append_event(self, event: Event) -> None:
@@ -199,13 +205,13 @@ class RunStore:
         path = self.path / "events.jsonl"
         if not path.exists():
             return
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:  # bytes: a damaged line (bad UTF-8) is skipped like others
             for line in f:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     break
                 try:
-                    yield event_from_dict(json.loads(line))
-                except (json.JSONDecodeError, TypeError, ValueError):
+                    yield event_from_dict(json.loads(line.decode("utf-8")))
+                except (TypeError, ValueError, RecursionError):  # JSON and UTF-8 errors too
                     continue
 
     # --- tensors (safetensors: loading never runs code)
@@ -244,8 +250,12 @@ class RunStore:
         path = self.path / "checkpoints" / name
         if not path.exists():
             return None
+        import warnings
+
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about odd pickles: the error says it
+                warnings.simplefilter("ignore")
+                return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise StoreError(
                 f"{path} is not a readable checkpoint ({type(exc).__name__}); it may be "

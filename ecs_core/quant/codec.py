@@ -47,6 +47,12 @@ HEADER = struct.Struct("<8sHHQQI")
 MAX_RAW = 1 << 34  # 16 GiB: refuse to inflate beyond this whatever the header says
 MAX_EXPANSION = 1000  # and beyond 64 MiB + 1000x the compressed body (an LZMA bomb guard)
 MAX_CODEBOOK = 256
+# A file's model may hold at most this many values per byte of the file (with a floor for
+# tiny models): checked on the `meta` device before anything is allocated, so decoding a
+# hostile manifest (vgg16 x8 with 100,000 classes in 212 bytes) costs what the file does. Real
+# files hold 10-300 values per byte (VGG16 at 5%: 18), so 4096 leaves a wide margin.
+MAX_VALUES_PER_BYTE = 4096
+MIN_VALUES_CAP = 1 << 22
 # LZMA2 without literal context (lc=lp=pb=0): packed codes and gap bytes carry no useful
 # byte-to-byte context; measured 0.5% smaller than the default on VGG16. Preset 6 (8 MiB
 # dictionary) compresses as well as 9 on payloads this size, with a tenth of the memory.
@@ -193,8 +199,6 @@ def _part(blob: memoryview, span: Any) -> bytes:
 
 def _decode_tensor(e: dict[str, Any], blob: memoryview, like: torch.Tensor) -> np.ndarray:
     shape = tuple(like.shape)
-    if tuple(e["shape"]) != shape or e["dtype"] != str(like.numpy().dtype):
-        raise ValueError(f"{e['name']}: shape/dtype {e['shape']} {e['dtype']} do not fit the model")
     dtype = np.dtype(DTYPES[e["dtype"]]).newbyteorder("<")
     numel = int(np.prod(shape))
     if e["enc"] == "raw":
@@ -240,15 +244,44 @@ def _build(meta: dict[str, Any]) -> nn.Module:
     return build_model(str(meta["model"]), nc, ic, float(w))
 
 
+def _check_fits(entries: dict[str, Any], shapes: dict[str, torch.Tensor], size: int) -> None:
+    """Names, shapes and dtypes of the manifest against the model (built on `meta`: no memory),
+    and the model's size against what a file of `size` bytes could hold; before allocating."""
+    if set(entries) != set(shapes):
+        raise ValueError("the tensors listed do not match the model's state dict")
+    for k, like in shapes.items():
+        e = entries[k]
+        dtype = str(torch.empty(0, dtype=like.dtype).numpy().dtype)
+        if not isinstance(e.get("shape"), list) or tuple(e["shape"]) != tuple(like.shape):
+            raise ValueError(f"{k}: shape {e.get('shape')} does not fit the model")
+        if e.get("dtype") != dtype or dtype not in DTYPES:
+            raise ValueError(f"{k}: dtype {e.get('dtype')} does not fit the model")
+    values = sum(t.numel() for t in shapes.values())
+    cap = max(MIN_VALUES_CAP, MAX_VALUES_PER_BYTE * size)
+    if values > cap:
+        raise ValueError(
+            f"the manifest describes a model of {values:,} values, more than a {size:,}-byte "
+            f"file can hold ({cap:,}); the file is damaged or not ours"
+        )
+
+
 def decode(data: bytes) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model from the file's bytes. Raises ValueError/KeyError/TypeError on defects."""
+    """Rebuild the model from the file's bytes. Raises ValueError/KeyError/TypeError on defects.
+
+    Memory is bounded by the file: the model is first built on the `meta` device and checked
+    against the manifest and the file's size; only then is it allocated.
+    """
     manifest, blob = read_manifest(data)
     meta = manifest["meta"]
+    tensors = manifest["tensors"]
+    if not (isinstance(meta, dict) and isinstance(tensors, list)):
+        raise ValueError("manifest meta or tensor list is malformed")
+    entries = {e["name"]: e for e in tensors}
+    with torch.device("meta"):
+        shapes = _build(meta).state_dict()
+    _check_fits(entries, shapes, len(data))
     model = _build(meta)
     state = model.state_dict()
-    entries = {e["name"]: e for e in manifest["tensors"]}
-    if set(entries) != set(state):
-        raise ValueError("the tensors listed do not match the model's state dict")
     new = {k: torch.from_numpy(_decode_tensor(entries[k], blob, v)) for k, v in state.items()}
     model.load_state_dict(new)
     lossy = sorted(k for k, e in entries.items() if e["enc"] == "int8")

@@ -227,12 +227,14 @@ def build_int8(
     calib: Iterable[torch.Tensor],
     batch_size: int = 64,
     compile: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> Int8Model:
     """Static post-training int8 quantization of a copy of `model` for CPU inference.
 
     `calib` yields input batches (normalised images) used to calibrate activation ranges.
     `compile=True` runs inductor with freezing (fastest; needs a C++ compiler, takes seconds);
-    otherwise the graph is lowered to oneDNN int8 ops directly.
+    otherwise the graph is lowered to oneDNN int8 ops directly. `check` is called after each
+    calibration batch (a run's stop request raises there).
     """
     check_available()
     with _quiet():
@@ -250,6 +252,8 @@ def build_int8(
             prepared = prepare_pt2e(graph, quantizer)
             for xb in batches:
                 prepared(xb)
+                if check is not None:
+                    check()
             converted = convert_pt2e(prepared)
             if compile:
                 import torch._inductor.config as inductor_config

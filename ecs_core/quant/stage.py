@@ -107,7 +107,7 @@ def finetune_centroids(
         r.codebook = c.detach().cpu()
 
 
-def _finetune(ctx: Context, report: ShareReport, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Event]:  # noqa: ANN001
     """`finetune_epochs` epochs of centroid training, reported like training epochs."""
     cfg = ctx.config
     epochs = cfg.finetune_epochs
@@ -125,6 +125,7 @@ def _finetune(ctx: Context, report: ShareReport, emit) -> Iterator[ev.Event]:  #
                     stage="finetune", epoch=epoch, epochs=epochs, batch=step[0], batches=step[1],
                     loss=step[2], img_per_s=0.0, elapsed=now - t,
                 ))  # fmt: skip
+            check()
         test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         yield emit(ev.EpochEnd(
             stage="finetune", epoch=epoch, epochs=epochs, train_loss=step[2], train_acc=step[3],
@@ -135,14 +136,17 @@ def _finetune(ctx: Context, report: ShareReport, emit) -> Iterator[ev.Event]:  #
     yield emit(ev.StageFinished(stage="finetune", seconds=time.time() - t0))
 
 
-def _int8(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+def _int8(ctx: Context, emit, check) -> Iterator[ev.Event]:  # noqa: ANN001
     """Build and evaluate the int8 CPU model; on any failure warn and return None."""
+    from ecs_core.pipeline import Stopped
     from ecs_core.quant.int8 import build_int8, int8_accuracy
 
     try:
         calib = calibration_images(ctx.train, ctx.config.calib_batches, ctx.config.seed)
-        model = build_int8(ctx.model, calib, INT8_BATCH)
+        model = build_int8(ctx.model, calib, INT8_BATCH, check=check)
         acc = int8_accuracy(model, ctx.test.epoch())
+    except Stopped:
+        raise
     except Exception as exc:  # noqa: BLE001 - int8 is a bonus; the run goes on without it
         reason = str(exc).splitlines()[0] if str(exc) else ""
         yield emit(ev.Log(
@@ -164,16 +168,29 @@ def export_meta(ctx: Context, bits: int, test_acc: float | None) -> dict[str, An
     }  # fmt: skip
 
 
-def quantize_stage(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
-    """Weight sharing, optional centroid fine-tuning, int8, export; returns summary fields."""
+def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:  # noqa: ANN001
+    """Weight sharing, optional centroid fine-tuning, int8, export; returns summary fields.
+
+    A stop request (`stop.is_set()`) raises `Stopped` within one fine-tuning or calibration
+    batch, or between steps; `--resume` then redoes this stage from the trained weights.
+    """
+    from ecs_core.pipeline import Stopped
+
+    def check() -> None:
+        if stop is not None and stop.is_set():
+            raise Stopped
+
     cfg = ctx.config
     t = time.time()
     report = share_weights(ctx.model, cfg.bits, ctx.mask, cfg.quantize_bn)
+    check()
     if cfg.finetune_epochs > 0:
-        yield from _finetune(ctx, report, emit)
+        yield from _finetune(ctx, report, emit, check)
     _, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
+    check()
     ctx.store.save_tensors("quantized.safetensors", ctx.model.state_dict())
-    int8_acc = yield from _int8(ctx, emit)
+    int8_acc = yield from _int8(ctx, emit, check)
+    check()
     rows = report.rows()
     yield emit(ev.Quantized(
         bits=cfg.bits, unique_before=report.unique_before, unique_after=report.unique_after,

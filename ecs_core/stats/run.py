@@ -33,7 +33,7 @@ from ecs_core.stats.weights import (
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
 
@@ -54,7 +54,10 @@ class RunView:
             raise StatsError(f"{self.path} is not a run directory (no config.json)")
         config = _read_json(self.path / "config.json")
         if not isinstance(config, dict):
-            raise StatsError(f"{self.path / 'config.json'} is not a JSON object")
+            raise StatsError(
+                f"{self.path / 'config.json'} is not a readable JSON object; it is damaged: "
+                "restore it or delete the run"
+            )
         self.config: dict[str, Any] = config
         summary = _read_json(self.path / "summary.json")
         self.summary: dict[str, Any] = summary if isinstance(summary, dict) else {}
@@ -92,16 +95,31 @@ class RunView:
 
     @cached_property
     def weights(self) -> dict[str, torch.Tensor]:
-        """Final fp32 weights: model.safetensors, else the last checkpoint (a run still going)."""
-        found = self.tensors("model.safetensors")
-        if found is None:
-            from ecs_core.store import RunStore, StoreError
+        """Final fp32 weights: model.safetensors, else the last checkpoint (a run still going).
 
-            try:
-                state = RunStore(self.path).load_checkpoint("last.pt")
-            except StoreError:
-                state = None
-            found = state.get("model") if isinstance(state, dict) else None
+        A file that is there but unreadable is an error naming it, never a silent fallback."""
+        from ecs_core.store import RunStore, StoreError
+
+        store = RunStore(self.path)
+        if (self.path / "model.safetensors").exists():
+            found = self.tensors("model.safetensors")  # read once, shared with the other views
+            if found is not None:
+                return found
+            try:  # unreadable: read it again for the reason
+                store.load_tensors("model.safetensors")
+            except StoreError as exc:
+                raise StatsError(
+                    f"{exc}; restore it, or delete it to show the last checkpoint instead"
+                ) from exc
+        try:
+            state = store.load_checkpoint("last.pt")
+        except StoreError as exc:
+            raise StatsError(str(exc)) from exc
+        found = state.get("model") if isinstance(state, dict) else None
+        if state is not None and not isinstance(found, dict):
+            raise StatsError(
+                f"{self.path / 'checkpoints' / 'last.pt'} holds no model weights; it is damaged"
+            )
         if not found:
             raise StatsError(
                 f"{self.path} has no model.safetensors or checkpoint yet "
@@ -156,6 +174,11 @@ class RunView:
         what = f"{kind} layer" if kind else "layer"
         raise StatsError(f"no {what} {spec!r}; choose a name or 1..{len(names)}: {shown}")
 
+    def _weight(self, name: str) -> torch.Tensor:
+        """One layer's final weights: present and finite, else a StatsError naming the file."""
+        found = "model.safetensors" if self.tensors("model.safetensors") else "checkpoints/last.pt"
+        return _checked(self.weights, name, self.path / found)  # type: ignore[return-value]
+
     def _shape(self, name: str) -> tuple[int, ...]:
         for source in ("masks.safetensors", "model.safetensors"):
             t = self.tensors(source)
@@ -190,13 +213,16 @@ class RunView:
         """Weight-value histograms of a layer before and after weight sharing (default: largest)."""
         name = self.layer(layer, default="largest")
         after = self.tensors("quantized.safetensors")
-        return clusters_for(name, self.weights[name], after.get(name) if after else None, bins,
-                            self.summary, after is not None)  # fmt: skip
+        shared = (
+            _checked(after, name, self.path / "quantized.safetensors", False) if after else None
+        )
+        return clusters_for(name, self._weight(name), shared, bins, self.summary,
+                            after is not None)  # fmt: skip
 
     def kernels(self, layer: str | None = None, offset: int = 0, limit: int = 64) -> KernelMaps:
         """A page of per-filter kernel maps of a conv layer (default: the first)."""
         name = self.layer(layer, kind="conv")
-        return kernel_maps(self.weights[name], name, offset, limit)
+        return kernel_maps(self._weight(name), name, offset, limit)
 
     def activations(
         self,
@@ -263,6 +289,26 @@ class RunView:
 
     def accuracies(self) -> list[sm.StageAccuracy]:
         return sm.stage_accuracies(self.summary, self.events)
+
+
+def _checked(
+    tensors: dict[str, torch.Tensor], name: str, where: Path, required: bool = True
+) -> torch.Tensor | None:
+    """`tensors[name]`, refusing a missing (when `required`) or non-finite tensor in one line."""
+    t = tensors.get(name)
+    if not isinstance(t, torch.Tensor):
+        if not required:
+            return None
+        raise StatsError(
+            f"{where} has no tensor {name!r}: it does not hold this run's weights; "
+            "restore it or run again"
+        )
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise StatsError(
+            f"{where}: {name} holds NaN or infinite values; the file is damaged (or the run "
+            "diverged): restore it or run again"
+        )
+    return t
 
 
 def _sparsity_from_summary(rows: list[Any], target: float | None) -> Sparsity:

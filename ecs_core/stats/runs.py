@@ -18,6 +18,7 @@ from ecs_core.runlock import LOCK_NAME, running_pid
 from ecs_core.stats.summary import integer, num
 from ecs_core.stats.weights import StatsError
 
+BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
 RUNNING_WITHIN_S = 120.0
 """A run without summary.json whose events.jsonl changed this recently is called running."""
 
@@ -61,7 +62,7 @@ class RunInfo:
 def _read(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
 
@@ -86,6 +87,8 @@ def run_info(path: str | Path) -> RunInfo:
     error = summary.get("error") if isinstance(summary.get("error"), str) else None
     if status == "died":
         error = died_reason(path)
+    if not config:
+        error = BROKEN_CONFIG
     return RunInfo(
         path=str(path), name=path.name, status=status,
         model=_text(summary.get("model") or config.get("model")),

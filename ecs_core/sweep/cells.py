@@ -40,9 +40,26 @@ def cell_status(path: Path) -> str:
     return "interrupted" if status == "started" else status
 
 
+def _ours(name: str) -> bool:
+    """What a run leaves before its config.json: its lock, a temp file of a killed write."""
+    return name == ".lock" or (name.startswith(".") and name.endswith(".tmp"))
+
+
 def check_run_dir(path: Path, config: RunConfig) -> None:
-    """Refuse a directory that holds a run of another config (it would be skipped or resumed)."""
+    """Refuse a directory that holds a run of another config (it would be skipped or resumed),
+    or files that are not a run's (a run would write over them)."""
     if not (path / "config.json").is_file():
+        if path.exists() and not path.is_dir():
+            raise SweepError(f"{path} is a file, not a run directory; give another --run-dir")
+        theirs = (
+            sorted(p.name for p in path.iterdir() if not _ours(p.name)) if path.exists() else []
+        )
+        if theirs:
+            shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+            raise SweepError(
+                f"{path} is not empty and is not a run directory (it holds {shown}); "
+                "give a new or empty --run-dir"
+            )
         return
     try:
         saved = RunStore(path).read_config().validate()

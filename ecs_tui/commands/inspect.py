@@ -20,6 +20,9 @@ import typer
 Arg, Opt = typer.Argument, typer.Option
 VIEWS = ("sparsity", "curves", "clusters", "kernels", "activations")
 EXIT_BAD_INPUT = 2
+COLUMNS = (20, 1000)
+LINES = (8, 500)
+"""`ecs show` canvas bounds: a plot is built in memory cell by cell (10**7 columns: 22 GB)."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -58,10 +61,10 @@ def show_command(
         str | None, Opt(help="Activations: dataset folder if not the run's.", show_default=False)
     ] = None,
     width: Annotated[
-        int | None, Opt(help="Columns (default: terminal).", show_default=False)
+        int | None, Opt(help="Columns, 20..1000 (default: terminal).", show_default=False)
     ] = None,
     height: Annotated[
-        int | None, Opt(help="Lines (default: terminal).", show_default=False)
+        int | None, Opt(help="Lines, 8..500 (default: terminal).", show_default=False)
     ] = None,
     color: Annotated[
         bool | None, Opt("--color/--no-color", help="Default: on a TTY unless NO_COLOR is set.")
@@ -73,8 +76,7 @@ def show_command(
 
     if view not in VIEWS:
         raise fail(f"unknown view {view!r}; choose one of: {', '.join(VIEWS)}")
-    term = shutil.get_terminal_size((80, 24))
-    size = (max(20, width or term.columns), max(8, (height or term.lines) - 1))
+    size = _canvas_size(width, height)
     try:
         data = _view_data(load_run(run), view, layer, image, page, size, data_dir)
     except StatsError as exc:
@@ -86,6 +88,17 @@ def show_command(
         color if color is not None else sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
     typer.echo(render(view, data, size, use_color, metric))
+
+
+def _canvas_size(width: int | None, height: int | None) -> tuple[int, int]:
+    """(columns, lines) to draw in: the options, checked, else the terminal's, clamped."""
+    for opt, value, (lo, hi) in (("--width", width, COLUMNS), ("--height", height, LINES)):
+        if value is not None and not lo <= value <= hi:
+            raise fail(f"{opt} must be in {lo}..{hi}, got {value}")
+    term = shutil.get_terminal_size((80, 24))
+    cols = width or min(max(term.columns, COLUMNS[0]), COLUMNS[1])
+    lines = height or min(max(term.lines, LINES[0]), LINES[1])
+    return cols, max(LINES[0], lines - 1)
 
 
 def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> Any:  # noqa: ANN001
@@ -260,6 +273,7 @@ def compare_command(
 ) -> None:
     """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
     from ecs_core.stats import StatsError, compare_runs
+    from ecs_core.stats.runs import BROKEN_CONFIG
 
     try:
         table = compare_runs(paths)
@@ -267,6 +281,9 @@ def compare_command(
         raise fail(str(exc)) from None
     if table.skipped:
         typer.echo(f"note: {len(table.skipped)} run(s) not finished, left out", err=True)
+    for path, why in table.skipped:
+        if why == "status unreadable":
+            typer.echo(f"note: {path} is broken: {BROKEN_CONFIG}", err=True)
     if not table.cells:
         raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
     if csv:
@@ -334,6 +351,8 @@ def runs_command(
     for i in infos:
         if i.status == "died" and i.error:
             typer.echo(f"{_rel(i.path, folder)}: {i.error}")
+        if i.status == "unreadable":
+            typer.echo(f"note: {_rel(i.path, folder)} is unreadable: {i.error}", err=True)
 
 
 def _run_row(i: Any, folder: Path) -> tuple[str, ...]:

@@ -42,6 +42,13 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
     except (StoreError, ConfigError) as exc:
         raise _fail(str(exc)) from None
     mask = {k: v.bool() for k, v in mask.items()} if mask is not None else None
+    for k, m in (mask or {}).items():
+        if k not in state or tuple(m.shape) != tuple(state[k].shape):
+            fits = f"has shape {list(state[k].shape)}" if k in state else "is missing"
+            raise _fail(
+                f"{run / 'masks.safetensors'} does not fit {name} ({k}: mask {list(m.shape)}, "
+                f"the weight {fits}); it is damaged: restore it, or delete it to export without"
+            )
     return cfg, state, mask, name, summary
 
 
@@ -125,7 +132,7 @@ def export_command(
     """Write a run's quantized model into one compressed .ecsz file."""
     from ecs_core.quant.codec import CodecError, save_compressed
     from ecs_core.quant.stage import dense_bytes
-    from ecs_core.store import RunStore
+    from ecs_core.store import RunStore, StoreError
 
     if bits is not None and not 1 <= bits <= 8:
         raise _fail(f"--bits must be in 1..8, got {bits}")
@@ -137,6 +144,8 @@ def export_command(
         if store is not None:
             store.lock()
         size = save_compressed(out, model, mask, meta)
+    except StoreError as exc:  # says "cannot write PATH" (or who holds the run) itself
+        raise _fail(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot write {out}: {exc}") from None
     finally:

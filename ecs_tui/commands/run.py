@@ -49,7 +49,20 @@ def build_config(**kw: object) -> RunConfig:
     return RunConfig(**kw).validate()  # type: ignore[arg-type]
 
 
+def explicit(ctx: typer.Context, name: str) -> bool:
+    """Was this option typed (or set by environment), rather than left at its default?"""
+    source = ctx.get_parameter_source(name)  # click's ParameterSource (typer vendors click)
+    return getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+
+def _typed_fields(ctx: typer.Context) -> set[str]:
+    """RunConfig fields the user typed (--compression sets density, --prunetype scope)."""
+    alias = {"compression": "density", "prunetype": "scope"}
+    return {alias.get(name, name) for name in ctx.params if explicit(ctx, name)}
+
+
 def run_command(
+    ctx: typer.Context,
     model: Annotated[str, Opt(help=" | ".join(MODEL_NAMES) + " (any case).")] = _D.model,
     dataset: Annotated[str, Opt(help="digits | fashion-mnist | cifar10 | cifar100.")] = _D.dataset,
     width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
@@ -130,6 +143,7 @@ def run_command(
 ) -> None:
     """Train, prune, quantize and export one model, headless."""
     kw = dict(locals())
+    kw.pop("ctx")
     resume_dir, as_json = kw.pop("resume"), kw.pop("json_out")
     run_dir, nproc = kw.pop("run_dir"), kw.pop("nproc")
     try:
@@ -146,7 +160,7 @@ def run_command(
         if store is None:
             return
     elif resume_dir is not None:
-        store, config = _resume_target(resume_dir, config)
+        store, config = _resume_target(resume_dir, config, _typed_fields(ctx))
         if store is None:
             return
     if nproc > 1:
@@ -172,7 +186,7 @@ def _open_run_dir(path: Path, config: RunConfig):  # noqa: ANN202
     return opened[0]
 
 
-def _resume_target(path: Path, config: RunConfig):  # noqa: ANN202
+def _resume_target(path: Path, config: RunConfig, typed: set[str]):  # noqa: ANN202
     """(store, config) to continue; (None, _) when the run is already finished."""
     from ecs_core.store import RunStore, StoreError
 
@@ -187,14 +201,13 @@ def _resume_target(path: Path, config: RunConfig):  # noqa: ANN202
     if status == "finished":
         typer.echo(f"{path} has already finished; nothing to do.")
         return None, config
-    # Options left at their defaults take the saved run's values; others must match.
+    # Options not typed take the saved run's values; typed ones (even at their default value)
+    # must match it, or the pipeline refuses the resume naming the fields that differ.
     import dataclasses
 
     merged = {}
-    defaults = RunConfig().validate()
     for f in dataclasses.fields(RunConfig):
-        given = getattr(config, f.name)
-        merged[f.name] = getattr(saved, f.name) if given == getattr(defaults, f.name) else given
+        merged[f.name] = getattr(config if f.name in typed else saved, f.name)
     return store, RunConfig(**merged)
 
 
@@ -235,7 +248,7 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
         restore()
     printer.close()
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
-        run_dir = last.summary.get("run_dir", "RUN_DIR")
+        run_dir = run_dir or "RUN_DIR"  # where it is now, even if summary.json says elsewhere
         typer.echo(f"stopped; continue with: ecs run --resume {run_dir}", err=True)
         return EXIT_STOPPED
     return 0

@@ -20,11 +20,14 @@ import typer
 
 from ecs_core.config import ConfigError, RunConfig
 from ecs_tui.commands.run import EXIT_FAILED, EXIT_STOPPED, build_config, fail
+from ecs_tui.commands.run import explicit as _explicit
 
 Opt = typer.Option
+EXIT_BUSY = 3
+"""`ecs sweep`: every cell this process could run is done; others are another process's now."""
 _AXIS_TYPES = {"models": str, "datasets": str, "methods": str, "densities": float, "seeds": int}
 _NOT_SHARED = {"model", "dataset", "method", "density", "compression", "seed", "resume",
-               "json_out", "nproc", "run_dir"}  # fmt: skip
+               "json_out", "nproc", "run_dir", "ctx"}  # fmt: skip
 """`ecs run` options that a sweep does not pass on to its cells (axes, and per-run choices)."""
 
 
@@ -84,12 +87,6 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
     raise typer.Exit(_run(ctx, cells, grid, _pick_gpus(kw["gpus"], base.device)))
 
 
-def _explicit(ctx: typer.Context, name: str) -> bool:
-    """Was this option typed (or set by environment), rather than left at its default?"""
-    source = ctx.get_parameter_source(name)  # click's ParameterSource (typer vendors click)
-    return getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
-
-
 def _resolve(ctx: typer.Context, kw: dict[str, Any]):  # noqa: ANN202
     """(sweep name, Grid, base RunConfig) from the options and the grid file, options winning."""
     from ecs_core.sweep import Grid, read_grid_file
@@ -127,20 +124,35 @@ def _split(option: str, text: str, cast: type) -> tuple:
 def _pick_gpus(spec: str, device: str) -> list[str] | None:
     """GPU ids to run workers on, or None for one cell after another in this process."""
     spec = spec.strip().lower()
-    if spec in ("none", "", "cpu") or device == "cpu":
+    if spec in ("none", "", "cpu"):
         return None
-    if spec != "auto":
-        return [s.strip() for s in spec.split(",") if s.strip()]
+    ids = _visible_gpus() if spec == "auto" else _check_gpus(spec, _visible_gpus())
+    if device == "cpu" or (spec == "auto" and len(ids) < 2):
+        return None
+    return ids
+
+
+def _visible_gpus() -> list[str]:
+    """The GPU ids a worker can be given (CUDA_VISIBLE_DEVICES' entries, else 0..count-1)."""
     import os
 
     import torch
 
     count = torch.cuda.device_count()
-    if count < 2:
-        return None
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     ids = [s.strip() for s in visible.split(",") if s.strip()] if visible else []
     return (ids or [str(i) for i in range(count)])[:count]
+
+
+def _check_gpus(spec: str, visible: list[str]) -> list[str]:
+    """`--gpus 0,1`: every id must be a visible GPU, else exit 2 naming the visible ones."""
+    ids = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [i for i in ids if i not in visible]
+    if ids and not unknown and len(set(ids)) == len(ids):
+        return ids
+    have = f"the visible GPUs are {','.join(visible)}" if visible else "no GPU is visible here"
+    what = f"no GPU {', '.join(unknown)}" if unknown and ids else f"bad --gpus {spec!r}"
+    raise fail(f"{what}: {have}; use --gpus auto, --gpus none, or visible ids, e.g. 0,1")
 
 
 # --- running and reporting
@@ -176,7 +188,17 @@ def _run(ctx: typer.Context, cells: list, grid: Any, gpus: list[str] | None) -> 
         typer.echo(f"{done} of {len(results)} cells finished; {msg}", err=True)
     if any(r.status == "failed" for r in results):
         return EXIT_FAILED
-    return EXIT_STOPPED if done < len(results) else 0
+    busy = sum(r.status in ("busy", "running") for r in results)
+    if stop.is_set() or done + busy < len(results):
+        return EXIT_STOPPED
+    if busy:
+        typer.echo(
+            f"{busy} cell(s) left to another process that is running them; run the "
+            f"same command again once it has finished (exit {EXIT_BUSY})",
+            err=True,
+        )
+        return EXIT_BUSY
+    return 0
 
 
 def _progress(update: Any) -> None:
