@@ -26,6 +26,9 @@ Opt = typer.Option
 EXIT_BUSY = 3
 """`ecs sweep`: every cell this process could run is done; others are another process's now."""
 _AXIS_TYPES = {"models": str, "datasets": str, "methods": str, "densities": float, "seeds": int}
+_SINGULAR = {"models": "model", "datasets": "dataset", "methods": "method", "densities": "density",
+             "seeds": "seed"}  # fmt: skip
+"""An axis is also spelled as `ecs run` spells the option (`--dataset digits`: a one-value axis)."""
 _NOT_SHARED = {"model", "dataset", "method", "density", "compression", "seed", "resume",
                "json_out", "nproc", "run_dir", "ctx"}  # fmt: skip
 """`ecs run` options that a sweep does not pass on to its cells (axes, and per-run choices)."""
@@ -51,7 +54,10 @@ def _own_parameters() -> list[inspect.Parameter]:
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 annotation=typer.Context)]  # fmt: skip
     for name, kind, default, text in _OWN_OPTIONS:
-        option = Opt(help=text, show_default=isinstance(default, str))
+        names = [f"--{name.replace('_', '-')}"]
+        if name in _SINGULAR:
+            names.append(f"--{_SINGULAR[name]}")
+        option = Opt(*names, help=text, show_default=isinstance(default, str))
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                         annotation=Annotated[kind, option]))  # fmt: skip
     return params

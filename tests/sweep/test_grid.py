@@ -113,6 +113,19 @@ def test_print_commands_round_trip_and_options_beat_the_grid_file(
     assert not runs.exists()
 
 
+def test_axes_also_take_ecs_runs_singular_spelling(runner: CliRunner, tmp_path: Path) -> None:
+    """`ecs sweep --dataset digits --method snip --density 0.1 --seed 1 --model vgg16` works as
+    `ecs run` spells them (a one-value axis each; a comma list too)."""
+    result = runner.invoke(app, [
+        "sweep", "--model", "vgg16", "--dataset", "digits", "--method", "snip,random",
+        "--density", "0.1", "--seed", "1", "--runs-dir", str(tmp_path), "--print-commands",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    configs = [_parse_run_line(line)[0] for line in result.output.strip().splitlines()]
+    assert [(c.method, c.density, c.seed, c.dataset) for c in configs] == [
+        ("snip", 0.1, 1, "digits"), ("random", 0.1, 1, "digits")]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
