@@ -103,18 +103,12 @@ def field_of_error(message: str) -> str | None:
 
 
 def command_line(config: RunConfig) -> str:
-    """The `ecs run ...` line that reproduces `config` (only options that differ from defaults)."""
-    defaults = RunConfig().validate()
-    parts = ["ecs", "run"]
-    for f in dataclasses.fields(RunConfig):
-        value, default = getattr(config, f.name), getattr(defaults, f.name)
-        if f.name == "extra" or value == default:
-            continue
-        if isinstance(value, bool):
-            parts.append(flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
-        elif value is not None:
-            parts += [flag(f.name), repr(value) if isinstance(value, float) else str(value)]
-    return shlex.join(parts)
+    """The `ecs run ...` line that reproduces `config`: model, dataset, method, density and seed
+    always (the line records the experiment on its own), other options where they differ from
+    the defaults. The same converter as `ecs sweep --print-commands` and the DDP launcher."""
+    from ecs_tui.commands.sweep import config_to_args
+
+    return shlex.join(["ecs", "run", *config_to_args(config)])
 
 
 def display(value: Any) -> str:
