@@ -3,9 +3,6 @@ with its own exit code (3), not the 130 of an interrupted one."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -31,21 +28,13 @@ def test_gpus_that_are_not_visible_are_refused(tmp_path, monkeypatch, spec, visi
     assert not list(tmp_path.rglob("config.json"))
 
 
-def test_sweep_that_left_a_cell_to_another_process_exits_3(tmp_path):
+def test_sweep_that_left_a_cell_to_another_process_exits_3(tmp_path, lock_held_elsewhere):
     base = RunConfig(width=0.125, epochs=1, max_batches=1, batch_size=32, quantize=False)
     cells = make_cells(Grid(methods=("snip",), seeds=(0, 1)), base, tmp_path, "b")
     open_run_dir(cells[0].path, cells[0].config)
-    code = (f"from ecs_core import runlock; runlock.acquire({str(cells[0].path)!r}); "
-            "print(1, flush=True); input()")  # fmt: skip
-    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "1"
+    with lock_held_elsewhere(cells[0].path):
         res = CliRunner().invoke(app, ["sweep", *TINY, "--methods", "snip", "--seeds", "0,1",
                                        "--runs-dir", str(tmp_path), "--name", "b",
                                        "--gpus", "none"])  # fmt: skip
-    finally:
-        other.kill()
-        other.wait()
     assert res.exit_code == EXIT_BUSY == 3, (res.output, res.exception)
     assert "left to another process" in res.stderr and "Traceback" not in res.output

@@ -133,7 +133,9 @@ def test_a_printed_command_runs_its_cell(
 
 
 @pytest.mark.parametrize("gpus", [None, ["0"]], ids=["in-process", "workers"])
-def test_a_cell_another_process_runs_is_left_to_it(tmp_path: Path, gpus: list[str] | None) -> None:
+def test_a_cell_another_process_runs_is_left_to_it(
+    tmp_path: Path, gpus: list[str] | None, lock_held_elsewhere
+) -> None:
     """Two sweeps over one grid (say, one per GPU): a cell whose directory another process
     holds is reported busy and left untouched; the other cells run; run again once it is free."""
     from ecs_core.sweep import open_run_dir
@@ -142,12 +144,7 @@ def test_a_cell_another_process_runs_is_left_to_it(tmp_path: Path, gpus: list[st
                      device="cpu")  # fmt: skip
     cells = make_cells(Grid(methods=("snip",), seeds=(0, 1)), base, tmp_path, "b")
     open_run_dir(cells[0].path, cells[0].config)  # the other sweep made it and holds it
-    code = (f"from ecs_core import runlock; runlock.acquire({str(cells[0].path)!r}); "
-            "print(1, flush=True); input()")  # fmt: skip
-    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "1"
+    with lock_held_elsewhere(cells[0].path) as other:
         assert cell_status(cells[0].path) == "running"
         updates = []
         results = run_sweep(cells, gpus=gpus, report=updates.append)
@@ -157,8 +154,5 @@ def test_a_cell_another_process_runs_is_left_to_it(tmp_path: Path, gpus: list[st
         assert done[cells[1].name].status == "finished"
         assert [r.status for r in results] == ["running", "finished"]
         assert not (cells[0].path / "events.jsonl").exists()
-    finally:
-        other.kill()
-        other.wait()
     assert cell_status(cells[0].path) == "interrupted"
     assert [r.status for r in run_sweep(cells, gpus=gpus)] == ["finished", "finished"]

@@ -1,0 +1,100 @@
+"""`ecs runs`: every run directory under a folder, one row each (a table on a terminal)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ecs_tui.commands.inspect import Arg, Opt, fail
+
+
+def runs_command(
+    folder: Annotated[Path, Arg(help="Folder holding run directories.")] = Path("runs"),
+    as_json: Annotated[
+        bool, Opt("--json", help="One JSON object per run on stdout, for scripts.")
+    ] = False,
+) -> None:
+    """List run directories: status, model, dataset, method, density, accuracy, path.
+
+    On a terminal, a table; piped, one line per run with its full path (never wrapped)."""
+    from ecs_core.stats import StatsError, find_runs, run_info
+
+    try:
+        infos = [run_info(p) for p in find_runs([folder])]
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        for i in infos:
+            typer.echo(json.dumps({**asdict(i), "pq_acc": i.pq_acc}))
+        return
+    if not infos:
+        typer.echo(f"no run directories under {folder}")
+        return
+    header = ("status", "model", "dataset", "method", "density", "acc %", "P+Q %", "path")
+    rows = [_run_row(i, folder) for i in infos]
+    title = f"{len(infos)} run{'s' if len(infos) != 1 else ''} under {folder}"
+    if sys.stdout.isatty():
+        _runs_table(title, header, rows)
+    else:
+        widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header) - 1)]
+        typer.echo(title)
+        for r in [header, *rows]:
+            typer.echo(
+                "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1]
+            )
+    for i in infos:
+        if i.status == "died" and i.error:
+            typer.echo(f"{_rel(i.path, folder)}: {i.error}")
+        if i.status == "unreadable":
+            typer.echo(f"note: {_rel(i.path, folder)} is unreadable: {i.error}", err=True)
+
+
+def _run_row(i: Any, folder: Path) -> tuple[str, ...]:
+    model = f"{i.model} x{i.width:g}" if i.width else i.model
+    method = i.method if i.ablate == "none" else f"{i.method}-{i.ablate}"
+    return (i.status, model, i.dataset, method, _density(i), _pct(i.test_acc), _pct(i.pq_acc),
+            _rel(i.path, folder))  # fmt: skip
+
+
+def _runs_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(
+        title=title, title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True,
+    )  # fmt: skip
+    for col in header:
+        right = col in ("density", "acc %", "P+Q %")
+        fold = "fold" if col == "path" else "ellipsis"  # a path folds: it tells runs apart
+        t.add_column(col, justify="right" if right else "left", overflow=fold, ratio=col == "path")
+    for r in rows:
+        t.add_row(*r)
+    Console(highlight=False).print(t)
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
+def _density(i: Any) -> str:
+    if i.density is None:
+        return "" if i.target_density is None else f"({i.target_density:.2%})"
+    return f"{i.density:.2%}"
+
+
+def _rel(path: str, folder: Path) -> str:
+    try:
+        return str(Path(path).relative_to(folder)) or "."
+    except ValueError:
+        return path
+
+
+def register(app: typer.Typer) -> None:
+    app.command("runs")(runs_command)

@@ -1,0 +1,33 @@
+"""Fixtures every test folder may use."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+
+@contextlib.contextmanager
+def _held_elsewhere(run_dir: Path) -> Iterator[subprocess.Popen]:
+    """A second process holds `run_dir`'s lock (as another sweep or `ecs run` would) until the
+    block ends; then it is killed, which frees the lock."""
+    code = (f"from ecs_core import runlock; runlock.acquire({str(run_dir)!r}); "
+            "print(1, flush=True); input()")  # fmt: skip
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "1"
+        yield other
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.fixture
+def lock_held_elsewhere() -> Callable[[Path], contextlib.AbstractContextManager]:
+    """`with lock_held_elsewhere(run_dir) as proc:` (importlib mode: conftests are not imported)."""
+    return _held_elsewhere
