@@ -2,8 +2,9 @@
 
 Snapshots must be the same on every machine and every day, so nothing here trains: the event
 stream is written out by hand (fixed times, fixed metrics), and the finished run directory is
-built from a seeded model with a magnitude mask, with `quantized.safetensors` made by rounding
-each layer's kept weights to 32 evenly spaced levels (a stand-in for k-means, good for views).
+built from a model with numpy-drawn weights (the same on every CPU) and a magnitude mask, with
+`quantized.safetensors` made by rounding each layer's kept weights to 32 evenly spaced levels
+(a stand-in for k-means, good for views).
 """
 
 from __future__ import annotations
@@ -136,6 +137,28 @@ class CannedRunner:
             yield event
 
 
+def _numpy_init(model: Any) -> None:
+    """He-normal weights drawn by numpy: the same numbers on every CPU.
+
+    torch's CPU `normal_` picks a vectorised kernel by instruction set, so seeded torch weights
+    differ in the last bits between machines, and a magnitude mask at the threshold keeps a
+    different weight: one count in the sparsity table changed between this machine and CI's.
+    """
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                std = np.float32((2.0 / p[0].numel()) ** 0.5)
+                p.copy_(torch.from_numpy(rng.standard_normal(p.shape, dtype=np.float32) * std))
+            elif name.endswith("weight"):  # batch-norm scale
+                p.fill_(1.0)
+            else:
+                p.copy_(torch.from_numpy(rng.uniform(-0.05, 0.05, p.shape).astype(np.float32)))
+
+
 def write_finished_run(runs: Path) -> Path:
     """A finished run directory with real weights, masks and quantized weights (no training)."""
     import torch
@@ -146,8 +169,8 @@ def write_finished_run(runs: Path) -> Path:
     from ecs_core.store import RunStore
 
     data = load_dataset("digits")
-    torch.manual_seed(0)
     model = build_model("vgg16", data.num_classes, data.in_channels, CONFIG.width)
+    _numpy_init(model)
     weights = prunable_weights(model)
     mask = mask_from_scores({k: w.detach().abs() for k, w in weights.items()}, 0.05, "global")
     with torch.no_grad():
