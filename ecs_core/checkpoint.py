@@ -19,7 +19,7 @@ from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore, StoreError
 
 if TYPE_CHECKING:
-    from ecs_core.pipeline import Context
+    from ecs_core.context import Context
 
 
 class ResumeError(ValueError):
@@ -36,6 +36,7 @@ def apply_mask(ctx: Context, mask: Mask) -> None:
 def save_checkpoint(ctx: Context, best: bool = False) -> Any:
     state = {
         "epoch": ctx.epoch,
+        "round": ctx.round,
         "model": ctx.model.state_dict(),
         "optimizer": ctx.optimizer.state_dict(),
         "scheduler": ctx.scheduler.state_dict(),
@@ -92,6 +93,7 @@ def restore(ctx: Context) -> None:
                              ns["has_gauss"], ns["cached"]))  # fmt: skip
         random.setstate(state["python_rng"])
         ctx.epoch = int(state["epoch"])
+        ctx.round = int(state.get("round", 0))  # checkpoints from before IMP have none
         ctx.best_acc = float(state["best_acc"])
         ctx.summary = json.loads(state["summary_json"])
         ctx.summary["run_dir"] = str(ctx.store.path)  # where it is now (it may have moved)

@@ -12,14 +12,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecs_core.names import ConfigError, canonical_name
+from ecs_core.registry import DATASETS, MODELS, PRUNERS, pruner
+from ecs_core.rounds import imp_densities
 
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the field and what would be valid."""
+__all__ = ["ConfigError", "RunConfig", "canonical_name", "check_model_spec"]
 
-
-MODEL_NAMES = ("vgg16", "vgg19", "resnet18", "resnet34", "resnet50")
-DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
-METHOD_NAMES = ("ecs", "snip", "grasp", "synflow", "random", "magnitude", "none")
 SCOPES = ("global", "layer")
 ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
@@ -29,31 +27,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 """Rates and factors become float32 tensors in the optimizer: larger values overflow."""
 SEED_RANGE = (-(2**63), 2**63 - 1)
 """What torch's generators take, with room for the seed + 1 and seed + rank used in a run."""
-
-# Spellings users type for the same thing (the original used "CIFAR10", "ResNet34").
-_ALIASES = {
-    "fashion_mnist": "fashion-mnist",
-    "fashionmnist": "fashion-mnist",
-    "fmnist": "fashion-mnist",
-    "cifar-10": "cifar10",
-    "cifar-100": "cifar100",
-    "cifar_10": "cifar10",
-    "cifar_100": "cifar100",
-    "vgg": "vgg16",
-    "vgg16_bn": "vgg16",
-    "vgg16bn": "vgg16",
-    "vgg19_bn": "vgg19",
-    "vgg19bn": "vgg19",
-}
-
-
-def canonical_name(name: str, choices: tuple[str, ...], what: str) -> str:
-    """Case-insensitive lookup of `name` among `choices`; raise `ConfigError` listing them."""
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in choices:
-        raise ConfigError(f"unknown {what} {name!r}; choose one of: {', '.join(choices)}")
-    return key
 
 
 def check_model_spec(spec: str) -> str:
@@ -99,6 +72,11 @@ class RunConfig:
     re-initialised), invert (lowest scores kept), or none. Part of the run's name."""
     prune_iterations: int = 100
     """SynFlow: pruning rounds; round k keeps density**(k/n) (exponential schedule)."""
+    prune_fraction: float = 0.2
+    """IMP: fraction of the remaining weights removed each round (Frankle & Carbin: 0.2)."""
+    rewind_epoch: int = 0
+    """IMP: after each round the kept weights, optimizer and LR schedule go back to their
+    state after this epoch of the dense run (0: initialisation, the original lottery ticket)."""
     allow_collapse: bool = False
     """Go on even if pruning leaves a layer with no weights at all."""
 
@@ -155,9 +133,9 @@ class RunConfig:
         if ":" in self.model:
             model = check_model_spec(self.model)
         else:
-            model = canonical_name(self.model, MODEL_NAMES, "model")
-        dataset = canonical_name(self.dataset, DATASET_NAMES, "dataset")
-        method = canonical_name(self.method, METHOD_NAMES, "method")
+            model = canonical_name(self.model, MODELS, "model")
+        dataset = canonical_name(self.dataset, DATASETS, "dataset")
+        method = canonical_name(self.method, PRUNERS, "method")
         scope = canonical_name(self.scope, SCOPES, "scope")
         ablate = canonical_name(self.ablate, ABLATIONS, "ablation (--ablate)")
         budget = canonical_name(self.budget, BUDGETS, "budget")
@@ -180,6 +158,18 @@ class RunConfig:
             f"must be >= 1, got {self.prune_iterations}",
         )
         _check(
+            0 < self.prune_fraction < 1,
+            "prune-fraction",
+            f"must be in (0, 1), got {self.prune_fraction}",
+        )
+        _check(self.rewind_epoch >= 0, "rewind-epoch", f"must be >= 0, got {self.rewind_epoch}")
+        _check(
+            pruner(method).when != "iterative" or self.rewind_epoch < self.epochs,
+            "rewind-epoch",
+            f"must be below --epochs ({self.epochs}): each round trains epochs "
+            f"rewind-epoch+1..epochs, got {self.rewind_epoch}",
+        )
+        _check(
             self.max_batches is None or self.max_batches >= 1,
             "max-batches",
             f"must be >= 1, got {self.max_batches}",
@@ -196,7 +186,8 @@ class RunConfig:
             "checkpoint-every",
             f"must be >= 1, got {self.checkpoint_every}",
         )
-        for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma"):
+        for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma",
+                     "prune_fraction"):  # fmt: skip
             v = getattr(self, name)
             _check(math.isfinite(v), name, "must be a finite number")
             _check(abs(v) <= FLOAT32_MAX, name, f"must be at most {FLOAT32_MAX:.3g}, got {v:g}")
@@ -205,9 +196,12 @@ class RunConfig:
             "seed",
             f"must be a 64-bit integer, in {SEED_RANGE[0]}..{SEED_RANGE[1]}, got {self.seed}",
         )
-        if method == "none" and ablate != "none":
-            raise ConfigError(f"--ablate {ablate} needs a pruning method; --method none is dense")
-        if method == "none":
+        dense = pruner(method).when == "never"
+        if dense and ablate != "none":
+            raise ConfigError(
+                f"--ablate {ablate} needs a pruning method; --method {method} is dense"
+            )
+        if dense:
             density = 1.0
         else:
             density = self.density
@@ -235,9 +229,26 @@ class RunConfig:
         return self.method if self.ablate == "none" else f"{self.method}-{self.ablate}"
 
     @property
+    def prunes(self) -> bool:
+        """False for the dense method (`--method none`)."""
+        return pruner(self.method).when != "never"
+
+    @property
+    def rounds(self) -> list[float]:
+        """IMP: the density after each prune round (empty for one-shot methods)."""
+        if pruner(self.method).when != "iterative":
+            return []
+        return imp_densities(self.density, self.prune_fraction)
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs the run trains: `epochs`, plus (epochs - rewind_epoch) per IMP round."""
+        return self.epochs + len(self.rounds) * (self.epochs - self.rewind_epoch)
+
+    @property
     def prune_epoch(self) -> int:
         """Epochs trained before the mask is computed (0: prune at initialisation)."""
-        if self.method in ("ecs", "magnitude"):
+        if pruner(self.method).when == "warmup":
             return min(self.warmup_epochs, self.epochs)
         return 0
 

@@ -56,6 +56,10 @@ class StageStarted(Event):
     """warmup | prune | train | quantize | finetune | export"""
     epochs: int = 0
     """Epochs this stage will train (0 for stages that do not train)."""
+    round: int = 0
+    """IMP: which round this stage belongs to (0: the dense run; 1..rounds: pruned rounds)."""
+    rounds: int = 0
+    """IMP: prune rounds in the run (0: a one-shot method)."""
 
 
 @_event
@@ -99,6 +103,8 @@ class EpochEnd(Event):
     img_per_s: float
     density: float = 1.0
     """Fraction of prunable weights that are non-zero during this epoch."""
+    round: int = 0
+    """IMP: the round this epoch trains in (epochs count on across rounds)."""
 
 
 @_event
@@ -120,6 +126,9 @@ class Pruned(Event):
     seconds: float = 0.0
     ablate: str = "none"
     """Sanity-check ablation applied to the mask: none | shuffle | reinit | invert."""
+    round: int = 0
+    """IMP: the round this mask starts (1..rounds); 0 for one-shot methods."""
+    rounds: int = 0
 
 
 @_event

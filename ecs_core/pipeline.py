@@ -1,10 +1,12 @@
 """`run(config, store, stop)`: the one place that orders the stages of a run.
 
     1) validate the config, load the data, build the model (errors here leave nothing on disk)
-    2) warm-up epochs (ECS, magnitude), or none (SNIP, random prune at initialisation)
+    2) warm-up epochs (ECS, magnitude), or none (SNIP, GraSP, SynFlow, random: at init)
     3) prune: score, then mask; report density per layer; refuse layer collapse
     4) train the remaining epochs with the mask enforced after every step
+       (IMP, `imp.imp_rounds`: 2-4 become rounds of train, prune, rewind)
     5) quantize and export (weight sharing, int8, compressed file), when asked
+When a method prunes is its spec's (`registry.PrunerSpec.when`); the stages are `stages.py`.
 Every step is reported as an `Event`; the store appends each one to events.jsonl as it happens.
 """
 
@@ -14,37 +16,23 @@ import random
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ecs_core import distributed
 from ecs_core import events as ev
-from ecs_core.checkpoint import ResumeError, apply_mask, check_resumable, restore, save_checkpoint
+from ecs_core.checkpoint import ResumeError, check_resumable, restore
 from ecs_core.config import RunConfig
-from ecs_core.data import ImageData, load_dataset, make_batches
-from ecs_core.data.loader import Batches
+from ecs_core.context import Context, StopFlag, Stopped
+from ecs_core.data import load_dataset, make_batches
+from ecs_core.imp import imp_rounds
 from ecs_core.models import build_model, prunable_weights
-from ecs_core.prune import MaskEnforcer, PruneError, PruneResult, prune
-from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
-from ecs_core.prune.mask import Mask, layer_report
+from ecs_core.prune.mask import layer_report
+from ecs_core.stages import Emit, apply_result, emitter, epochs, prune_stage, stage
 from ecs_core.store import RunStore, StoreError
-from ecs_core.train import evaluate, make_optimizer, model_memory_format, train_epoch
-
-PROGRESS_EVERY_S = 0.25  # throttle batch_progress events (the TUI redraws slower anyway)
-
-
-class StopFlag(Protocol):
-    """Anything with `is_set()`, e.g. `threading.Event`."""
-
-    def is_set(self) -> bool: ...
-
-
-class Stopped(Exception):
-    """Internal: a stop was requested at a batch boundary."""
+from ecs_core.train import evaluate, make_optimizer, model_memory_format
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,30 +49,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@dataclass
-class Context:
-    """Everything a run holds while it runs (one per call to `run`)."""
-
-    config: RunConfig
-    device: torch.device
-    data: ImageData
-    model: nn.Module
-    train: Batches
-    test: Batches
-    store: RunStore
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    generator: torch.Generator
-    mask: Mask | None = None
-    enforcer: MaskEnforcer | None = None
-    epoch: int = 0
-    """Epochs completed."""
-    best_acc: float = -1.0
-    summary: dict[str, Any] = field(default_factory=dict)
-    ddp: nn.Module | None = None
-    """DDP: the DistributedDataParallel wrapper that training steps go through (None: 1 process)."""
 
 
 def prepare(config: RunConfig, store: RunStore | None = None) -> Context:
@@ -156,7 +120,7 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     """The run itself, once the directory is ours: events out, summary written at the end."""
     config = ctx.config
     stop = distributed.agreed_stop(stop)  # DDP: every rank stops at the same batch
-    emit = _emitter(ctx.store)
+    emit = emitter(ctx.store)
     t0 = time.time()
     ctx.summary.update(_base_summary(ctx))
     quantizing = False  # from here on the model holds shared weights, not the trained ones
@@ -174,11 +138,11 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         )
         yield from _train_and_prune(ctx, stop, emit)
         _save_model(ctx)
-        if config.quantize and config.method != "none" and distributed.is_main():
+        if config.quantize and config.prunes and distributed.is_main():
             from ecs_core.quant.stage import quantize_stage
 
             quantizing = True
-            result = yield from _stage(ctx, "quantize", 0, emit, quantize_stage(ctx, emit, stop))
+            result = yield from stage("quantize", 0, emit, quantize_stage(ctx, emit, stop))
             ctx.summary.update(result or {})
         yield emit(_finish(ctx, "finished", t0))
     except Stopped:
@@ -219,168 +183,30 @@ def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:
     )
 
 
-def _emitter(store: RunStore):  # noqa: ANN202
-    def emit(event: ev.Event) -> ev.Event:
-        store.append_event(event)
-        return event
-
-    return emit
-
-
-def _stage(ctx: Context, name: str, epochs: int, emit, body: Iterator[ev.Event]):  # noqa: ANN001, ANN202
-    """Wrap a stage body in stage_started / stage_finished events; return the body's result."""
-    t = time.time()
-    yield emit(ev.StageStarted(stage=name, epochs=epochs))
-    result = yield from body
-    yield emit(ev.StageFinished(stage=name, seconds=time.time() - t))
-    return result
-
-
-def _train_and_prune(ctx: Context, stop: StopFlag | None, emit) -> Iterator[ev.Event]:  # noqa: ANN001
+def _train_and_prune(ctx: Context, stop: StopFlag | None, emit: Emit) -> Iterator[ev.Event]:
+    """Steps 2-4: warm-up, prune, train (or IMP's rounds of train, prune, rewind)."""
     cfg = ctx.config
-    prune_at = cfg.prune_epoch if cfg.method != "none" else None
-    if ctx.epoch < cfg.epochs and ctx.mask is None and prune_at is not None and prune_at > 0:
-        yield from _stage(
-            ctx, "warmup", prune_at - ctx.epoch, emit, _epochs(ctx, prune_at, stop, emit, "warmup")
-        )
-    if prune_at is not None and ctx.mask is None:
-        yield from _stage(ctx, "prune", 0, emit, _prune(ctx, emit))
-    if ctx.epoch < cfg.epochs:
-        yield from _stage(
-            ctx,
-            "train",
-            cfg.epochs - ctx.epoch,
-            emit,
-            _epochs(ctx, cfg.epochs, stop, emit, "train"),
-        )
+    if cfg.rounds:
+        yield from imp_rounds(ctx, stop, emit)
+    else:
+        if cfg.prunes and ctx.mask is None and 0 < cfg.prune_epoch and ctx.epoch < cfg.epochs:
+            until = cfg.prune_epoch
+            body = epochs(ctx, until, stop, emit, "warmup")
+            yield from stage("warmup", until - ctx.epoch, emit, body)
+        if cfg.prunes and ctx.mask is None:
+            yield from stage("prune", 0, emit, _one_shot(ctx, emit))
+        if ctx.epoch < cfg.epochs:
+            body = epochs(ctx, cfg.epochs, stop, emit, "train")
+            yield from stage("train", cfg.epochs - ctx.epoch, emit, body)
     if "test_acc" not in ctx.summary:
         loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         ctx.summary.update(test_acc=acc, test_loss=loss)
 
 
-def _epochs(
-    ctx: Context, until: int, stop: StopFlag | None, emit, stage: str
-) -> Iterator[ev.Event]:  # noqa: ANN001
+def _one_shot(ctx: Context, emit: Emit) -> Iterator[ev.Event]:
     cfg = ctx.config
-    while ctx.epoch < until:
-        epoch = ctx.epoch + 1
-        lr = ctx.optimizer.param_groups[0]["lr"]
-        t, last = time.time(), 0.0
-        step = None
-        net = ctx.ddp if ctx.ddp is not None else ctx.model  # DDP: train through the wrapper
-        for step in train_epoch(
-            net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch, cfg.precision
-        ):
-            now = time.time()
-            if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
-                last = now
-                yield emit(
-                    ev.BatchProgress(
-                        stage=stage, epoch=epoch, epochs=cfg.epochs, batch=step.batch,
-                        batches=step.batches, loss=step.loss,
-                        img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
-                    )
-                )  # fmt: skip
-            if stop is not None and stop.is_set():
-                raise Stopped
-        ctx.scheduler.step()
-        step = distributed.reduce_step(step)  # DDP: epoch totals over all ranks
-        distributed.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
-        test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-        seconds = time.time() - t
-        ctx.epoch = epoch
-        dens = ctx.summary.get("density", 1.0)
-        ctx.summary.update(
-            epochs_done=epoch, train_loss=step.loss if step else None,
-            train_acc=step.acc if step else None, test_loss=test_loss, test_acc=test_acc,
-        )  # fmt: skip
-        best = test_acc > ctx.best_acc
-        ctx.best_acc = max(ctx.best_acc, test_acc)
-        ctx.summary["best_test_acc"] = ctx.best_acc
-        yield emit(
-            ev.EpochEnd(
-                stage=stage, epoch=epoch, epochs=cfg.epochs,
-                train_loss=step.loss if step else float("nan"), train_acc=step.acc if step else 0.0,
-                test_loss=test_loss, test_acc=test_acc, lr=lr, seconds=seconds,
-                img_per_s=(step.seen if step else 0) / max(1e-9, seconds), density=dens,
-            )
-        )  # fmt: skip
-        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            path = save_checkpoint(ctx, best=best)
-            yield emit(ev.CheckpointSaved(path=str(path), epoch=epoch, best=best))
-        if stop is not None and stop.is_set():
-            raise Stopped
-
-
-def _prune(ctx: Context, emit) -> Iterator[ev.Event]:  # noqa: ANN001
-    cfg = ctx.config
-    score_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    scoring = _ScoringBatches(distributed.full_batches(ctx.train), score_gen)
-
-    def score() -> PruneResult:
-        return prune(ctx.model, cfg.method, cfg.density, scoring, cfg.scope, cfg.budget,
-                     cfg.score_batches, cfg.seed, cfg.prune_iterations, cfg.ablate)  # fmt: skip
-
-    # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
-    result = distributed.on_main(score)
-    event = ev.Pruned(
-        method=result.method, scope=result.scope, budget=result.budget,
-        target_density=result.target_density, density=result.density, kept=result.kept,
-        total=result.total, layers=result.layers, collapsed_layers=result.collapsed_layers,
-        overlap=result.overlap, seconds=result.seconds, ablate=result.ablate,
-    )  # fmt: skip
-    _record_prune(ctx, result)
-    yield emit(event)
-    if result.collapsed_layers:
-        names = ", ".join(result.collapsed_layers)
-        yield emit(ev.Log(message=f"layer collapse: no weights kept in {names}", level="error"))
-        if not cfg.allow_collapse:
-            raise PruneError(
-                f"pruning to density {cfg.density:g} ({cfg.scope} scope) leaves no weights in "
-                f"{names}; use --scope layer, a higher --density, or --allow-collapse"
-            )
-    if cfg.method == "ecs" and cfg.budget == "union":
-        yield emit(
-            ev.Log(
-                message=f"ECS union budget kept {result.density:.2%} of weights for a target of "
-                f"{cfg.density:.2%}; compare with other methods at the achieved density",
-                level="warning",
-            )
-        )
-    if cfg.ablate == "reinit":  # a fresh draw of the kept weights (same init, another seed)
-        d = ctx.data
-        fresh = lambda: build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)  # noqa: E731
-        reinit_weights(ctx.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
-    apply_mask(ctx, result.mask)
-    # The pruned model's own accuracy (before any training with the mask): reported, and the
-    # run's result if no epoch follows.
-    loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-    ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
-    ctx.summary.pop("best_test_acc", None)  # the dense warm-up's best is not this model's
-    ctx.best_acc = -1.0
-    ctx.store.save_tensors(
-        "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
-    )
-    save_checkpoint(ctx)
-
-
-@dataclass
-class _ScoringBatches:
-    """The training batches (augmented), drawn from a generator of their own."""
-
-    batches: Batches
-    generator: torch.Generator
-
-    def __iter__(self):  # noqa: ANN204
-        return self.batches.epoch(self.generator)
-
-
-def _record_prune(ctx: Context, r: PruneResult) -> None:
-    ctx.summary.update(
-        target_density=r.target_density, density=r.density, kept=r.kept, total=r.total,
-        layers=r.layers, collapsed_layers=r.collapsed_layers, overlap=r.overlap,
-        budget=r.budget,
-    )  # fmt: skip
+    result = yield from prune_stage(ctx, emit, cfg.density, cfg.method, cfg.ablate)
+    apply_result(ctx, result, cfg.ablate)
 
 
 def _base_summary(ctx: Context) -> dict[str, Any]:
@@ -391,7 +217,7 @@ def _base_summary(ctx: Context) -> dict[str, Any]:
         "target_density": cfg.density, "device": str(ctx.device),
         "params": sum(p.numel() for p in ctx.model.parameters()),
     }  # fmt: skip
-    if cfg.method == "none":
+    if not cfg.prunes:
         ones = {
             k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()
         }

@@ -1,38 +1,162 @@
-"""Name -> factory registries (plain dicts). A new model or pruner is one file plus one line."""
+"""What the workbench offers, by name: models, datasets and pruning methods, one spec each.
+
+A new model or pruner is one file plus one line here: the spec names the function to call as
+`"module:attribute"`, imported only when a run needs it, so this module (and the config, the
+CLI's help and the app's form, which read it) stays torch-free. Everything else derives from
+these dicts: the config's valid names, the `--model` / `--method` help, the form's choices, when
+a run prunes (`PrunerSpec.when`) and which stage marks the app expects.
+
+At run time, `register(spec)` adds one (a notebook's pruner, a test's throwaway model).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ecs_core.config import ConfigError, canonical_name
-from ecs_core.data.cifar import load_cifar
-from ecs_core.data.digits import load_digits_data
-from ecs_core.data.fashion import load_fashion
-from ecs_core.models.resnet import resnet34, resnet50
-from ecs_core.models.resnet18 import resnet18
-from ecs_core.models.vgg import vgg16, vgg19
+from ecs_core.names import canonical_name
 
-MODELS: dict[str, Callable[..., Any]] = {
-    "vgg16": vgg16,
-    "vgg19": vgg19,
-    "resnet18": resnet18,
-    "resnet34": resnet34,
-    "resnet50": resnet50,
+WHEN = ("never", "init", "warmup", "iterative")
+"""When a method prunes: never (dense), at initialisation, after the warm-up epochs, or in
+rounds of train-prune-rewind (iterative magnitude pruning)."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A name and what to call for it: a callable, or `"module:attribute"` imported on use."""
+
+    name: str
+    target: str | Callable[..., Any] | None
+
+    def load(self) -> Callable[..., Any]:
+        if self.target is None or callable(self.target):
+            return self.target  # type: ignore[return-value]
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class ModelSpec(Spec):
+    """`target(num_classes=, in_channels=, width=) -> nn.Module`."""
+
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec(Spec):
+    """`target(data_dir: Path, download: bool) -> ImageData`."""
+
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class PrunerSpec(Spec):
+    """`target(job: prune.PruneJob) -> (mask, overlap or None)`; None for the dense method."""
+
+    when: str = "init"
+    """One of `WHEN`."""
+    needs_data: bool = True
+    """Scores from gradients of training batches (False: data-free)."""
+    budgets: tuple[str, ...] = ("exact",)
+    """Budgets the method honours; any other is recorded as exact."""
+    reads: tuple[str, ...] = ()
+    """Config fields the method reads beyond density and scope (the form shows them)."""
+    paper: str = ""
+
+    def __post_init__(self) -> None:
+        if self.when not in WHEN:
+            raise ValueError(f"PrunerSpec({self.name!r}).when must be one of {WHEN}")
+
+
+MODELS: dict[str, ModelSpec] = {}
+DATASETS: dict[str, DatasetSpec] = {}
+PRUNERS: dict[str, PrunerSpec] = {}
+_KINDS: dict[type, tuple[dict[str, Any], str]] = {
+    ModelSpec: (MODELS, "model"),
+    DatasetSpec: (DATASETS, "dataset"),
+    PrunerSpec: (PRUNERS, "method"),
 }
 
-# (data_dir, download) -> ImageData
-DATASETS: dict[str, Callable[..., Any]] = {
-    "digits": lambda data_dir, download: load_digits_data(),
-    "fashion-mnist": load_fashion,
-    "cifar10": lambda data_dir, download: load_cifar("cifar10", data_dir, download),
-    "cifar100": lambda data_dir, download: load_cifar("cifar100", data_dir, download),
-}
+
+def register(spec: Spec, replace: bool = False) -> Spec:
+    """Add `spec` to its registry (a name taken needs `replace=True`); return it."""
+    table, what = _KINDS[type(spec)]
+    if spec.name != spec.name.strip().lower() or not spec.name:
+        raise ValueError(f"a {what} name is lower case without spaces, got {spec.name!r}")
+    if spec.name in table and not replace:
+        raise ValueError(f"a {what} named {spec.name!r} is already registered")
+    table[spec.name] = spec
+    return spec
+
+
+def unregister(spec: Spec) -> None:
+    _KINDS[type(spec)][0].pop(spec.name, None)
 
 
 def lookup(registry: dict[str, Any], name: str, what: str) -> Any:
     """registry[name], case-insensitive; unknown names raise `ConfigError` listing valid ones."""
-    try:
-        return registry[canonical_name(name, tuple(registry), what)]
-    except KeyError as exc:  # pragma: no cover - canonical_name already checked membership
-        raise ConfigError(f"unknown {what} {name!r}") from exc
+    return registry[canonical_name(name, tuple(registry), what)]
+
+
+def pruner(method: str) -> PrunerSpec:
+    return lookup(PRUNERS, method, "method")
+
+
+for _spec in (
+    ModelSpec("vgg16", "ecs_core.models.vgg:vgg16", "VGG16 with batch norm, CIFAR variant"),
+    ModelSpec("vgg19", "ecs_core.models.vgg:vgg19", "VGG19 with batch norm (GraSP/SynFlow)"),
+    ModelSpec("resnet18", "ecs_core.models.resnet18:resnet18", "ResNet18, CIFAR variant"),
+    ModelSpec("resnet34", "ecs_core.models.resnet:resnet34", "ResNet34, CIFAR variant"),
+    ModelSpec("resnet50", "ecs_core.models.resnet:resnet50", "ResNet50, CIFAR variant"),
+    DatasetSpec("digits", "ecs_core.data.digits:load", "sklearn's 8x8 digits, offline"),
+    DatasetSpec("fashion-mnist", "ecs_core.data.fashion:load_fashion", "Fashion-MNIST"),
+    DatasetSpec("cifar10", "ecs_core.data.cifar:load_cifar10", "CIFAR-10"),
+    DatasetSpec("cifar100", "ecs_core.data.cifar:load_cifar100", "CIFAR-100"),
+    PrunerSpec(
+        "ecs",
+        "ecs_core.prune.methods:ecs",
+        when="warmup",
+        budgets=("exact", "union"),
+        reads=("warmup_epochs", "score_batches", "budget"),
+        paper="Explicit Connection Sensitivity (the original project)",
+    ),
+    PrunerSpec(
+        "snip",
+        "ecs_core.prune.methods:snip",
+        reads=("score_batches",),
+        paper="Lee, Ajanthan & Torr, SNIP, ICLR 2019",
+    ),
+    PrunerSpec(
+        "grasp",
+        "ecs_core.prune.methods:grasp",
+        reads=("score_batches",),
+        paper="Wang, Zhang & Grosse, GraSP, ICLR 2020",
+    ),
+    PrunerSpec(
+        "synflow",
+        "ecs_core.prune.methods:synflow",
+        needs_data=False,
+        reads=("prune_iterations",),
+        paper="Tanaka et al., SynFlow, NeurIPS 2020",
+    ),
+    PrunerSpec("random", "ecs_core.prune.methods:random", needs_data=False),
+    PrunerSpec(
+        "magnitude",
+        "ecs_core.prune.methods:magnitude",
+        when="warmup",
+        needs_data=False,
+        reads=("warmup_epochs",),
+    ),
+    PrunerSpec(
+        "imp",
+        "ecs_core.prune.methods:magnitude",
+        when="iterative",
+        needs_data=False,
+        reads=("prune_fraction", "rewind_epoch"),
+        paper="Frankle & Carbin, ICLR 2019; Frankle et al. (rewinding), ICML 2020",
+    ),
+    PrunerSpec("none", None, when="never", needs_data=False),
+):
+    register(_spec)

@@ -49,14 +49,16 @@ def describe(event: ev.Event) -> str | None:
             )
         case ev.EpochEnd():
             return (
-                f"[{event.stage}] epoch {event.epoch}/{event.epochs}  loss {event.train_loss:.4f}  "
+                f"[{event.stage}{f' r{event.round}' if event.round else ''}] epoch "
+                f"{event.epoch}/{event.epochs}  loss {event.train_loss:.4f}  "
                 f"train {event.train_acc:.2f}%  test {event.test_acc:.2f}%  "
                 f"(loss {event.test_loss:.4f})  lr {event.lr:.4g}  {event.img_per_s:,.0f} img/s  "
                 f"{event.seconds:.1f}s"
             )
         case ev.Pruned():
             line = (
-                f"pruned ({event.method}, {event.scope}, budget {event.budget}"
+                (f"round {event.round}/{event.rounds}: " if event.rounds else "")
+                + f"pruned ({event.method}, {event.scope}, budget {event.budget}"
                 f"{'' if event.ablate == 'none' else ', ablate ' + event.ablate}): kept "
                 f"{event.kept:,}/{event.total:,} = {event.density:.2%} "
                 f"(target {event.target_density:.2%}) in {event.seconds:.2f}s"

@@ -14,4 +14,4 @@ def load_dataset(name: str, data_dir: str | Path = "./data", download: bool = Tr
     """Load a dataset by (case-insensitive) name: digits, fashion-mnist, cifar10, cifar100."""
     from ecs_core.registry import DATASETS, lookup
 
-    return lookup(DATASETS, name, "dataset")(Path(data_dir), download)
+    return lookup(DATASETS, name, "dataset").load()(Path(data_dir), download)

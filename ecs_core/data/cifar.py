@@ -128,3 +128,11 @@ def _download(name: str, data_dir: Path) -> None:
         cls(str(data_dir), train=True, download=True)
     except Exception as exc:  # network down, DNS, md5 mismatch, disk
         raise DatasetError(missing_message(name, data_dir, f"{type(exc).__name__}: {exc}")) from exc
+
+
+def load_cifar10(data_dir: str | Path, download: bool = True) -> ImageData:
+    return load_cifar("cifar10", data_dir, download)
+
+
+def load_cifar100(data_dir: str | Path, download: bool = True) -> ImageData:
+    return load_cifar("cifar100", data_dir, download)

@@ -38,3 +38,8 @@ def load_digits_data() -> ImageData:
         std,
         flip=False,
     )
+
+
+def load(data_dir: object = None, download: bool = False) -> ImageData:
+    """The registry's loader: digits ship with scikit-learn (no folder, nothing to download)."""
+    return load_digits_data()

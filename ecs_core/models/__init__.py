@@ -22,9 +22,8 @@ def build_model(name: str, num_classes: int, in_channels: int = 3, width: float 
 
     if is_custom(name):
         return build_custom(name, num_classes, in_channels, width)
-    return lookup(MODELS, name, "model")(
-        num_classes=num_classes, in_channels=in_channels, width=width
-    )
+    factory = lookup(MODELS, name, "model").load()
+    return factory(num_classes=num_classes, in_channels=in_channels, width=width)
 
 
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:

@@ -21,7 +21,7 @@ from ecs_core.quant.kmeans import ShareReport, share_weights, shareable_weights
 from ecs_core.train import NonFiniteLoss, autocast, evaluate
 
 if TYPE_CHECKING:
-    from ecs_core.pipeline import Context
+    from ecs_core.context import Context
 
 INT8_BATCH = 64  # the int8 graph is built for one batch size; evaluation pads to it
 FINETUNE_LR = 1e-4  # Adam step on the centroids (the weights are ~1e-2)
@@ -138,7 +138,7 @@ def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Eve
 
 def _int8(ctx: Context, emit, check) -> Iterator[ev.Event]:  # noqa: ANN001
     """Build and evaluate the int8 CPU model; on any failure warn and return None."""
-    from ecs_core.pipeline import Stopped
+    from ecs_core.context import Stopped
     from ecs_core.quant.int8 import build_int8, int8_accuracy
 
     try:
@@ -174,7 +174,7 @@ def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]: 
     A stop request (`stop.is_set()`) raises `Stopped` within one fine-tuning or calibration
     batch, or between steps; `--resume` then redoes this stage from the trained weights.
     """
-    from ecs_core.pipeline import Stopped
+    from ecs_core.context import Stopped
 
     def check() -> None:
         if stop is not None and stop.is_set():

@@ -17,17 +17,13 @@ from typing import Annotated, Any
 
 import typer
 
+from ecs_tui.commands.exits import fail
+
 Arg, Opt = typer.Argument, typer.Option
 VIEWS = ("sparsity", "curves", "clusters", "kernels", "activations")
-EXIT_BAD_INPUT = 2
 COLUMNS = (20, 1000)
 LINES = (8, 500)
 """`ecs show` canvas bounds: a plot is built in memory cell by cell (10**7 columns: 22 GB)."""
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _clean(obj: Any) -> Any:

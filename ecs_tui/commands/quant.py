@@ -11,14 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-EXIT_BAD_INPUT = 2
-EXIT_CHECK_FAILED = 1
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+from ecs_tui.commands.exits import EXIT_FAILED, fail
 
 
 def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]:
@@ -27,12 +20,12 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
     from ecs_core.store import RunStore, StoreError
 
     if not (run / "config.json").is_file():
-        raise _fail(f"{run} is not a run directory (no config.json)")
+        raise fail(f"{run} is not a run directory (no config.json)")
     store = RunStore(run)
     names = ["model.safetensors"] if fp32 else ["quantized.safetensors", "model.safetensors"]
     name = next((n for n in names if (run / n).exists()), None)
     if name is None:
-        raise _fail(f"{run} has no model.safetensors yet (the run has not trained)")
+        raise fail(f"{run} has no model.safetensors yet (the run has not trained)")
     try:
         cfg = store.read_config().validate()
         state = store.load_tensors(name)
@@ -40,12 +33,12 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
         mask = store.load_tensors("masks.safetensors") if has_mask else None
         summary = store.read_summary() if (run / "summary.json").exists() else {}
     except (StoreError, ConfigError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     mask = {k: v.bool() for k, v in mask.items()} if mask is not None else None
     for k, m in (mask or {}).items():
         if k not in state or tuple(m.shape) != tuple(state[k].shape):
             fits = f"has shape {list(state[k].shape)}" if k in state else "is missing"
-            raise _fail(
+            raise fail(
                 f"{run / 'masks.safetensors'} does not fit {name} ({k}: mask {list(m.shape)}, "
                 f"the weight {fits}); it is damaged: restore it, or delete it to export without"
             )
@@ -58,14 +51,14 @@ def _model_from_state(cfg: Any, state: dict, where: Path) -> tuple[Any, int, int
 
     first, *_, last = prunable_weights(build_model(cfg.model, 1, 1, cfg.width))
     if first not in state or last not in state or state[first].dim() < 2:
-        raise _fail(f"{where} does not hold a {cfg.model} state dict")
+        raise fail(f"{where} does not hold a {cfg.model} state dict")
     num_classes, in_channels = int(state[last].shape[0]), int(state[first].shape[1])
     model = build_model(cfg.model, num_classes, in_channels, cfg.width)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first_line = str(exc).splitlines()[0]
-        raise _fail(f"{where} does not fit {cfg.model} x{cfg.width:g}: {first_line}") from None
+        raise fail(f"{where} does not fit {cfg.model} x{cfg.width:g}: {first_line}") from None
     return model.eval(), num_classes, in_channels
 
 
@@ -105,12 +98,12 @@ def _check(path: Path, model: Any, meta: dict[str, Any]) -> str:
     ours, theirs = model.state_dict(), decoded.state_dict()
     differ = [k for k in ours if not torch.equal(ours[k], theirs[k])]
     if differ:
-        raise _fail(f"{path}: decoded tensors differ from the model: {', '.join(differ[:5])}", 1)
+        raise fail(f"{path}: decoded tensors differ from the model: {', '.join(differ[:5])}", 1)
     x = torch.randn(8, meta["in_channels"], 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         same = torch.equal(model(x), decoded(x))
     if not same:
-        raise _fail(f"{path}: decoded model's outputs differ from the in-memory model's", 1)
+        raise fail(f"{path}: decoded model's outputs differ from the in-memory model's", 1)
     return f"check: {len(ours)} tensors bit-identical; outputs on a batch of 8 equal"
 
 
@@ -135,7 +128,7 @@ def export_command(
     from ecs_core.store import RunStore, StoreError
 
     if bits is not None and not 1 <= bits <= 8:
-        raise _fail(f"--bits must be in 1..8, got {bits}")
+        raise fail(f"--bits must be in 1..8, got {bits}")
     model, meta, mask, source = _load_run(run, bits)
     out = output if output is not None else run / "model.ecsz"
     # into the run directory: not while a run there is going (its export stage writes it too)
@@ -145,9 +138,9 @@ def export_command(
             store.lock()
         size = save_compressed(out, model, mask, meta)
     except StoreError as exc:  # says "cannot write PATH" (or who holds the run) itself
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except (OSError, ValueError) as exc:
-        raise _fail(f"cannot write {out}: {exc}") from None
+        raise fail(f"cannot write {out}: {exc}") from None
     finally:
         if store is not None:
             store.close()
@@ -158,7 +151,7 @@ def export_command(
         try:
             typer.echo(_check(out, model, meta))
         except CodecError as exc:
-            raise _fail(str(exc), EXIT_CHECK_FAILED) from None
+            raise fail(str(exc), EXIT_FAILED) from None
 
 
 def eval_command(
@@ -184,16 +177,16 @@ def eval_command(
     try:
         model, meta = load_compressed(file)
     except CodecError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     name = dataset or meta.get("dataset")
     if not name:
-        raise _fail(f"{file} does not name its dataset; pass --dataset")
+        raise fail(f"{file} does not name its dataset; pass --dataset")
     try:
         data = load_dataset(str(name), data_dir, download)
     except (ConfigError, DatasetError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if (data.num_classes, data.in_channels) != (meta["num_classes"], meta["in_channels"]):
-        raise _fail(
+        raise fail(
             f"{file} is a {meta['num_classes']}-class, {meta['in_channels']}-channel model; "
             f"{name} has {data.num_classes} classes and {data.in_channels} channels"
         )

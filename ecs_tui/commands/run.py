@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ecs_core.config import METHOD_NAMES, MODEL_NAMES, ConfigError, RunConfig
+from ecs_core.config import ConfigError, RunConfig
+from ecs_core.registry import DATASETS, MODELS, PRUNERS
+from ecs_tui.commands.execute import execute, launch_ddp
+from ecs_tui.commands.exits import fail
 
 _D = RunConfig()
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
-EXIT_STOPPED = 130
-
 Opt = typer.Option
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def parse_prunetype(value: str) -> str:
@@ -63,10 +53,10 @@ def _typed_fields(ctx: typer.Context) -> set[str]:
 
 def run_command(
     ctx: typer.Context,
-    model: Annotated[str, Opt(help=" | ".join(MODEL_NAMES) + " (any case).")] = _D.model,
-    dataset: Annotated[str, Opt(help="digits | fashion-mnist | cifar10 | cifar100.")] = _D.dataset,
+    model: Annotated[str, Opt(help=" | ".join(MODELS) + " (any case).")] = _D.model,
+    dataset: Annotated[str, Opt(help=" | ".join(DATASETS) + ".")] = _D.dataset,
     width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
-    method: Annotated[str, Opt(help=" | ".join(METHOD_NAMES) + ".")] = _D.method,
+    method: Annotated[str, Opt(help=" | ".join(PRUNERS) + ".")] = _D.method,
     density: Annotated[
         float, Opt("--density", "--retain", help="Fraction of weights kept, in (0, 1].")
     ] = _D.density,
@@ -88,8 +78,16 @@ def run_command(
     prune_iterations: Annotated[
         int, Opt(help="SynFlow: pruning rounds (density**(k/n) at round k).")
     ] = _D.prune_iterations,
+    prune_fraction: Annotated[
+        float, Opt(help="IMP: fraction of the remaining weights removed per round.")
+    ] = _D.prune_fraction,
+    rewind_epoch: Annotated[
+        int, Opt(help="IMP: rewind kept weights to this epoch (0 = lottery ticket).")
+    ] = _D.rewind_epoch,
     allow_collapse: Annotated[bool, Opt(help="Go on if a layer loses all weights.")] = False,
-    epochs: Annotated[int, Opt(help="Total epochs, warm-up included.")] = _D.epochs,
+    epochs: Annotated[int, Opt(help="Total epochs, warm-up included (IMP: per round).")] = (
+        _D.epochs
+    ),
     batch_size: Annotated[int, Opt("--batch-size", "--batchsize", help="Batch size.")] = (
         _D.batch_size
     ),
@@ -164,8 +162,6 @@ def run_command(
         if store is None:
             return
     if nproc > 1:
-        from ecs_tui.commands.sweep import launch_ddp
-
         resume_path = store.path if store is not None else None
         raise typer.Exit(launch_ddp(config, nproc, resume_path, as_json))
     raise typer.Exit(execute(config, store, as_json))
@@ -209,74 +205,6 @@ def _resume_target(path: Path, config: RunConfig, typed: set[str]):  # noqa: ANN
     for f in dataclasses.fields(RunConfig):
         merged[f.name] = getattr(config if f.name in typed else saved, f.name)
     return store, RunConfig(**merged)
-
-
-def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
-    """Run the pipeline with signal handling and a printer; return the exit code."""
-    from ecs_core.distributed import env_rank
-    from ecs_core.pipeline import ResumeError, run
-    from ecs_tui.printers import SilentPrinter, make_printer
-
-    stop = threading.Event()
-    restore = install_signals(stop)
-    # torchrun: rank 0 speaks for the run; the other ranks print nothing (errors still show)
-    printer = make_printer(as_json, sys.stdout) if env_rank() == 0 else SilentPrinter()
-    started = False
-    last = None
-    run_dir = None
-    try:
-        for event in run(config, store=store, stop=stop, resume=store is not None):  # type: ignore[arg-type]
-            if event.kind == "run_started":
-                started, run_dir = True, event.run_dir
-            last = event
-            printer.handle(event)
-    except KeyboardInterrupt:
-        printer.close()
-        typer.echo("interrupted at once; the last checkpoint is intact", err=True)
-        return EXIT_STOPPED
-    except (ConfigError, ResumeError) as exc:
-        printer.close()
-        raise fail(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - every failure ends in one line, never a traceback
-        from ecs_core.errors import explain
-
-        printer.close()
-        code = EXIT_FAILED if started else EXIT_BAD_INPUT
-        where = f" (run directory: {run_dir})" if run_dir else ""
-        raise fail(f"{explain(exc, config)}{where}", code) from None
-    finally:
-        restore()
-    printer.close()
-    if last is not None and last.kind == "run_finished" and last.status == "stopped":
-        run_dir = run_dir or "RUN_DIR"  # where it is now, even if summary.json says elsewhere
-        typer.echo(f"stopped; continue with: ecs run --resume {run_dir}", err=True)
-        return EXIT_STOPPED
-    return 0
-
-
-def install_signals(stop: threading.Event):  # noqa: ANN202
-    """First Ctrl-C / SIGTERM: stop at the next batch boundary. Second: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        name = signal.Signals(signum).name
-        print(
-            f"\n{name}: finishing the current batch, then saving (again to quit at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-    return restore
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ecs_tui.commands.inspect import Arg, Opt, fail
+from ecs_tui.commands.exits import fail
+from ecs_tui.commands.inspect import Arg, Opt
 
 
 def runs_command(

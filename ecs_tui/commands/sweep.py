@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import inspect
 import shlex
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ecs_core.config import ConfigError, RunConfig
-from ecs_tui.commands.run import EXIT_FAILED, EXIT_STOPPED, build_config, fail
+from ecs_tui.commands.argv import config_to_args
+from ecs_tui.commands.execute import install_signals
+from ecs_tui.commands.exits import EXIT_BUSY, EXIT_FAILED, EXIT_STOPPED, fail
+from ecs_tui.commands.run import build_config
 from ecs_tui.commands.run import explicit as _explicit
 
 Opt = typer.Option
-EXIT_BUSY = 3
-"""`ecs sweep`: every cell this process could run is done; others are another process's now."""
 _AXIS_TYPES = {"models": str, "datasets": str, "methods": str, "densities": float, "seeds": int}
 _SINGULAR = {"models": "model", "datasets": "dataset", "methods": "method", "densities": "density",
              "seeds": "seed"}  # fmt: skip
@@ -169,7 +167,6 @@ def _run(ctx: typer.Context, cells: list, grid: Any, gpus: list[str] | None) -> 
     import threading
 
     from ecs_core.sweep import SweepError, run_sweep
-    from ecs_tui.commands.run import install_signals
 
     root = cells[0].path.parent
     shape = " x ".join(f"{len(getattr(grid, axis))} {axis}" for axis in _AXIS_TYPES)
@@ -260,72 +257,6 @@ def _compare(ctx: typer.Context, root: Path) -> None:
         typer.echo(f"(ecs compare {root} failed: {exc})", err=True)
 
 
-# --- `ecs run` command lines from a config (cluster scripts, and the torchrun launcher)
-
-
-_ALWAYS = ("model", "dataset", "method", "density", "seed")
-"""Written even at their defaults, so that each line says which cell it is."""
-
-
-def config_to_args(config: RunConfig) -> list[str]:
-    """`ecs run` options that reproduce `config` (the cell's axes, then non-default fields)."""
-    from ecs_tui.commands.run import run_command
-
-    defaults = RunConfig().validate()
-    args: list[str] = []
-    for name, param in inspect.signature(run_command, eval_str=True).parameters.items():
-        if not hasattr(defaults, name) or name == "extra":
-            continue
-        value = getattr(config, name)
-        if value is None or (value == getattr(defaults, name) and name not in _ALWAYS):
-            continue
-        flag = _flag(name, param)
-        if isinstance(value, bool):
-            args.append(flag if value else f"--no-{flag[2:]}")
-        else:
-            args += [flag, repr(value) if isinstance(value, float) else str(value)]
-    return args
-
-
-def _flag(name: str, param: inspect.Parameter) -> str:
-    """The option's first spelling, as `ecs run` declares it (e.g. --density, not --retain)."""
-    for meta in getattr(param.annotation, "__metadata__", ()):
-        first = getattr(meta, "default", None)
-        if isinstance(first, str) and first.startswith("--"):
-            return first
-    return f"--{name.replace('_', '-')}"
-
-
-def launch_ddp(config: RunConfig, nproc: int, resume: Path | None, as_json: bool) -> int:
-    """`ecs run --nproc N`: the same run under torchrun, N processes (GPUs) on this machine.
-
-    torchrun runs in a session of its own, so a Ctrl-C reaches the workers once (passed on by
-    torchrun): they stop together at a batch boundary and rank 0 saves, as `ecs run` does.
-    Output is rank 0's (`--local-ranks-filter 0`).
-    """
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc-per-node={nproc}", "--local-ranks-filter=0",
-            "-m", "ecs_tui.cli", "run", *config_to_args(config)]  # fmt: skip
-    if resume is not None:
-        argv += ["--resume", str(resume)]
-    if as_json:
-        argv.append("--json")
-    proc = subprocess.Popen(argv, start_new_session=True)
-    asked: list[int] = []
-
-    def forward(signum: int, frame: object) -> None:
-        asked.append(signum)
-        proc.send_signal(signal.SIGINT)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = proc.wait()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    return EXIT_STOPPED if asked and code != 0 else code
-
-
 def _build() -> Any:
     params = _own_parameters() + _shared_parameters()
     sweep_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -337,4 +268,4 @@ def register(app: typer.Typer) -> None:
     app.command("sweep")(_build())
 
 
-__all__ = ["config_to_args", "launch_ddp", "register"]
+__all__ = ["register"]

@@ -21,17 +21,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ecs_core.config import (
-    BUDGETS,
-    DATASET_NAMES,
-    DEVICES,
-    METHOD_NAMES,
-    MODEL_NAMES,
-    PRECISIONS,
-    SCOPES,
-    ConfigError,
-    RunConfig,
-)
+from ecs_core.config import BUDGETS, DEVICES, PRECISIONS, SCOPES, ConfigError, RunConfig
+from ecs_core.registry import DATASETS, MODELS, PRUNERS
+from ecs_tui.commands.argv import config_to_args, flag
 
 
 @dataclass(frozen=True)
@@ -40,14 +32,18 @@ class Field:
 
     name: str
     label: str
-    kind: type | tuple[str, ...]
-    """A tuple of choices (a Select), or int / float / bool; `max_batches` is int-or-blank."""
+    kind: type | tuple[str, ...] | dict[str, Any]
+    """Choices (a Select): a tuple, or a registry whose names are read when the form is built;
+    else int / float / bool (`max_batches` is int-or-blank)."""
+
+    def choices(self) -> tuple[str, ...] | None:
+        return tuple(self.kind) if isinstance(self.kind, tuple | dict) else None
 
 
 FIELDS = (
-    Field("model", "model", MODEL_NAMES),
-    Field("dataset", "dataset", DATASET_NAMES),
-    Field("method", "method", METHOD_NAMES),
+    Field("model", "model", MODELS),
+    Field("dataset", "dataset", DATASETS),
+    Field("method", "method", PRUNERS),
     Field("scope", "scope", SCOPES),
     Field("budget", "budget", BUDGETS),
     Field("density", "density", float),
@@ -63,11 +59,6 @@ FIELDS = (
     Field("quantize", "quantize", bool),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
-
-
-def flag(name: str) -> str:
-    """RunConfig field -> `ecs run` option (`batch_size` -> `--batch-size`)."""
-    return "--" + name.replace("_", "-")
 
 
 def parse_value(f: Field, text: str) -> Any:
@@ -106,8 +97,6 @@ def command_line(config: RunConfig) -> str:
     """The `ecs run ...` line that reproduces `config`: model, dataset, method, density and seed
     always (the line records the experiment on its own), other options where they differ from
     the defaults. The same converter as `ecs sweep --print-commands` and the DDP launcher."""
-    from ecs_tui.commands.sweep import config_to_args
-
     return shlex.join(["ecs", "run", *config_to_args(config)])
 
 
@@ -146,8 +135,8 @@ class ConfigurePane(VerticalScroll):
 
     def _widget(self, f: Field, value: Any) -> Select | Input | Checkbox:
         wid = f"cfg-{f.name}"
-        if isinstance(f.kind, tuple):
-            options = [(c, c) for c in f.kind]
+        if f.choices() is not None:
+            options = [(c, c) for c in f.choices()]
             return Select(options, value=value, allow_blank=False, compact=True, id=wid)
         if f.kind is bool:
             return Checkbox("", value=bool(value), compact=True, id=wid)
@@ -179,8 +168,8 @@ class ConfigurePane(VerticalScroll):
     def set_value(self, name: str, value: Any) -> None:
         """Set one field programmatically (tests, command palette); validation follows."""
         widget = self.query_one(f"#cfg-{name}")
-        choices = next(f.kind for f in FIELDS if f.name == name)
-        if isinstance(widget, Select) and isinstance(choices, tuple) and value not in choices:
+        choices = next(f.choices() for f in FIELDS if f.name == name)
+        if isinstance(widget, Select) and choices is not None and value not in choices:
             widget.set_options([(c, c) for c in (*choices, value)])  # e.g. a pkg.mod:factory model
         widget.value = display(value) if isinstance(widget, Input) else value
 

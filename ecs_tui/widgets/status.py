@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ecs_core.registry import PRUNERS
 from ecs_tui.worker import Snapshot
 
 STAGES = ("warmup", "prune", "train", "quantize", "export")
@@ -59,13 +60,15 @@ def stage_line(snap: Snapshot) -> Text:
 
 
 def _expected(stage: str, c: dict) -> bool:
-    pruning = c.get("method") != "none"
+    """Whether a run of config `c` goes through `stage` (the method's spec says when it prunes)."""
+    spec = PRUNERS.get(c.get("method", ""))
+    when = spec.when if spec is not None else "init"
     if stage == "warmup":
-        return pruning and c.get("method") in ("ecs", "magnitude") and c.get("warmup_epochs", 0) > 0
+        return when == "warmup" and c.get("warmup_epochs", 0) > 0
     if stage == "prune":
-        return pruning
+        return when != "never"
     if stage in ("quantize", "export"):
-        return pruning and bool(c.get("quantize"))
+        return when != "never" and bool(c.get("quantize"))
     return True
 
 

@@ -143,11 +143,3 @@ def test_grasp_on_residual_and_deep_models(model: str, train_batches) -> None:  
     result = prune(net, "grasp", 0.05, train_batches(), scope="global")
     assert abs(result.kept - 0.05 * result.total) <= 1
     assert list(result.mask) == list(prunable_weights(net))
-
-
-def test_method_names_are_the_registry() -> None:
-    """The CLI and the TUI form read config.METHOD_NAMES; it must list exactly the pruners."""
-    from ecs_core.config import METHOD_NAMES
-    from ecs_core.prune import PRUNERS
-
-    assert list(METHOD_NAMES) == [*PRUNERS, "none"]

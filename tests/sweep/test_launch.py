@@ -8,7 +8,7 @@ import pytest
 
 from ecs_core.config import RunConfig
 from ecs_core.store import RunStore
-from ecs_tui.commands.sweep import launch_ddp
+from ecs_tui.commands.execute import launch_ddp
 
 pytestmark = pytest.mark.slow
 

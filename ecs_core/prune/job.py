@@ -1,0 +1,55 @@
+"""What a pruner is given (`PruneJob`) and what it returns (a mask, and ECS's overlap counts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ecs_core.names import ConfigError
+from ecs_core.prune.mask import Mask, mask_from_scores
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Pruned = tuple[Mask, "dict[str, int] | None"]
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    """The model and every option a method may read."""
+
+    model: nn.Module
+    method: str
+    batches: Batches | None
+    density: float
+    scope: str
+    budget: str
+    score_batches: int
+    generator: torch.Generator
+    iterations: int = 100
+    """SynFlow: pruning rounds (exponential density schedule)."""
+    invert: bool = False
+    """`--ablate invert`: keep the lowest scores (every pruner passes it to the thresholding)."""
+    keep: Mask | None = None
+    """Weights still eligible (iterative pruning): the others score below every kept one."""
+
+    def data(self) -> Batches:
+        """The training batches; a `ConfigError` for a method that needs them and has none."""
+        if self.batches is None:
+            raise ConfigError(f"{self.method} needs batches of training data to compute gradients")
+        return self.batches
+
+
+def scored(
+    scores_fn: Callable[[PruneJob], dict[str, torch.Tensor]],
+) -> Callable[[PruneJob], Pruned]:
+    """A pruner whose mask is the shared top-k over one score dict."""
+
+    def run(job: PruneJob) -> Pruned:
+        scores = scores_fn(job)
+        if job.keep is not None:  # already pruned: below every real score (scores are >= 0)
+            scores = {k: torch.where(job.keep[k], s, -1.0) for k, s in scores.items()}
+        return mask_from_scores(scores, job.density, job.scope, job.invert), None
+
+    return run

@@ -1,0 +1,31 @@
+"""The built-in pruners as `registry.PrunerSpec` targets: each turns a `PruneJob` into a mask.
+
+Each method's scores live in its own module (with its paper); these adapters only read the
+job's options for it. A pruner of your own is a function like these in a file of its own, plus
+one `PrunerSpec` line in `ecs_core/registry.py` (or `registry.register(...)` at run time).
+"""
+
+from __future__ import annotations
+
+from ecs_core.prune.baselines import magnitude_scores, random_scores
+from ecs_core.prune.ecs import ecs_mask, ecs_scores
+from ecs_core.prune.grasp import grasp_scores
+from ecs_core.prune.job import Pruned, PruneJob, scored
+from ecs_core.prune.snip import snip_scores
+from ecs_core.prune.synflow import synflow_mask
+
+
+def ecs(job: PruneJob) -> Pruned:
+    w_abs, g_abs = ecs_scores(job.model, job.data(), job.score_batches)
+    return ecs_mask(w_abs, g_abs, job.density, job.scope, job.budget, job.invert)
+
+
+def synflow(job: PruneJob) -> Pruned:
+    args = (job.model, job.density, job.scope, job.iterations, job.batches, job.invert)
+    return synflow_mask(*args), None
+
+
+snip = scored(lambda j: snip_scores(j.model, j.data(), j.score_batches))
+grasp = scored(lambda j: grasp_scores(j.model, j.data(), j.score_batches))
+random = scored(lambda j: random_scores(j.model, j.generator))
+magnitude = scored(lambda j: magnitude_scores(j.model))

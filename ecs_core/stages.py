@@ -1,0 +1,212 @@
+"""The stages a run is made of, as generators of events: train epochs, prune, and the stage
+frame around them. `pipeline.run` orders them (and `imp.rounds` repeats them); each takes the
+run's `Context` and `emit` (which appends an event to the run's events.jsonl and returns it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ecs_core import distributed
+from ecs_core import events as ev
+from ecs_core.checkpoint import apply_mask, save_checkpoint
+from ecs_core.context import Context, StopFlag, Stopped
+from ecs_core.data.loader import Batches
+from ecs_core.models import build_model
+from ecs_core.prune import PruneError, PruneResult, prune
+from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
+from ecs_core.prune.mask import Mask
+from ecs_core.store import RunStore
+from ecs_core.train import evaluate, train_epoch
+
+PROGRESS_EVERY_S = 0.25  # throttle batch_progress events (the TUI redraws slower anyway)
+Emit = Callable[[ev.Event], ev.Event]
+
+
+def emitter(store: RunStore) -> Emit:
+    def emit(event: ev.Event) -> ev.Event:
+        store.append_event(event)
+        return event
+
+    return emit
+
+
+def stage(name: str, epochs: int, emit: Emit, body: Iterator[ev.Event], **where: int) -> Any:
+    """Wrap a stage body in stage_started / stage_finished events; return the body's result.
+    `where`: IMP's `round` and `rounds`, carried by the stage_started event."""
+    t = time.time()
+    yield emit(ev.StageStarted(stage=name, epochs=epochs, **where))
+    result = yield from body
+    yield emit(ev.StageFinished(stage=name, seconds=time.time() - t))
+    return result
+
+
+def epochs(
+    ctx: Context, until: int, stop: StopFlag | None, emit: Emit, name: str
+) -> Iterator[ev.Event]:
+    """Train until `ctx.epoch == until` (epochs count on over the whole run, IMP rounds too),
+    with an epoch_end event, and a checkpoint every `checkpoint_every` epochs and at the end
+    of a training stage."""
+    cfg = ctx.config
+    while ctx.epoch < until:
+        epoch = ctx.epoch + 1
+        lr = ctx.optimizer.param_groups[0]["lr"]
+        t = time.time()
+        step = yield from _batches(ctx, epoch, stop, emit, name)
+        ctx.scheduler.step()
+        step = distributed.reduce_step(step)  # DDP: epoch totals over all ranks
+        distributed.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
+        test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
+        seconds = time.time() - t
+        ctx.epoch = epoch
+        train_loss = step.loss if step else float("nan")
+        train_acc = step.acc if step else 0.0
+        ctx.summary.update(
+            epochs_done=epoch, train_loss=step.loss if step else None,
+            train_acc=step.acc if step else None, test_loss=test_loss, test_acc=test_acc,
+        )  # fmt: skip
+        best = test_acc > ctx.best_acc
+        ctx.best_acc = max(ctx.best_acc, test_acc)
+        ctx.summary["best_test_acc"] = ctx.best_acc
+        yield emit(
+            ev.EpochEnd(
+                stage=name, epoch=epoch, epochs=cfg.total_epochs, train_loss=train_loss,
+                train_acc=train_acc, test_loss=test_loss, test_acc=test_acc, lr=lr,
+                seconds=seconds, img_per_s=(step.seen if step else 0) / max(1e-9, seconds),
+                density=ctx.summary.get("density", 1.0), round=ctx.round,
+            )
+        )  # fmt: skip
+        if epoch % cfg.checkpoint_every == 0 or (epoch == until and name == "train"):
+            path = save_checkpoint(ctx, best=best)
+            yield emit(ev.CheckpointSaved(path=str(path), epoch=epoch, best=best))
+        if stop is not None and stop.is_set():
+            raise Stopped
+
+
+def _batches(ctx: Context, epoch: int, stop: StopFlag | None, emit: Emit, name: str) -> Any:
+    """One epoch's optimizer steps, with throttled batch_progress events; the last step."""
+    t, last, step = time.time(), 0.0, None
+    net = ctx.ddp if ctx.ddp is not None else ctx.model  # DDP: train through the wrapper
+    cfg = ctx.config
+    for step in train_epoch(
+        net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch, cfg.precision
+    ):
+        now = time.time()
+        if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
+            last = now
+            yield emit(
+                ev.BatchProgress(
+                    stage=name, epoch=epoch, epochs=cfg.total_epochs, batch=step.batch,
+                    batches=step.batches, loss=step.loss,
+                    img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
+                )
+            )  # fmt: skip
+        if stop is not None and stop.is_set():
+            raise Stopped
+    return step
+
+
+def prune_stage(
+    ctx: Context, emit: Emit, density: float, method: str, ablate: str,
+    keep: Mask | None = None, **where: int,
+) -> Iterator[ev.Event]:  # fmt: skip
+    """Score, mask, report; refuse layer collapse; apply the mask (re-initialising the kept
+    weights for `--ablate reinit`); save masks.safetensors and a checkpoint.
+
+    One-shot methods call this once with the config's own method; IMP once per round, with
+    magnitude scores among the weights in `keep` (`where`: round, rounds)."""
+    cfg = ctx.config
+    score_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    scoring = _ScoringBatches(distributed.full_batches(ctx.train), score_gen)
+
+    def score() -> PruneResult:
+        return prune(ctx.model, method, density, scoring, cfg.scope, cfg.budget,
+                     cfg.score_batches, cfg.seed, cfg.prune_iterations, ablate, keep)  # fmt: skip
+
+    # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
+    result = distributed.on_main(score)
+    record_prune(ctx, result)
+    yield emit(ev.Pruned(**_prune_fields(result), **where))
+    yield from _check_result(ctx, result, density, emit)
+    return result
+
+
+def apply_result(ctx: Context, result: PruneResult, ablate: str) -> None:
+    """The mask in force from now on (after any rewind), and its model evaluated and saved."""
+    cfg = ctx.config
+    if ablate == "reinit":  # a fresh draw of the kept weights (same init, another seed)
+        d = ctx.data
+
+        def fresh() -> torch.nn.Module:
+            return build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)
+
+        reinit_weights(ctx.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
+    apply_mask(ctx, result.mask)
+    # The pruned model's own accuracy (before any training with the mask): reported, and the
+    # run's result if no epoch follows.
+    loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
+    ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
+    ctx.summary.pop("best_test_acc", None)  # the dense training's best is not this model's
+    ctx.best_acc = -1.0
+    ctx.store.save_tensors(
+        "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
+    )
+    save_checkpoint(ctx)
+
+
+def _check_result(
+    ctx: Context, result: PruneResult, density: float, emit: Emit
+) -> Iterator[ev.Event]:
+    cfg = ctx.config
+    if result.collapsed_layers:
+        names = ", ".join(result.collapsed_layers)
+        yield emit(ev.Log(message=f"layer collapse: no weights kept in {names}", level="error"))
+        if not cfg.allow_collapse:
+            raise PruneError(
+                f"pruning to density {density:g} ({cfg.scope} scope) leaves no weights in "
+                f"{names}; use --scope layer, a higher --density, or --allow-collapse"
+            )
+    if result.budget == "union":
+        yield emit(
+            ev.Log(
+                message=f"ECS union budget kept {result.density:.2%} of weights for a target "
+                f"of {cfg.density:.2%}; compare with other methods at the achieved density",
+                level="warning",
+            )
+        )
+
+
+def _prune_fields(r: PruneResult) -> dict[str, Any]:
+    return dict(
+        method=r.method, scope=r.scope, budget=r.budget, target_density=r.target_density,
+        density=r.density, kept=r.kept, total=r.total, layers=r.layers,
+        collapsed_layers=r.collapsed_layers, overlap=r.overlap, seconds=r.seconds,
+        ablate=r.ablate,
+    )  # fmt: skip
+
+
+@dataclass
+class _ScoringBatches:
+    """The training batches (augmented), drawn from a generator of their own."""
+
+    batches: Batches
+    generator: torch.Generator
+
+    def __iter__(self) -> Iterator:
+        return self.batches.epoch(self.generator)
+
+
+def record_prune(ctx: Context, r: PruneResult) -> None:
+    ctx.summary.update(
+        target_density=r.target_density, density=r.density, kept=r.kept, total=r.total,
+        layers=r.layers, collapsed_layers=r.collapsed_layers, overlap=r.overlap,
+        budget=r.budget,
+    )  # fmt: skip
+
+
+__all__ = ["apply_result", "emitter", "epochs", "prune_stage", "stage"]
