@@ -30,6 +30,7 @@ from ecs_core.data import load_dataset, make_batches
 from ecs_core.imp import imp_rounds
 from ecs_core.models import build_model, prunable_weights
 from ecs_core.prune.mask import layer_report
+from ecs_core.runfiles import recorded_status
 from ecs_core.stages import Emit, apply_result, emitter, epochs, prune_stage, stage
 from ecs_core.store import RunStore, StoreError
 from ecs_core.train import evaluate, make_optimizer, model_memory_format
@@ -97,10 +98,9 @@ def run(
     try:
         if store is not None and distributed.env_rank() == 0:  # rank 0 locks for every rank
             store.lock()
-            status = store.status()
-            if status == "finished":
+            if recorded_status(store.path) == "finished":
                 return
-            resume = resume or status != "new"
+            resume = resume or (store.path / "config.json").is_file()
         if resume:
             check_resumable(store, config)  # type: ignore[arg-type]
         ctx = prepare(config, store)

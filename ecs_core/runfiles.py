@@ -1,11 +1,56 @@
-"""Reading a run directory's files without torch (for `ecs runs`, the app's watch, sweeps)."""
+"""Reading a run directory's files without torch (for `ecs runs`, the app's watch, sweeps),
+and the one vocabulary for a run's state (`run_state`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
+
+from ecs_core.runlock import LOCK_NAME, running_pid
+
+STATES = ("new", "running", "finished", "stopped", "failed", "died", "incomplete", "unreadable")
+"""A run directory's state, as `ecs runs`, sweeps, the app and `ecs compare` say it:
+new (no config.json yet); running (a process holds its lock); finished | stopped | failed (what
+summary.json says); died (it took the lock, nobody holds it now, and it never wrote how it
+ended: SIGKILL, a native crash, the OOM killer, power loss); for a run from before locks,
+running (events written in the last `RUNNING_WITHIN_S`) or incomplete; unreadable (config.json
+is damaged: only a listing shows it)."""
+FINAL = ("finished", "stopped", "failed")
+"""The states a run writes itself, into summary.json, when it ends."""
+RUNNING_WITHIN_S = 120.0
+
+
+def recorded_status(path: Path, summary: dict[str, Any] | None = None) -> str | None:
+    """The final status summary.json records (`FINAL`), or None (none yet, or unreadable)."""
+    if summary is None:
+        try:
+            summary = json.loads((path / "summary.json").read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+    status = summary.get("status") if isinstance(summary, dict) else None
+    return status if status in FINAL else None
+
+
+def run_state(path: Path, summary: dict[str, Any] | None = None) -> str:
+    """One of `STATES` but unreadable (`summary`: summary.json when the caller has read it)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        return "new"
+    if running_pid(path) is not None:
+        return "running"  # also a stopped run being resumed: its summary says stopped until done
+    status = recorded_status(path, summary)
+    if status is not None:
+        return status
+    if (path / LOCK_NAME).is_file():
+        return "died"
+    try:
+        recent = time.time() - (path / "events.jsonl").stat().st_mtime < RUNNING_WITHIN_S
+    except OSError:
+        recent = False
+    return "running" if recent else "incomplete"
 
 
 def last_event(path: Path) -> dict[str, Any] | None:

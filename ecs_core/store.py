@@ -158,19 +158,6 @@ class RunStore:
         except ConfigError as exc:
             raise StoreError(f"{self.path / 'config.json'}: {exc}") from exc
 
-    def status(self) -> str:
-        """What the files say: new (no config.json yet), started (no summary: running, or
-        killed), or the summary's status (finished, stopped, failed)."""
-        if not (self.path / "config.json").is_file():
-            return "new"
-        status = None
-        if (self.path / "summary.json").is_file():
-            try:
-                status = self.read_summary().get("status")
-            except StoreError:
-                pass  # a summary half-written by a killed process
-        return status if isinstance(status, str) and status != "running" else "started"
-
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / "summary.json", summary)
 

@@ -31,6 +31,20 @@ class JsonPrinter:
         pass
 
 
+def _length(config: dict[str, Any]) -> str:
+    """`15 epochs`; for IMP `6 epochs per round, 3 rounds: 21 epochs`."""
+    from ecs_core.config import RunConfig
+
+    try:
+        cfg = RunConfig.from_dict(config)
+        rounds = len(cfg.rounds)
+    except (ValueError, TypeError):  # a config from elsewhere: say what it says
+        return f"{config.get('epochs')} epochs"
+    if not rounds:
+        return f"{cfg.epochs} epochs"
+    return f"{cfg.epochs} epochs per round, {rounds} rounds: {cfg.total_epochs} epochs"
+
+
 def describe(event: ev.Event) -> str | None:
     """One human line for the events worth a line (None for batch progress)."""
     match event:
@@ -38,7 +52,7 @@ def describe(event: ev.Event) -> str | None:
             c = event.config
             return (
                 f"run {event.run_dir}: {c['model']} x{c['width']:g} on {c['dataset']}, "
-                f"{c['method']} to density {c['density']:g} ({c['scope']}), {c['epochs']} epochs, "
+                f"{c['method']} to density {c['density']:g} ({c['scope']}), {_length(c)}, "
                 f"{event.device}, {event.params:,} params, {event.train_size} train / "
                 f"{event.test_size} test images"
                 + (

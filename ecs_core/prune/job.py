@@ -48,8 +48,12 @@ def scored(
 
     def run(job: PruneJob) -> Pruned:
         scores = scores_fn(job)
-        if job.keep is not None:  # already pruned: below every real score (scores are >= 0)
-            scores = {k: torch.where(job.keep[k], s, -1.0) for k, s in scores.items()}
+        if job.keep is not None:  # already pruned: never chosen again, whichever end is kept
+            out = {}
+            for k, s in scores.items():
+                fill = torch.finfo(s.dtype).max if job.invert else -1.0  # scores are >= 0
+                out[k] = torch.where(job.keep[k], s, fill)
+            scores = out
         return mask_from_scores(scores, job.density, job.scope, job.invert), None
 
     return run

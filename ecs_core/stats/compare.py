@@ -19,10 +19,13 @@ from pathlib import Path
 from ecs_core.stats.runs import RunInfo, find_runs, run_info
 
 LABELS = {"snip": ["SNIP"], "ecs": ["ECS (P)", "ECS (P+Q)"], "none": ["Dense"],
-          "random": ["Random"], "magnitude": ["Magnitude"]}  # fmt: skip
+          "random": ["Random"], "magnitude": ["Magnitude"], "grasp": ["GraSP"],
+          "synflow": ["SynFlow"], "imp": ["IMP"]}  # fmt: skip
 """Method name -> row labels (pruned; pruned + quantized)."""
-METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "ECS (P+Q)", "Magnitude", "Random")
-MODEL_LABELS = {"vgg16": "VGG16", "resnet34": "ResNet34", "resnet50": "ResNet50"}
+METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "ECS (P+Q)", "GraSP", "SynFlow", "IMP", "Magnitude",
+                "Random")  # fmt: skip
+MODEL_LABELS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18",
+                "resnet34": "ResNet34", "resnet50": "ResNet50"}  # fmt: skip
 DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
 ACHIEVED_TOLERANCE = 0.02
 """Achieved density is shown when it differs from the target by more than 2% of the target."""

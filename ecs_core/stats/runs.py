@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecs_core.runfiles import died_reason
-from ecs_core.runlock import LOCK_NAME, running_pid
+from ecs_core.runfiles import died_reason, run_state
 from ecs_core.stats.summary import integer, num
 from ecs_core.stats.weights import StatsError
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
-RUNNING_WITHIN_S = 120.0
-"""A run without summary.json whose events.jsonl changed this recently is called running."""
 
 
 @dataclass(frozen=True)
@@ -104,23 +100,8 @@ def run_info(path: str | Path) -> RunInfo:
 
 
 def run_status(path: Path, summary: dict[str, Any]) -> str:
-    """running (a process holds the run's lock), else finished | stopped | failed from
-    summary.json, else died (it took the lock once, nobody holds it now, and it never said how
-    it ended: SIGKILL, a native crash, the OOM killer, power loss), else, for a run from before
-    locks, running (events written lately: maybe on another machine) | incomplete."""
-    if running_pid(path) is not None:
-        return "running"  # also a stopped run being resumed: its summary says stopped until done
-    status = summary.get("status")
-    if isinstance(status, str) and status != "running":
-        return status
-    if (path / LOCK_NAME).is_file():
-        return "died"
-    log = path / "events.jsonl"
-    try:
-        recent = time.time() - log.stat().st_mtime < RUNNING_WITHIN_S
-    except OSError:
-        recent = False
-    return "running" if recent else "incomplete"
+    """`runfiles.run_state`: the one vocabulary of a run's state (`runfiles.STATES`)."""
+    return run_state(path, summary)
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:

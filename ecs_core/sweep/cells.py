@@ -9,6 +9,7 @@ from typing import Any
 
 from ecs_core import events as ev
 from ecs_core.config import ConfigError, RunConfig
+from ecs_core.runfiles import run_state
 from ecs_core.runlock import running_pid
 from ecs_core.store import RunInUse, RunStore, StoreError
 
@@ -30,14 +31,8 @@ class Cell:
 
 
 def cell_status(path: Path) -> str:
-    """new (nothing on disk), running (a process holds its lock: another sweep, say),
-    interrupted (killed: no summary yet), or the summary's status."""
-    if not (path / "config.json").is_file():
-        return "new"
-    if running_pid(path) is not None:
-        return "running"
-    status = RunStore(path).status()
-    return "interrupted" if status == "started" else status
+    """The cell's `runfiles.run_state` (new, running, finished, stopped, failed, died, ...)."""
+    return run_state(path)
 
 
 def _ours(name: str) -> bool:

@@ -126,3 +126,20 @@ def test_resume_at_any_point_matches_an_uninterrupted_run(
     sa = json.loads((whole_dir / "summary.json").read_text())
     sb = json.loads((run_dir / "summary.json").read_text())
     assert sa["imp_rounds"] == sb["imp_rounds"]
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_a_round_prunes_only_among_the_weights_still_kept(invert: bool) -> None:
+    from ecs_core.models import build_model, prunable_weights
+    from ecs_core.prune import prune
+
+    torch.manual_seed(0)
+    net = build_model("vgg16", 10, 1, width=0.125)
+    first = prune(net, "imp", 0.5).mask
+    ablate = "invert" if invert else "none"
+    second = prune(net, "imp", 0.3, ablate=ablate, keep=first)
+    kept = sum(int(m.sum()) for m in second.mask.values())
+    total = sum(w.numel() for w in prunable_weights(net).values())
+    assert abs(kept - 0.3 * total) <= 1
+    for k, m in second.mask.items():
+        assert not (m & ~first[k]).any(), k  # nothing pruned in round 1 comes back

@@ -57,7 +57,7 @@ def test_killed_sweep_reruns_skipping_finished_cells(
     before = {name: cell_status(root / name) for name in cells}
     finished = {n for n, s in before.items() if s == "finished"}
     assert len(finished) == 2, before  # the first two cells
-    assert before["vgg16-digits-snip-d0.1-s0"] in ("interrupted", "finished")
+    assert before["vgg16-digits-snip-d0.1-s0"] in ("died", "finished")
     sizes = {n: (root / n / "events.jsonl").stat().st_size for n in finished}
 
     second = subprocess.run(argv, capture_output=True, text=True, env=ENV)
@@ -66,7 +66,7 @@ def test_killed_sweep_reruns_skipping_finished_cells(
     all_cells = sorted(p.name for p in root.iterdir())
     assert len(all_cells) == 8
     for name in all_cells:
-        state = {"finished": "finished earlier, skipped", "interrupted": "resumed"}.get(
+        state = {"finished": "finished earlier, skipped", "died": "resumed"}.get(
             before.get(name, "new"), "started"
         )
         assert f"] {name}  {state}\n" in out, (name, out)
@@ -154,5 +154,5 @@ def test_a_cell_another_process_runs_is_left_to_it(
         assert done[cells[1].name].status == "finished"
         assert [r.status for r in results] == ["running", "finished"]
         assert not (cells[0].path / "events.jsonl").exists()
-    assert cell_status(cells[0].path) == "interrupted"
+    assert cell_status(cells[0].path) == "died"  # the other process took the lock, and is gone
     assert [r.status for r in run_sweep(cells, gpus=gpus)] == ["finished", "finished"]
