@@ -39,11 +39,17 @@ def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, temperature: float
     return nn.functional.cross_entropy(model(x) / temperature, y)
 
 
-def _hvp(z_of: torch.Tensor, g: list[torch.Tensor], params: list, hg: list) -> None:
-    """hg += H_b g, by one backward of z = g_b(θ) · g (g_b carrying its graph, g a constant)."""
-    z = sum((a * b).sum() for a, b in zip(z_of, g, strict=True))
-    for acc, h in zip(hg, torch.autograd.grad(z, params), strict=True):
-        acc.add_(h)
+def _hvp(g_b: tuple, g: list[torch.Tensor], params: list) -> tuple[torch.Tensor, ...]:
+    """H_b g, by one backward of z = g_b(θ) · g (g_b carrying its graph, g a constant)."""
+    z = sum((a * b).sum() for a, b in zip(g_b, g, strict=True))
+    return torch.autograd.grad(z, params)
+
+
+def _add(acc: list[torch.Tensor] | None, new: tuple) -> list[torch.Tensor]:
+    """acc += new, in place; the first `new` becomes the accumulator (no zero tensors)."""
+    if acc is None:
+        return list(new)
+    return [a.add_(b) for a, b in zip(acc, new, strict=True)]
 
 
 def hessian_gradient_product(
@@ -71,21 +77,16 @@ def hessian_gradient_product(
     model.train()
     *first, last = list(_batches(batches, n_batches))
     try:
-        g = [torch.zeros_like(p) for p in params]
+        g = None
         for x, y in first:  # 1) g = sum of the batch gradients
-            for acc, gb in zip(
-                g, torch.autograd.grad(_loss(model, x, y, temperature), params), strict=True
-            ):
-                acc.add_(gb)
+            g = _add(g, torch.autograd.grad(_loss(model, x, y, temperature), params))
         g_last = torch.autograd.grad(_loss(model, *last, temperature), params, create_graph=True)
-        for acc, gb in zip(g, g_last, strict=True):
-            acc.add_(gb.detach())
-        hg = [torch.zeros_like(p) for p in params]
-        _hvp(g_last, g, params, hg)  # 2) Hg by double backward: d/dθ (g_b(θ) · g) = H_b g
+        g = _add(g, tuple(t.detach() for t in g_last))  # one batch: g is g_last's values
+        hg = _add(None, _hvp(g_last, g, params))  # 2) d/dθ (g_b(θ) · g) = H_b g
         del g_last
         for x, y in first:
             gb = torch.autograd.grad(_loss(model, x, y, temperature), params, create_graph=True)
-            _hvp(gb, g, params, hg)
+            hg = _add(hg, _hvp(gb, g, params))
     finally:
         with torch.no_grad():
             for k, v in model.named_buffers():
@@ -100,4 +101,4 @@ def grasp_scores(
     """θ ⊙ Hg: higher = keep (= the paper's S(-θ) = -θ ⊙ Hg, lower = keep; see the module doc)."""
     hg = hessian_gradient_product(model, batches, n_batches)
     weights = prunable_weights(model)
-    return {k: weights[k].detach() * hg[k] for k in weights}
+    return {k: hg[k].mul_(weights[k].detach()) for k in weights}  # hg is ours: in place
