@@ -4,7 +4,9 @@ Both sides get the same freshly initialised model (seed 0) and the same seeded r
 CIFAR-shaped batch of 128; each side scores its own copy. Timed: scoring plus the global mask
 (for SynFlow the whole 100-round loop), against `bench.reference.synaptic_flow` (read its
 docstring for where the reference differs from the paper and from the engine). One torch
-thread on both sides, as `bench.prune`.
+thread on both sides, as `bench.prune`, and the times are CPU seconds of one run per side (see
+`timed`: a full run takes ~25 minutes on a loaded 2-core machine, whose wall clock is not
+comparable from one run to the next); the wall times are in each row's note.
 
 Masks: the reference removes every score equal to its kthvalue threshold, ours keeps exactly
 round(d * n) and breaks ties by position, so "same mask up to ties" means every weight the
@@ -123,9 +125,15 @@ def mask_note(diff: int, beyond: int, tied: int) -> str:
 
 
 def timed(fn, *args):  # noqa: ANN001, ANN002, ANN201
-    t0 = time.perf_counter()
+    """(CPU seconds, wall seconds, result) of fn(*args).
+
+    CPU time of this process, not wall time: on a shared machine the other jobs' load moves
+    wall time by 2x or more between two runs minutes apart, while the CPU time a
+    single-threaded computation needs barely changes (it still pays for the caches and memory
+    bandwidth it shares); both sides are measured alike, and the wall time goes in the note."""
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn(*args)
-    return time.perf_counter() - t0, out
+    return time.process_time() - c0, time.perf_counter() - t0, out
 
 
 def in_process(method: str, name: str, cfg: dict, doubles: tuple[bool, ...]) -> dict[str, Any]:
@@ -138,12 +146,17 @@ def in_process(method: str, name: str, cfg: dict, doubles: tuple[bool, ...]) -> 
         copy.deepcopy(model).eval()(batches[0][0][:2])
     rounds = cfg["rounds"] if method == "SynFlow" else 1
     out: dict[str, Any] = {}
-    out["ours_s"], ours = timed(ours_run, method, model, batches, rounds)
+    out["ours_s"], out["ours_wall"], ours = timed(ours_run, method, model, batches, rounds)
     for double in doubles:
         net = masked_model(model)
-        seconds, (ref, ties, nonfinite) = timed(reference_run, method, net, batches, rounds, double)
-        out[double] = {"s": seconds, "agree": agreement(ref, ties, ours), "nonfinite": nonfinite}
+        cpu, wall, (ref, ties, nonfinite) = timed(
+            reference_run, method, net, batches, rounds, double
+        )
+        kept = sum(int(torch.count_nonzero(m)) for m in ref.values())
+        out[double] = {"s": cpu, "wall": wall, "agree": agreement(ref, ties, ours),
+                       "nonfinite": nonfinite, "kept": kept}  # fmt: skip
         del net, ref, ties
+    out["ours_kept"] = sum(int(torch.count_nonzero(m)) for m in ours.values())
     return out
 
 
@@ -157,13 +170,13 @@ def child(method: str, side: str, name: str, cfg: dict, path: str) -> dict[str, 
     with open("/proc/self/statm") as f:
         before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     if side == "reference":
-        seconds, (mask, ties, _) = timed(reference_run, method, model, batches)
+        seconds, wall, (mask, ties, _) = timed(reference_run, method, model, batches)
     else:
-        seconds, mask = timed(ours_run, method, model, batches)
+        seconds, wall, mask = timed(ours_run, method, model, batches)
         ties = {}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     torch.save({"mask": mask, "ties": ties}, path)
-    return {"seconds": seconds, "before": before, "peak": peak}
+    return {"seconds": seconds, "wall": wall, "before": before, "peak": peak}
 
 
 def spawn(method: str, side: str, name: str, quick: bool, path: str) -> dict[str, Any]:
@@ -200,13 +213,17 @@ def grasp_row(name: str, cfg: dict, quick: bool) -> dict[str, Any]:
         f"+{grow['ours']:,.0f} MiB ours vs +{grow['reference']:,.0f} MiB reference (ru_maxrss "
         f"in a fresh process per side, over its resident set before scoring; whole process "
         f"{res['ours']['peak'] / 2**20:,.0f} vs {res['reference']['peak'] / 2**20:,.0f} MiB); "
-        f"1 run each; load {_load()}",
+        f"{_wall(res['ours']['wall'], res['reference']['wall'])}; load {_load()}",
         check_failed=beyond != 0,
     )
 
 
 def _size(cfg: dict) -> str:
     return "full width" if cfg["width"] == 1.0 else f"width {cfg['width']}"
+
+
+def _wall(ours: float, ref: float) -> str:
+    return f"CPU seconds of 1 run each (wall {ours:.1f} s ours, {ref:.1f} s reference)"
 
 
 def _load() -> str:
@@ -225,7 +242,8 @@ def snip_row(name: str, cfg: dict) -> dict[str, Any]:
         ratio=ratio,
         goal=f"≥ {GOALS['SNIP']:.0f}×, same mask",
         met=ratio >= GOALS["SNIP"] and diff == 0,
-        note=f"{mask_note(diff, beyond, tied)}; 1 run each; load {_load()}",
+        note=f"{mask_note(diff, beyond, tied)}; {_wall(res['ours_wall'], res[False]['wall'])}; "
+        f"load {_load()}",
         check_failed=beyond != 0,
     )
 
@@ -243,13 +261,14 @@ def synflow_rows(name: str, cfg: dict) -> list[dict[str, Any]]:
         row(what, "Synaptic-Flow SynFlow, float64 (authors' variant)", res[True]["s"],
             res["ours_s"], r64, f"≥ {goal:.0f}×, same mask up to ties",
             r64 >= goal and beyond == 0,
-            f"{mask_note(diff, beyond, tied)}; both float64; 1 run each; load {_load()}",
+            f"{mask_note(diff, beyond, tied)}; both float64; "
+            f"{_wall(res['ours_wall'], res[True]['wall'])}; load {_load()}",
             check_failed=beyond != 0),
         row(what, "Synaptic-Flow SynFlow, float32 (as published)", f32["s"], res["ours_s"], r32,
             f"≥ {goal:.0f}× (speed only)", r32 >= goal,
-            f"its mask differs from ours in {f32['agree'][0]:,} weights (float32 arithmetic; not "
-            f"held to ours); {f32['nonfinite']:,} of its final scores inf/NaN; ours float64; "
-            f"load {_load()}"),
+            f"not held to ours (float32 arithmetic): it keeps {f32['kept']:,} weights (ours "
+            f"{res['ours_kept']:,}), {f32['agree'][0]:,} differ from ours; {f32['nonfinite']:,} "
+            f"of its last round's scores inf/NaN; {_wall(res['ours_wall'], f32['wall'])}"),
     ]  # fmt: skip
     return out
 
