@@ -20,6 +20,7 @@ from bench.common import load_average, machine, plain_table, row, write_results
 
 SECTIONS = {
     "prune": "bench.prune",
+    "methods": "bench.prune_methods",
     "train": "bench.train",
     "startup": "bench.startup",
     "quant": "bench.quant",
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine()
     facts["load average (1 min) at start"] = load_average()
     t0 = time.perf_counter()
-    rows = [r for name in names for r in run_section(name, args.quick)]
+    rows = [r | {"section": name} for name in names for r in run_section(name, args.quick)]
     facts["load average (1 min) at end"] = load_average()
     facts["bench wall time"] = f"{time.perf_counter() - t0:.0f} s"
     print_table(rows, facts)
@@ -116,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     if write:
         given = argv if argv is not None else sys.argv[1:]
         command = " ".join(["python -m bench", *given])
-        sections = {"main": rows}
+        # bench.prune_methods has its own section (its full run takes long): running it alone
+        # (`--only methods --write`) leaves the main table as it was, and the other way round.
+        methods = [r for r in rows if r.get("section") == "methods"]
+        rest = [r for r in rows if r.get("section") != "methods"]
+        sections = {name: rs for name, rs in (("main", rest), ("methods", methods)) if rs}
         gpu_rows = [r for r in rows if r["what"].startswith("GPU epoch") and r["ours_s"]]
         if gpu_rows:
             sections["gpu"] = gpu_rows

@@ -157,7 +157,11 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-TITLES = {"main": "Latest `make bench`", "gpu": "GPU row (`python -m bench.gpu`)"}
+TITLES = {
+    "main": "Latest `make bench`",
+    "methods": "SNIP, GraSP, SynFlow vs Synaptic-Flow (`python -m bench --only methods --write`)",
+    "gpu": "GPU row (`python -m bench.gpu`)",
+}
 TEMPLATE = """# Benchmark results
 
 Written by `make bench` (`python -m bench`) and `python -m bench.gpu`; each run replaces only
@@ -165,6 +169,9 @@ its own section between the markers, so notes outside them stay.
 
 <!-- bench:main -->
 <!-- /bench:main -->
+
+<!-- bench:methods -->
+<!-- /bench:methods -->
 
 <!-- bench:gpu -->
 No GPU run yet: run `python -m bench.gpu` on a machine with CUDA.

@@ -35,6 +35,23 @@ def _batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int):  # n
         raise ValueError("no batches to score connections with")
 
 
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+    return nn.functional.cross_entropy(model(x) / temperature, y)
+
+
+def _hvp(g_b: tuple, g: list[torch.Tensor], params: list) -> tuple[torch.Tensor, ...]:
+    """H_b g, by one backward of z = g_b(θ) · g (g_b carrying its graph, g a constant)."""
+    z = sum((a * b).sum() for a, b in zip(g_b, g, strict=True))
+    return torch.autograd.grad(z, params)
+
+
+def _add(acc: list[torch.Tensor] | None, new: tuple) -> list[torch.Tensor]:
+    """acc += new, in place; the first `new` becomes the accumulator (no zero tensors)."""
+    if acc is None:
+        return list(new)
+    return [a.add_(b) for a, b in zip(acc, new, strict=True)]
+
+
 def hessian_gradient_product(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -46,8 +63,11 @@ def hessian_gradient_product(
 
     Batch by batch, so memory is that of two backward passes whatever n is: 1) sum g over the
     batches (plain backward); 2) for each batch, z = g_bᵀ g (g_b with its graph, g a constant)
-    and backward z, which accumulates H_b g; Σ_b H_b g = Hg. The n batches are drawn once and
-    kept (images only, no graphs), so both passes see the same images.
+    and backward z, which accumulates H_b g; Σ_b H_b g = Hg. The last batch's gradient is
+    taken with its graph in step 1 already and that graph serves step 2 too, so one batch
+    (the `--score-batches 1` default) costs one forward, one backward and one double backward
+    (the reference: two of each of the first). The n batches are drawn once and kept (images
+    only, no graphs), so both passes see the same images.
     Runs in train mode, restores the batch-norm statistics, and never touches `.grad`.
     """
     weights = prunable_weights(model)
@@ -55,20 +75,18 @@ def hessian_gradient_product(
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     was_training = model.training
     model.train()
-    chosen = list(_batches(batches, n_batches))
+    *first, last = list(_batches(batches, n_batches))
     try:
-        g = [torch.zeros_like(p) for p in params]
-        for x, y in chosen:  # 1) g = sum of the batch gradients
-            loss = nn.functional.cross_entropy(model(x) / temperature, y)
-            for acc, gb in zip(g, torch.autograd.grad(loss, params), strict=True):
-                acc.add_(gb)
-        hg = [torch.zeros_like(p) for p in params]
-        for x, y in chosen:  # 2) Hg by double backward: d/dθ (g_b(θ) · g) = H_b g
-            loss = nn.functional.cross_entropy(model(x) / temperature, y)
-            gb = torch.autograd.grad(loss, params, create_graph=True)
-            z = sum((a * b).sum() for a, b in zip(gb, g, strict=True))
-            for acc, h in zip(hg, torch.autograd.grad(z, params), strict=True):
-                acc.add_(h)
+        g = None
+        for x, y in first:  # 1) g = sum of the batch gradients
+            g = _add(g, torch.autograd.grad(_loss(model, x, y, temperature), params))
+        g_last = torch.autograd.grad(_loss(model, *last, temperature), params, create_graph=True)
+        g = _add(g, tuple(t.detach() for t in g_last))  # one batch: g is g_last's values
+        hg = _add(None, _hvp(g_last, g, params))  # 2) d/dθ (g_b(θ) · g) = H_b g
+        del g_last
+        for x, y in first:
+            gb = torch.autograd.grad(_loss(model, x, y, temperature), params, create_graph=True)
+            hg = _add(hg, _hvp(gb, g, params))
     finally:
         with torch.no_grad():
             for k, v in model.named_buffers():
@@ -83,4 +101,4 @@ def grasp_scores(
     """θ ⊙ Hg: higher = keep (= the paper's S(-θ) = -θ ⊙ Hg, lower = keep; see the module doc)."""
     hg = hessian_gradient_product(model, batches, n_batches)
     weights = prunable_weights(model)
-    return {k: weights[k].detach() * hg[k] for k in weights}
+    return {k: hg[k].mul_(weights[k].detach()) for k in weights}  # hg is ours: in place

@@ -50,28 +50,58 @@ def input_shape(model: nn.Module, batches: Iterable | None) -> tuple[int, ...]:
     raise ValueError("the model has no Conv2d or Linear layer to prune")
 
 
+class _Linearised:
+    """The linearised network, built once: float64 |θ| of every parameter and floating buffer.
+
+    Rounds only zero the newly pruned weights in place (`prune_to`), so each round costs one
+    forward and one backward plus a few passes over the weights, not a fresh copy of the model.
+    """
+
+    def __init__(self, model: nn.Module, shape: tuple[int, ...]) -> None:
+        self.model, self.names = model, list(prunable_weights(model))
+        with torch.no_grad():
+            self.tensors = {k: v.detach().abs().double() for k, v in model.named_parameters()}
+            for k, v in model.named_buffers():  # BN running mean/var: linearised too, as reference
+                self.tensors[k] = v.detach().abs().double() if v.is_floating_point() else v
+        device = self.tensors[self.names[0]].device
+        self.ones = torch.ones((1, *shape), dtype=torch.float64, device=device)
+
+    @torch.no_grad()
+    def prune_to(self, mask: Mask) -> dict[str, torch.Tensor]:
+        """Zero the weights outside `mask`; returns where they are (bool, True = pruned)."""
+        gone = {k: mask[k].to(self.ones.device).logical_not() for k in self.names}
+        for k in self.names:
+            self.tensors[k].masked_fill_(gone[k], 0.0)
+        return gone
+
+    def grads(self) -> list[torch.Tensor]:
+        """∂R/∂θ for the prunable weights (float64), in `names` order."""
+        weights = [self.tensors[k].requires_grad_(True) for k in self.names]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            r = functional_call(self.model, self.tensors, (self.ones,)).sum()
+            return list(torch.autograd.grad(r, weights))
+        finally:
+            self.model.train(was_training)
+            for w in weights:
+                w.requires_grad_(False)
+
+
 def synflow_scores(
     model: nn.Module, shape: tuple[int, ...], mask: Mask | None = None
 ) -> dict[str, torch.Tensor]:
     """|θ ⊙ ∂R/∂θ| (float64) for the prunable weights of the linearised, masked network."""
-    weights = prunable_weights(model)
-    device = next(iter(weights.values())).device
-    was_training = model.training
-    model.eval()
-    try:
-        tensors = {k: v.detach().abs().double() for k, v in model.named_parameters()}
-        for k, v in model.named_buffers():  # BN running mean/var: linearised too, as reference
-            tensors[k] = v.detach().abs().double() if v.is_floating_point() else v
-        for k in weights:
-            if mask is not None:
-                tensors[k] = tensors[k] * mask[k].to(device)
-            tensors[k].requires_grad_(True)
-        ones = torch.ones((1, *shape), dtype=torch.float64, device=device)
-        r = functional_call(model, tensors, (ones,)).sum()
-        grads = torch.autograd.grad(r, [tensors[k] for k in weights])
-    finally:
-        model.train(was_training)
-    return {k: (g * tensors[k].detach()).abs() for k, g in zip(weights, grads, strict=True)}
+    net = _Linearised(model, shape)
+    if mask is not None:
+        net.prune_to(mask)
+    return synflow_scores_of(net)
+
+
+def synflow_scores_of(net: _Linearised) -> dict[str, torch.Tensor]:
+    """|θ ⊙ ∂R/∂θ| of the linearised network as it stands (fresh tensors, float64)."""
+    grads = net.grads()
+    return {k: g.mul_(net.tensors[k]).abs_() for k, g in zip(net.names, grads, strict=True)}
 
 
 def synflow_mask(
@@ -84,13 +114,15 @@ def synflow_mask(
 ) -> Mask:
     """Prune to `density` in `iterations` rounds of SynFlow scoring (d_k = d^(k/n)).
     `lowest` (`--ablate invert`): every round keeps the lowest flow instead."""
-    shape = input_shape(model, batches)
+    net = _Linearised(model, input_shape(model, batches))
     mask: Mask | None = None
+    gone: dict[str, torch.Tensor] = {}
+    out = float("inf") if lowest else PRUNED  # a pruned weight is never kept again
     for d_k in density_schedule(density, iterations):
-        scores = synflow_scores(model, shape, mask)
-        if mask is not None:
-            out = float("inf") if lowest else PRUNED  # never kept again, either way round
-            scores = {k: torch.where(mask[k].to(s.device), s, out) for k, s in scores.items()}
+        scores = synflow_scores_of(net)
+        for k, where in gone.items():
+            scores[k].masked_fill_(where, out)
         mask = mask_from_scores(scores, d_k, scope, lowest)
+        gone = net.prune_to(mask)
     assert mask is not None
     return mask
