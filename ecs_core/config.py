@@ -17,6 +17,10 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the field and what would be valid."""
 
 
+INSTALL_EXTRA = "pip install 'ecs-tui[export]'"
+"""What installs the optional libraries: ONNX export, figures (matplotlib), TensorBoard."""
+
+
 MODEL_NAMES = ("vgg16", "vgg19", "resnet18", "resnet34", "resnet50")
 DATASET_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100")
 METHOD_NAMES = ("ecs", "snip", "grasp", "synflow", "random", "magnitude", "none")
@@ -147,6 +151,9 @@ class RunConfig:
     """Parent folder of run directories."""
     checkpoint_every: int = 1
     """Write a resumable checkpoint every this many epochs."""
+    tensorboard: str = field(default="", compare=False)
+    """Also write TensorBoard logs to this folder ("" = none); a sweep gives each cell a
+    sub-folder. Where to log, not what to compute: a resume may change it."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Free-form notes carried into config.json (never read by the engine)."""
 

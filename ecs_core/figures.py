@@ -16,12 +16,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecs_core.config import INSTALL_EXTRA as INSTALL_HINT
 from ecs_core.stats.weights import StatsError
 
 if TYPE_CHECKING:
     from ecs_core.stats import Activations, Clusters, CompareTable, Curves, KernelMaps, Sparsity
 
-INSTALL_HINT = "pip install 'ecs-tui[export]'"
 FORMATS = ("png", "svg", "pdf")
 DPI = 100
 """Pixels per inch of a saved PNG: a figure of 8 x 5 inches is 800 x 500 pixels."""

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecs_core.figures import INSTALL_HINT
+from ecs_core.config import INSTALL_EXTRA as INSTALL_HINT
 
 INPUT, OUTPUT = "images", "logits"
 IMAGE_SIZE = 32

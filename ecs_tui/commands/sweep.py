@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from ecs_core.config import ConfigError, RunConfig
-from ecs_tui.commands.run import EXIT_FAILED, EXIT_STOPPED, build_config, fail
+from ecs_tui.commands.run import EXIT_FAILED, EXIT_STOPPED, build_config, check_tensorboard, fail
 from ecs_tui.commands.run import explicit as _explicit
 
 Opt = typer.Option
@@ -85,6 +85,7 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
         cells = make_cells(grid, base, base.runs_dir, name)
     except (ConfigError, SweepError) as exc:
         raise fail(str(exc)) from None
+    check_tensorboard(base)
     if kw["print_commands"]:
         for cell in cells:
             typer.echo(shlex.join(["ecs", "run", *config_to_args(cell.config),

@@ -41,7 +41,7 @@ class Field:
     name: str
     label: str
     kind: type | tuple[str, ...]
-    """A tuple of choices (a Select), or int / float / bool; `max_batches` is int-or-blank."""
+    """A tuple of choices (a Select), or int / float / bool / str; `max_batches` is int-or-blank."""
 
 
 FIELDS = (
@@ -61,6 +61,7 @@ FIELDS = (
     Field("precision", "precision", PRECISIONS),
     Field("max_batches", "max batch", int),
     Field("quantize", "quantize", bool),
+    Field("tensorboard", "tb logs", str),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 
