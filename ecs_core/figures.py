@@ -222,9 +222,14 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
                     color=bars.lines[0].get_color(),
                 )
     ax.set_xscale("log")
-    ax.set_xlabel("target density % (log scale)")
+    ticks = sorted({c.target_density * 100 for c in table.cells
+                    if c.dataset == dataset and c.target_density < 1})  # fmt: skip
+    ax.set_xticks(ticks, [f"{t:g}%" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("target density (log scale)")
     ax.set_ylabel("test accuracy %")
-    ax.set_title(dataset)
+    models = sorted({m for m, _ in table.rows(dataset)})
+    ax.set_title(f"{dataset}: {models[0]}" if len(models) == 1 else dataset)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
 
