@@ -24,6 +24,7 @@ SECTIONS = {
     "train": "bench.train",
     "startup": "bench.startup",
     "quant": "bench.quant",
+    "onnx": "bench.onnx",
     "tui": "bench.tui_latency",
     "gpu": "bench.gpu",
 }

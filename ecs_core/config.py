@@ -18,6 +18,9 @@ from ecs_core.rounds import imp_densities
 
 __all__ = ["ConfigError", "RunConfig", "canonical_name", "check_model_spec"]
 
+
+INSTALL_EXTRA = "pip install 'ecs-tui[export]'"
+"""What installs the optional libraries: ONNX export, figures (matplotlib), TensorBoard."""
 SCOPES = ("global", "layer")
 ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
@@ -125,6 +128,9 @@ class RunConfig:
     """Parent folder of run directories."""
     checkpoint_every: int = 1
     """Write a resumable checkpoint every this many epochs."""
+    tensorboard: str = field(default="", compare=False)
+    """Also write TensorBoard logs to this folder ("" = none); a sweep gives each cell a
+    sub-folder. Where to log, not what to compute: a resume may change it."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Free-form notes carried into config.json (never read by the engine)."""
 

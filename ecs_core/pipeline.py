@@ -107,7 +107,12 @@ def run(
         ctx.store.lock()  # a directory made just now by `prepare`; a no-op for `store`
         if resume:
             restore(ctx)
-        yield from _run(ctx, stop)
+        events = _run(ctx, stop)
+        if config.tensorboard and distributed.is_main():  # a consumer of the events, no more
+            from ecs_core.tboard import logged
+
+            events = logged(events, config.tensorboard)
+        yield from events
     finally:
         if ctx is not None and ctx.store is not store:
             ctx.store.close()

@@ -290,6 +290,13 @@ class RunView:
     def accuracies(self) -> list[sm.StageAccuracy]:
         return sm.stage_accuracies(self.summary, self.events)
 
+    def figure(self, view: str, **options: Any) -> Any:
+        """A view as a matplotlib Figure (`ecs_core.figures.run_figure`: layer, image, page,
+        metric, data_dir), e.g. `load_run(path).figure("kernels").savefig("k.pdf")`."""
+        from ecs_core.figures import run_figure
+
+        return run_figure(self, view, **options)
+
 
 def _checked(
     tensors: dict[str, torch.Tensor], name: str, where: Path, required: bool = True

@@ -48,6 +48,8 @@ def make_cells(grid: Grid, base: RunConfig, runs_dir: str | Path, sweep: str) ->
         fields = dict(zip(AXES.values(), values, strict=True))
         config = dataclasses.replace(base, runs_dir=str(root), **fields).validate()
         name = cell_name(config)
+        if base.tensorboard:  # one sub-folder per cell, so TensorBoard compares them
+            config = dataclasses.replace(config, tensorboard=str(Path(base.tensorboard) / name))
         out.setdefault(name, Cell(name, config, root / name))
     return list(out.values())
 

@@ -66,12 +66,24 @@ def show_command(
         bool | None, Opt("--color/--no-color", help="Default: on a TTY unless NO_COLOR is set.")
     ] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the view's numbers as JSON.")] = False,
+    save: Annotated[
+        Path | None,
+        Opt(
+            help="Write the view as a figure: FILE.png, .svg or .pdf (matplotlib).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Draw one view of a run in the terminal (plotext), or print its numbers with --json."""
+    """Draw one view of a run in the terminal (plotext), print its numbers with --json, or
+    save it as a matplotlib figure with --save."""
     from ecs_core.stats import StatsError, load_run
 
     if view not in VIEWS:
         raise fail(f"unknown view {view!r}; choose one of: {', '.join(VIEWS)}")
+    if save is not None:
+        _save_view(run, view, save, layer=layer, image=image, page=page, metric=metric,
+                   data_dir=data_dir)  # fmt: skip
+        return
     size = _canvas_size(width, height)
     try:
         data = _view_data(load_run(run), view, layer, image, page, size, data_dir)
@@ -84,6 +96,21 @@ def show_command(
         color if color is not None else sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
     typer.echo(render(view, data, size, use_color, metric))
+
+
+def _save_view(run: Path, view: str, path: Path, **options: Any) -> None:
+    """`ecs show --save`: the view's matplotlib figure, written to `path`."""
+    from ecs_core.figures import check_path, save
+    from ecs_core.stats import StatsError, load_run
+
+    try:
+        check_path(path)
+        fig = load_run(run).figure(view, **options)
+        save(fig, path)
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    w, h = (round(v * fig.dpi) for v in fig.get_size_inches())
+    typer.echo(f"wrote {path} ({view}, {w}x{h} px at {fig.dpi:g} dpi)")
 
 
 def _canvas_size(width: int | None, height: int | None) -> tuple[int, int]:
@@ -266,12 +293,23 @@ def compare_command(
     ],
     csv: Annotated[bool, Opt("--csv", help="One CSV row per cell (long format).")] = False,
     markdown: Annotated[bool, Opt("--markdown", help="Markdown tables, as in the README.")] = False,
+    plot: Annotated[
+        Path | None,
+        Opt(
+            help="Also draw accuracy against density into FILE.png, .svg or .pdf.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
     from ecs_core.stats import StatsError, compare_runs
     from ecs_core.stats.runs import BROKEN_CONFIG
 
     try:
+        if plot is not None:
+            from ecs_core.figures import check_path
+
+            check_path(plot)
         table = compare_runs(paths)
     except StatsError as exc:
         raise fail(str(exc)) from None
@@ -282,12 +320,27 @@ def compare_command(
             typer.echo(f"note: {path} is broken: {BROKEN_CONFIG}", err=True)
     if not table.cells:
         raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
+    if plot is not None:
+        _compare_plot(table, plot)
     if csv:
         typer.echo(table.csv(), nl=False)
     elif markdown:
         typer.echo(table.markdown(), nl=False)
     else:
         _compare_rich(table)
+
+
+def _compare_plot(table: Any, path: Path) -> None:
+    """`ecs compare --plot`: accuracy against density (ecs_core.figures.compare_figure)."""
+    from ecs_core.figures import compare_figure, save
+    from ecs_core.stats import StatsError
+
+    try:
+        save(compare_figure(table), path)
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {path}: accuracy against density, {len(table.datasets)} dataset(s)",
+               err=True)  # fmt: skip
 
 
 def _compare_rich(table: Any) -> None:

@@ -121,14 +121,39 @@ def export_command(
             help="Re-share the trained weights with 2**bits clusters.", show_default=False
         ),
     ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="ecsz (compressed file) | onnx (onnxruntime).")
+    ] = "ecsz",
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8", help="ONNX: also write FILE.int8.onnx (onnxruntime static quantization)."
+        ),
+    ] = False,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(help="ONNX: dataset folder if not the run's.", show_default=False),
+    ] = None,
 ) -> None:
-    """Write a run's quantized model into one compressed .ecsz file."""
+    """Write a run's quantized model into one compressed .ecsz file, or an ONNX graph."""
     from ecs_core.quant.codec import CodecError, save_compressed
     from ecs_core.quant.stage import dense_bytes
     from ecs_core.store import RunStore, StoreError
 
     if bits is not None and not 1 <= bits <= 8:
         raise fail(f"--bits must be in 1..8, got {bits}")
+    if fmt not in ("ecsz", "onnx"):
+        raise fail(f"--format must be ecsz or onnx, got {fmt!r}")
+    if int8 and fmt != "onnx":
+        raise fail("--int8 is for --format onnx (the .ecsz file holds the shared weights)")
+    if fmt == "onnx":
+        from ecs_tui.commands.onnx_export import export_onnx
+
+        if output is not None and output.suffix != ".onnx":
+            raise fail(f"{output}: an ONNX file name must end in .onnx")
+        model, meta, _, source = _load_run(run, bits)
+        export_onnx(run, output or run / "model.onnx", model, meta, source, int8, data_dir)
+        return
     model, meta, mask, source = _load_run(run, bits)
     out = output if output is not None else run / "model.ecsz"
     # into the run directory: not while a run there is going (its export stage writes it too)
@@ -156,7 +181,8 @@ def export_command(
 
 def eval_command(
     file: Annotated[
-        Path, typer.Argument(help="A .ecsz file written by `ecs export` or `ecs run`.")
+        Path,
+        typer.Argument(help="A .ecsz file written by `ecs export` or `ecs run`, or a .onnx file."),
     ],
     dataset: Annotated[
         str | None,
@@ -166,7 +192,8 @@ def eval_command(
     download: Annotated[bool, typer.Option(help="Download a missing dataset.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Decode a compressed model and print its test accuracy."""
+    """Decode a compressed model (.ecsz) and print its test accuracy; a .onnx file runs in
+    onnxruntime."""
     import torch
 
     from ecs_core.config import ConfigError
@@ -174,6 +201,11 @@ def eval_command(
     from ecs_core.quant.codec import CodecError, load_compressed
     from ecs_core.train import evaluate
 
+    if file.suffix.lower() == ".onnx":
+        from ecs_tui.commands.onnx_export import eval_onnx
+
+        eval_onnx(file, dataset, data_dir, download, json_out)
+        return
     try:
         model, meta = load_compressed(file)
     except CodecError as exc:

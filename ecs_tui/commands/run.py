@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ecs_core.config import ConfigError, RunConfig
+from ecs_core.config import INSTALL_EXTRA, ConfigError, RunConfig
 from ecs_core.registry import DATASETS, MODELS, PRUNERS
 from ecs_tui.commands.execute import execute, launch_ddp
 from ecs_tui.commands.exits import fail
@@ -37,6 +37,14 @@ def build_config(**kw: object) -> RunConfig:
     if prunetype is not None:
         kw["scope"] = parse_prunetype(prunetype)  # type: ignore[arg-type]
     return RunConfig(**kw).validate()  # type: ignore[arg-type]
+
+
+def check_tensorboard(config: RunConfig) -> None:
+    """--tensorboard needs the tensorboard package: say so before anything is written."""
+    import importlib.util
+
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise fail(f"--tensorboard needs tensorboard: {INSTALL_EXTRA}")
 
 
 def explicit(ctx: typer.Context, name: str) -> bool:
@@ -123,6 +131,13 @@ def run_command(
     checkpoint_every: Annotated[int, Opt(help="Checkpoint period in epochs.")] = (
         _D.checkpoint_every
     ),
+    tensorboard: Annotated[
+        str,
+        Opt(
+            help="Also write TensorBoard logs here (a sweep: one sub-folder per cell).",
+            show_default=False,
+        ),
+    ] = _D.tensorboard,
     resume: Annotated[
         Path | None,
         Opt(help="Continue this run directory from its last checkpoint.", show_default=False),
@@ -148,6 +163,7 @@ def run_command(
         config = build_config(**kw)
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    check_tensorboard(config)
     if nproc < 1:
         raise fail(f"--nproc must be >= 1, got {nproc}")
     if run_dir is not None and resume_dir is not None:
@@ -211,4 +227,4 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
 
 
-__all__ = ["build_config", "execute", "register"]
+__all__ = ["build_config", "check_tensorboard", "execute", "register"]

@@ -97,5 +97,31 @@ def _rel(path: str, folder: Path) -> str:
         return path
 
 
+def tensorboard_command(
+    path: Annotated[Path, Arg(help="A run directory, or a folder of them.", show_default=False)],
+    out: Annotated[Path, Opt("--out", "-o", help="TensorBoard log folder to write.")],
+) -> None:
+    """Write TensorBoard logs from existing run directories (one sub-folder per run)."""
+    from ecs_core.stats import StatsError, find_runs
+    from ecs_core.tboard import TensorBoardError, write_run
+
+    try:
+        runs = find_runs([path])
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    if not runs:
+        raise fail(f"no run directories under {path}")
+    single = runs == [path]
+    for run in runs:
+        where = out if single else out / run.relative_to(path)
+        try:
+            epochs = write_run(run, where)
+        except (TensorBoardError, OSError, ValueError) as exc:
+            raise fail(f"{run}: {exc}") from None
+        typer.echo(f"wrote {where}: {epochs} epoch(s) of scalars from {run}")
+    typer.echo(f"view with: tensorboard --logdir {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("runs")(runs_command)
+    app.command("tensorboard")(tensorboard_command)

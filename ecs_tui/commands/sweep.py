@@ -19,7 +19,7 @@ from ecs_core.config import ConfigError, RunConfig
 from ecs_tui.commands.argv import config_to_args
 from ecs_tui.commands.execute import install_signals
 from ecs_tui.commands.exits import EXIT_BUSY, EXIT_FAILED, EXIT_STOPPED, fail
-from ecs_tui.commands.run import build_config
+from ecs_tui.commands.run import build_config, check_tensorboard
 from ecs_tui.commands.run import explicit as _explicit
 
 Opt = typer.Option
@@ -83,6 +83,7 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
         cells = make_cells(grid, base, base.runs_dir, name)
     except (ConfigError, SweepError) as exc:
         raise fail(str(exc)) from None
+    check_tensorboard(base)
     if kw["print_commands"]:
         for cell in cells:
             typer.echo(shlex.join(["ecs", "run", *config_to_args(cell.config),

@@ -34,7 +34,7 @@ class Field:
     label: str
     kind: type | tuple[str, ...] | dict[str, Any]
     """Choices (a Select): a tuple, or a registry whose names are read when the form is built;
-    else int / float / bool (`max_batches` is int-or-blank)."""
+    else int / float / bool / str (`max_batches` is int-or-blank)."""
 
     def choices(self) -> tuple[str, ...] | None:
         return tuple(self.kind) if isinstance(self.kind, tuple | dict) else None
@@ -57,6 +57,7 @@ FIELDS = (
     Field("precision", "precision", PRECISIONS),
     Field("max_batches", "max batch", int),
     Field("quantize", "quantize", bool),
+    Field("tensorboard", "tb logs", str),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 

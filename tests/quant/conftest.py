@@ -63,3 +63,10 @@ def quant_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     )  # fmt: skip
     events = list(run(cfg))
     return Path(events[0].run_dir), events
+
+
+@pytest.fixture
+def runner():  # noqa: ANN201
+    from typer.testing import CliRunner
+
+    return CliRunner()

@@ -1,0 +1,272 @@
+"""matplotlib figures of the `ecs_core.stats` views, for papers and notebooks.
+
+The same dataclasses that `ecs show` draws in the terminal become a `matplotlib.figure.Figure`
+here. Figures are made with `Figure()` directly (not pyplot): no display, no global state, and
+saving goes through the Agg (PNG), SVG or PDF canvas. matplotlib is imported inside the
+functions, so importing this module (or `ecs_core`) never imports it. Example::
+
+    from ecs_core.stats import load_run
+    fig = load_run("runs/...").figure("kernels")   # a matplotlib Figure
+    fig.savefig("kernels.pdf")
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ecs_core.config import INSTALL_EXTRA as INSTALL_HINT
+from ecs_core.stats.weights import StatsError
+
+if TYPE_CHECKING:
+    from ecs_core.stats import Activations, Clusters, CompareTable, Curves, KernelMaps, Sparsity
+
+FORMATS = ("png", "svg", "pdf")
+DPI = 100
+"""Pixels per inch of a saved PNG: a figure of 8 x 5 inches is 800 x 500 pixels."""
+SIZE = (8.0, 5.0)
+
+
+class FigureError(StatsError):
+    """A figure cannot be made or saved; the message says what to do."""
+
+
+def new_figure(size: tuple[float, float] = SIZE) -> Any:
+    """An empty Figure of `size` inches; FigureError naming the install line without matplotlib."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise FigureError(f"figures need matplotlib: {INSTALL_HINT}") from None
+    return Figure(figsize=size, dpi=DPI, layout="constrained")
+
+
+def check_path(path: str | Path) -> Path:
+    """A file name ending in .png, .svg or .pdf, else FigureError."""
+    path = Path(path)
+    if path.suffix.lower().lstrip(".") not in FORMATS:
+        raise FigureError(f"{path}: the file name must end in .png, .svg or .pdf")
+    return path
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write `fig` to `path` (.png at DPI, .svg, .pdf); FigureError if it cannot be written."""
+    path = check_path(path)
+    try:
+        fig.savefig(path, dpi=DPI)
+    except OSError as exc:
+        raise FigureError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _short(name: str) -> str:
+    return name.removesuffix(".weight")
+
+
+# --- one figure per `ecs show` view
+
+
+def sparsity_figure(data: Sparsity) -> Any:
+    """Kept % per layer, one horizontal bar each in model order; the target as a line."""
+    n = len(data.layers)
+    fig = new_figure((8.0, max(3.0, 0.22 * n + 1.2)))
+    ax = fig.add_subplot()
+    ys = list(range(n))
+    ax.barh(ys, [100 * r.density for r in data.layers], color="tab:blue")
+    ax.set_yticks(ys, [_short(r.name) for r in data.layers], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    if data.target_density:
+        ax.axvline(100 * data.target_density, color="tab:red", ls="--", label="target")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("weights kept %")
+    ax.set_title(f"kept {data.kept:,}/{data.params:,} = {100 * data.density:.2f}%")
+    return fig
+
+
+_SERIES = {
+    "loss": (("train_loss", "train"), ("test_loss", "test")),
+    "acc": (("train_acc", "train"), ("test_acc", "test")),
+    "lr": (("lr", "lr"),),
+    "density": (("density", "density"),),
+}
+_TITLES = {"loss": "loss", "acc": "accuracy %", "lr": "learning rate", "density": "density"}
+
+
+def curves_figure(curves: Curves, metric: str = "all") -> Any:
+    """metric: all (loss and accuracy side by side) | loss | acc | lr | density."""
+    if metric != "all" and metric not in _SERIES:
+        raise FigureError(f"metric must be one of all, {', '.join(_SERIES)}; got {metric!r}")
+    metrics = ["loss", "acc"] if metric == "all" else [metric]
+    fig = new_figure((8.0 if len(metrics) == 2 else 6.0, 4.0))
+    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == "warmup"]
+    for i, m in enumerate(metrics, start=1):
+        ax = fig.add_subplot(1, len(metrics), i)
+        for field, label in _SERIES[m]:
+            pts = [(x, y) for x, y in zip(curves.epoch, getattr(curves, field), strict=True)
+                   if y is not None]  # fmt: skip
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker=".", label=label)
+        if warm and len(warm) < len(curves.epoch):
+            ax.axvline(max(warm) + 0.5, color="grey", ls=":", label="pruned")
+        ax.set_title(_TITLES[m])
+        ax.set_xlabel("epoch")
+        if ax.get_lines():
+            ax.legend()
+    return fig
+
+
+def clusters_figure(data: Clusters) -> Any:
+    """Weight-value histograms of one layer before and after weight sharing, shared value axis."""
+    hists = [h for h in (data.before, data.after) if h is not None]
+    fig = new_figure((8.0, 4.0))
+    axes = fig.subplots(1, len(hists), sharex=True, squeeze=False)[0]
+    for ax, h in zip(axes, hists, strict=True):
+        if h.exact:  # few distinct values (shared weights): stems at the exact values
+            ax.vlines(h.values, 0, h.counts, color="tab:orange")
+            ax.plot(h.values, h.counts, "o", color="tab:orange", ms=3)
+        elif h.values:
+            ax.stairs(h.counts, h.edges, fill=True, color="tab:blue")
+        kind = f"{h.unique:,} values" if h.exact else f"{len(h.values)} bins"
+        ax.set_title(f"{h.label}: {kind}, {h.zeros / max(1, h.total):.0%} zero", fontsize=9)
+        ax.set_xlabel(f"{_short(h.layer)} value" + (f" ({data.note})" if data.note else ""))
+        ax.set_ylabel("count")
+    return fig
+
+
+def mosaic_figure(tiles: list[tuple[str, list[list[float]]]], title: str) -> Any:
+    """Labelled [0, 1] maps in a near-square grid (kernels and activations)."""
+    n = max(1, len(tiles))
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig = new_figure((8.0, max(2.5, 8.0 * rows / cols + 0.6)))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, (label, m) in zip(axes, tiles, strict=False):
+        ax.imshow(m, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(label, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def kernels_figure(maps: KernelMaps) -> Any:
+    tiles = [(f"#{i + 1}", m) for i, m in zip(maps.filters, maps.maps, strict=True)]
+    last = maps.filters[-1] + 1 if maps.filters else 0
+    title = (f"{_short(maps.layer)}: filters {maps.offset + 1}-{last}/{maps.total}, "
+             f"{maps.reduction}, {maps.vmin:.2g}..{maps.vmax:.2g}")  # fmt: skip
+    return mosaic_figure(tiles, title)
+
+
+def activations_figure(acts: Activations) -> Any:
+    head = f"image #{acts.image} (label {acts.label}, predicted {acts.predicted})"
+    if acts.layer is None:
+        tiles = [("input", acts.input)] + [(m.name, m.map) for m in acts.maps]
+        return mosaic_figure(tiles, f"{head}: mean activation per stage")
+    tiles = [(f"#{acts.offset + i + 1}", m.map) for i, m in enumerate(acts.maps)]
+    last = acts.offset + len(acts.maps)
+    return mosaic_figure(tiles, f"{head}: {acts.layer} channels {acts.offset + 1}-{last}/"
+                                f"{acts.total}")  # fmt: skip
+
+
+def view_figure(view: str, data: Any, metric: str = "all") -> Any:
+    """The figure of one `ecs show` view's data."""
+    if view == "curves":
+        return curves_figure(data, metric)
+    draw = {"sparsity": sparsity_figure, "clusters": clusters_figure,
+            "kernels": kernels_figure, "activations": activations_figure}  # fmt: skip
+    if view not in draw:
+        raise FigureError(f"unknown view {view!r}; choose one of: curves, {', '.join(draw)}")
+    return draw[view](data)
+
+
+# --- ecs compare --plot
+
+
+def compare_figure(table: CompareTable) -> Any:
+    """Accuracy against target density, one panel per dataset, one line per model x method.
+
+    Log density axis; error bars = std over seeds; dense runs as a horizontal band (mean ± std);
+    where the achieved density differs from the target, the point is labelled with it.
+    """
+    sets = table.datasets
+    fig = new_figure((6.5 * len(sets), 4.5))
+    axes = fig.subplots(1, len(sets), squeeze=False)[0]
+    for ax, dataset in zip(axes, sets, strict=True):
+        _compare_panel(ax, table, dataset)
+    return fig
+
+
+def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
+    for model, method in table.rows(dataset):
+        cells = sorted((c for c in table.cells if (c.dataset, c.model, c.method)
+                        == (dataset, model, method)), key=lambda c: c.target_density)  # fmt: skip
+        label = f"{model} {method}" if len({m for m, _ in table.rows(dataset)}) > 1 else method
+        if all(c.target_density >= 1 for c in cells):  # dense: a band across the panel
+            c = cells[-1]
+            line = ax.axhline(c.mean, ls="--", color="grey", label=f"{label} (100%)")
+            if c.std:
+                ax.axhspan(c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2)
+            continue
+        xs = [c.target_density * 100 for c in cells]
+        bars = ax.errorbar(xs, [c.mean for c in cells], yerr=[c.std or 0.0 for c in cells],
+                           marker="o", capsize=3, label=label)  # fmt: skip
+        for c, x in zip(cells, xs, strict=True):
+            if c.achieved_differs and c.target_density < 1:
+                ax.annotate(
+                    f"d {c.achieved:.2%}",
+                    (x, c.mean),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize=7,
+                    color=bars.lines[0].get_color(),
+                )
+    ax.set_xscale("log")
+    ticks = sorted({c.target_density * 100 for c in table.cells
+                    if c.dataset == dataset and c.target_density < 1})  # fmt: skip
+    ax.set_xticks(ticks, [f"{t:g}%" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("target density (log scale)")
+    ax.set_ylabel("test accuracy %")
+    models = sorted({m for m, _ in table.rows(dataset)})
+    ax.set_title(f"{dataset}: {models[0]}" if len(models) == 1 else dataset)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+# --- a run's view, as `RunView.figure` and `ecs show --save` make it
+
+PAGE = 64
+"""Kernel or channel maps on one page of a saved figure."""
+
+
+def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, page: int = 1,
+               metric: str = "all", data_dir: str | Path | None = None) -> Any:  # fmt: skip
+    """The Figure of one view of a `RunView` (StatsError for what the run lacks)."""
+    if page < 1:
+        raise StatsError(f"--page must be 1 or more, got {page}")
+    offset = (page - 1) * PAGE
+    if view == "sparsity":
+        data = run.sparsity()
+    elif view == "curves":
+        data = run.curves(max_points=1000)
+    elif view == "clusters":
+        data = run.clusters(layer)
+    elif view == "kernels":
+        data = run.kernels(layer, offset, PAGE)
+        _check_page(page, data.total, "filters")
+    elif view == "activations":
+        data = run.activations(image, layer, 0 if layer is None else offset, PAGE, data_dir)
+        if layer is not None:
+            _check_page(page, data.total, "channels")
+    else:
+        raise StatsError(f"unknown view {view!r}; choose one of: sparsity, curves, clusters, "
+                         "kernels, activations")  # fmt: skip
+    return view_figure(view, data, metric)
+
+
+def _check_page(page: int, total: int, what: str) -> None:
+    pages = -(-total // PAGE)
+    if page > pages:
+        raise StatsError(f"--page {page} is past the end: {total} {what}, {pages} page(s) of "
+                         f"{PAGE} in a saved figure")  # fmt: skip

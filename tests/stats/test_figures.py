@@ -1,0 +1,89 @@
+"""matplotlib figures: `ecs show --save` for every view, `RunView.figure`, `ecs compare --plot`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from ecs_core.figures import DPI
+from ecs_core.stats import compare_runs, load_run
+from ecs_tui.cli import app
+
+VIEWS = ("sparsity", "curves", "clusters", "kernels", "activations")
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_saved_png_has_the_figures_pixel_size_and_is_not_blank(runner, known_run, tmp_path, view):
+    out = tmp_path / f"{view}.png"
+    result = runner.invoke(app, ["show", str(known_run), view, "--save", str(out)])
+    assert result.exit_code == 0, result.output
+    pixels = imread(out)
+    w, h = (round(v * DPI) for v in load_run(known_run).figure(view).get_size_inches())
+    assert pixels.shape[:2] == (h, w)
+    assert f"{w}x{h} px" in result.output
+    rgb = pixels[..., :3]
+    drawn = (rgb < 0.9).any(axis=-1).mean()  # share of pixels that are not (near) white
+    assert 0.01 < drawn < 0.95, drawn
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 10
+
+
+def test_curves_png_is_8_by_4_inches(runner, known_run, tmp_path):
+    out = tmp_path / "c.png"
+    assert runner.invoke(app, ["show", str(known_run), "curves", "--save", str(out)]).exit_code == 0
+    assert imread(out).shape[:2] == (4 * DPI, 8 * DPI)
+
+
+def test_svg_and_pdf_are_written_in_their_formats(runner, known_run, tmp_path):
+    for name, head in (("k.svg", b"<?xml"), ("k.pdf", b"%PDF")):
+        out = tmp_path / name
+        result = runner.invoke(app, ["show", str(known_run), "kernels", "--save", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes().startswith(head)
+
+
+def test_bad_suffix_or_page_is_one_line_exit_2_nothing_written(runner, known_run, tmp_path):
+    for args in (["kernels", "--save", str(tmp_path / "k.jpg")],
+                 ["kernels", "--page", "9", "--save", str(tmp_path / "k.png")]):  # fmt: skip
+        result = runner.invoke(app, ["show", str(known_run), *args])
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1 and result.output.startswith("error: ")
+    assert list(tmp_path.iterdir()) == [tmp_path / "runs"]
+
+
+def test_load_run_figure_kernels_is_a_figure_with_one_image_per_filter(known_run):
+    fig = load_run(known_run).figure("kernels")
+    assert isinstance(fig, Figure)
+    images = [ax for ax in fig.axes if ax.images]
+    assert len(images) == 8  # features.0 of a width-0.125 VGG16 has 8 filters
+    assert images[7].get_title() == "#8"
+    assert "features.0" in fig._suptitle.get_text()
+    clusters = load_run(known_run).figure("clusters", layer="features.7")
+    assert [ax.get_title().split(":")[0] for ax in clusters.axes] == ["before", "after"]
+
+
+def test_compare_plot_has_one_line_per_method(fake_runs):
+    from ecs_core.figures import compare_figure
+
+    (ax,) = compare_figure(compare_runs([fake_runs])).axes
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["Dense (100%)", "SNIP", "ECS (P) [union]", "ECS (P+Q) [union]"]
+    assert len(ax.containers) == 3  # one errorbar series per pruned method
+    assert ax.get_xscale() == "log"
+    notes = [t.get_text() for t in ax.texts]
+    assert notes.count("d 18.00%") == 2  # ECS's union budget kept 18% for a 10% target
+    snip = ax.containers[0]
+    (ybars,) = snip.lines[2]
+    lo, hi = ybars.get_segments()[0][:, 1]
+    assert (hi - lo) / 2 == pytest.approx(7**0.5)  # std over the three seeds
+
+
+def test_ecs_compare_plot_writes_the_figure_and_still_prints_the_table(runner, fake_runs, tmp_path):
+    out = tmp_path / "acc.png"
+    result = runner.invoke(app, ["compare", str(fake_runs), "--csv", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert imread(out).shape[2] in (3, 4)
+    assert "dataset,model,method" in result.stdout and "wrote" not in result.stdout
+    bad = runner.invoke(app, ["compare", str(fake_runs), "--plot", str(tmp_path / "acc.gif")])
+    assert bad.exit_code == 2 and not (tmp_path / "acc.gif").exists()
