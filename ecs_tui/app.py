@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ecs_core.config import RunConfig
+from ecs_tui.manage import RunActions
 from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.screens.help import HelpScreen
 from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
+from ecs_tui.widgets.runs import RunsView
 from ecs_tui.widgets.statsview import RunSource
 from ecs_tui.widgets.status import LiveStatus, gpu_line
 from ecs_tui.widgets.views import VIEWS
@@ -38,7 +41,7 @@ WIDE = 120
 """Columns from which the configure pane sits beside the views instead of replacing them."""
 
 
-class EcsApp(App[None]):
+class EcsApp(RunActions, App[None]):
     """The workbench. `runner` defaults to `ecs_core.pipeline.run`; tests pass canned ones."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
@@ -48,6 +51,7 @@ class EcsApp(App[None]):
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume", show=False),
         Binding("c", "toggle_configure", "Configure"),
         Binding("y", "copy_command", "Copy cmd"),
         Binding("escape", "back", "Back", show=False),
@@ -66,8 +70,11 @@ class EcsApp(App[None]):
         watch: Path | None = None,
         config: RunConfig | None = None,
         runner: Runner | None = None,
+        runs: Path | None = None,
     ) -> None:
         super().__init__()
+        self._runs_root = runs
+        """`ecs-tui DIR` on a folder of runs (or a sweep): the Runs tab lists that folder."""
         self.base_config = config or RunConfig()
         self.runner: Runner = runner or pipeline_runner
         self.state = RunState()
@@ -102,6 +109,8 @@ class EcsApp(App[None]):
             self.open_run(run_dir)
         elif watch is not None:
             self.watch_run(watch)
+        elif self._runs_root is not None:
+            self.call_after_refresh(self.action_show_view, "runs")
         self.set_interval(REFRESH_S, self.pull)
         self.pull()
         self._preload()
@@ -167,6 +176,16 @@ class EcsApp(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         self.pull(force=True)
+        if self.visible_view() == "runs":  # enter then opens the highlighted run
+            self.query_one(RunsView).focus_table()
+
+    @property
+    def runs_root(self) -> Path:
+        """The folder the Runs tab lists: `ecs-tui DIR`'s, else the form's runs folder."""
+        return self._runs_root or Path(self.base_config.runs_dir)
+
+    def refresh_runs(self) -> None:
+        self.query_one(RunsView).refresh_now()
 
     # --- opening runs
     def open_run(self, path: Path) -> None:
@@ -178,9 +197,24 @@ class EcsApp(App[None]):
         snap = self.state.snapshot()
         if snap.run_dir is None:
             self.state.log(f"{path.name}: no events recorded (the run failed before starting?)")
+        elif snap.status == "running" and self._ended_unsaid(Path(path)):
+            return  # another process is writing it: followed as with --watch
         self._load_form(path)
         self._collapse_config()
         self.pull(force=True)
+
+    def _ended_unsaid(self, path: Path) -> bool:
+        """A run whose events stop without a final one: still going elsewhere (watch it, True),
+        or died (its process gone: say so, with the resume command)."""
+        from ecs_core.runfiles import died_reason
+        from ecs_core.stats.runs import run_info
+
+        status = run_info(path).status
+        if status == "running":
+            self.watch_run(path)
+            return True
+        self.state.fail(died_reason(path), status="died" if status == "died" else "incomplete")
+        return False
 
     def _load_form(self, path: Path) -> None:
         """Put the run's own settings in the form, so `y` and `s` reproduce it."""
@@ -217,15 +251,20 @@ class EcsApp(App[None]):
         self._tail = None
         self.run_path = None
         self.state.reset()
+        self.begin_run(pane.config)
+
+    def begin_run(self, config: RunConfig | None, resume: Path | None = None) -> None:
+        """Start the run worker: a new run of `config`, or `resume` (its own saved config)."""
         self.stop_event = threading.Event()
-        pane.set_running(True)
+        self.query_one(ConfigurePane).set_running(True)
         self._collapse_config()
-        self._run_worker = self._run(pane.config)
+        self._run_worker = self._run(config, resume)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, config: RunConfig) -> None:
+    def _run(self, config: RunConfig | None, resume: Path | None) -> None:
         worker = get_current_worker()
-        drive(self.runner, config, self.state, self.stop_event, lambda: worker.is_cancelled)
+        runner = self.runner if resume is None else partial(self.runner, resume=resume)
+        drive(runner, config, self.state, self.stop_event, lambda: worker.is_cancelled)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._run_worker:
@@ -242,6 +281,20 @@ class EcsApp(App[None]):
             if self._quit_when_done:
                 self.exit()
             self.pull(force=True)
+            self._say_how_to_resume()
+
+    def _say_how_to_resume(self) -> None:
+        """After a stop: the stopping toast goes; one says how to continue, and offers r."""
+        snap = self.state.snapshot()
+        if not self.stop_event.is_set() or snap.status != "stopped" or self._quit_when_done:
+            return
+        from ecs_core.runfiles import resume_command
+
+        self.clear_notifications()
+        where = self.run_path or snap.run_dir or "RUN_DIR"
+        self.notify(f"continue with: {resume_command(where)}\npress r to resume it here",
+                    title="stopped", timeout=12)  # fmt: skip
+        self.state.log(f"stopped; continue with: {resume_command(where)} (r resumes it here)")
 
     def action_stop(self) -> None:
         if not self.running:
@@ -265,7 +318,8 @@ class EcsApp(App[None]):
                 self._quit_when_done = quit_after
                 self.stop_event.set()
                 self.notify(
-                    "stopping at the next batch boundary" + (", then quitting" * quit_after)
+                    "stopping at the next batch boundary" + (", then quitting" * quit_after),
+                    timeout=60,  # cleared once the run has stopped
                 )
 
         self.push_screen(ConfirmScreen(question, yes), answer)
@@ -293,6 +347,8 @@ class EcsApp(App[None]):
         self.query_one(TabbedContent).active = f"tab-{name}"
         if self.screen.has_class("-narrow"):
             self.screen.remove_class("show-config")
+        if name == "runs":
+            self.query_one(RunsView).focus_table()
 
     def action_page(self, delta: int) -> None:
         """[ and ]: page through the maps of the Kernels and Activations views."""
@@ -327,6 +383,8 @@ def _subtitle(snap: Any, watching: bool) -> str:
     return f"{'watching ' if watching else ''}{snap.run_name} · {snap.status}"
 
 
-def run_app(run_dir: Path | None = None, watch: Path | None = None) -> None:
+def run_app(
+    run_dir: Path | None = None, watch: Path | None = None, runs: Path | None = None
+) -> None:
     """Entry point used by `ecs-tui` and bare `ecs`."""
-    EcsApp(run_dir=run_dir, watch=watch).run()
+    EcsApp(run_dir=run_dir, watch=watch, runs=runs).run()

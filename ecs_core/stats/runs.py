@@ -15,8 +15,8 @@ from typing import Any
 
 from ecs_core.runfiles import died_reason
 from ecs_core.runlock import LOCK_NAME, running_pid
+from ecs_core.stats.errors import StatsError
 from ecs_core.stats.summary import integer, num
-from ecs_core.stats.weights import StatsError
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
 RUNNING_WITHIN_S = 120.0
