@@ -55,6 +55,9 @@ class EcsApp(RunActions, App[None]):
         Binding("c", "toggle_configure", "Configure"),
         Binding("y", "copy_command", "Copy cmd"),
         Binding("escape", "back", "Back", show=False),
+        Binding("l", "view_key('log_scale')", "Log loss", show=False),
+        Binding("b", "view_key('swap')", "Other chart", show=False),
+        Binding("m", "view_key('mode')", "Mean/weights", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", show=False),
         Binding("q", "quit", "Quit"),
@@ -247,6 +250,7 @@ class EcsApp(RunActions, App[None]):
         if pane.config is None:
             self.notify(f"cannot start: {pane.error}", severity="error", title="invalid setting")
             self.screen.add_class("show-config")
+            self.call_after_refresh(pane.focus_bad_field)  # once the pane is shown
             return
         self._tail = None
         self.run_path = None
@@ -355,6 +359,12 @@ class EcsApp(RunActions, App[None]):
         view = self.query_one(f"#view-{self.visible_view()}")
         if hasattr(view, "change_page"):
             view.change_page(delta)
+
+    def action_view_key(self, action: str) -> None:
+        """A key that belongs to one view (l, b on Curves): passed to the visible view."""
+        view = self.query_one(f"#view-{self.visible_view()}")
+        if hasattr(view, f"action_{action}"):
+            getattr(view, f"action_{action}")()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

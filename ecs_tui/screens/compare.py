@@ -110,11 +110,9 @@ def layers_table(runs: list[Compared]) -> Table | Text:
 
 
 def _density(row: Any) -> str:
-    if row is None:
-        return "-"
-    if row.kept and row.density < 0.001:  # near collapse: say how few, not "0.00%"
-        return f"{row.kept} kept"
-    return f"{row.density:.2%}"
+    from ecs_tui.plots import density_text
+
+    return "-" if row is None else density_text(row.kept, row.density)
 
 
 def draw_overlay(plt: Any, runs: list[Compared], metric: str, title: str) -> None:

@@ -202,3 +202,24 @@ async def test_stop_says_how_to_resume(tui: SimpleNamespace) -> None:
         await pilot.pause()
         assert not any("stopping at the next batch" in n for n in notes(app)), notes(app)
         assert any("ecs run --resume runs/" in n and "press r" in n for n in notes(app))
+
+
+@pytest.mark.asyncio
+async def test_refused_start_focuses_the_bad_field_and_tab_moves_on(tui: SimpleNamespace) -> None:
+    """80 columns, pane hidden: s with density 1.5 shows the pane with the density field
+    focused; Tab then reaches the next visible field, not a hidden widget."""
+    runner = tui.CannedRunner(tui.canned_events())
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        app.query_one("#cfg-density").value = "1.5"
+        await pilot.press("escape")  # narrow: the pane goes, the views show
+        await pilot.pause()
+        assert not app.screen.has_class("show-config")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "cfg-density")
+        assert runner.config is None
+        await pilot.press("tab")
+        await pilot.pause()
+        focused = app.focused
+        assert focused is not None and focused.id == "cfg-epochs"
+        assert focused.region.width > 0 and focused.visible

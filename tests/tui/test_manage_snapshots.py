@@ -116,3 +116,22 @@ def test_sweep_view(
     shutil.copy(finished_run / "config.json", waiting / "config.json")
     app = EcsApp(runs=sweep, config=tui.CONFIG)
     assert snap_compare(app, terminal_size=size, run_before=lambda p: rows_drawn(p, 4, tui))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_kernels_mask_view(
+    snap_compare, size: tuple[int, int], finished_run: Path, tui: SimpleNamespace
+) -> None:
+    """Kernels, m: every weight of each filter of a pruned layer, zeros as grey dots, with the
+    legend in the title (features.3: 8 input channels per filter, 42% kept)."""
+    app = EcsApp(run_dir=finished_run, config=tui.CONFIG)
+
+    async def mask(pilot: Pilot) -> None:
+        await pilot.press("5")
+        await tui.settle(pilot)
+        view = pilot.app.query_one("#view-kernels")
+        view.sel_layer = "features.3.weight"
+        await pilot.press("m")
+        await quiet(pilot, tui)
+
+    assert snap_compare(app, terminal_size=size, run_before=mask)
