@@ -28,6 +28,7 @@ from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.screens.help import HelpScreen
 from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
+from ecs_tui.widgets.machine import MachineLine, run_pid
 from ecs_tui.widgets.runs import RunsView
 from ecs_tui.widgets.statsview import RunSource
 from ecs_tui.widgets.status import LiveStatus, gpu_line
@@ -47,6 +48,8 @@ class EcsApp(RunActions, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "ecs-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+    MACHINE = True
+    """Show the machine line (the snapshot tests turn it off: it reads the real clock)."""
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("s", "start", "Start"),
@@ -90,6 +93,7 @@ class EcsApp(RunActions, App[None]):
         self._drawn = -1
         self._run_worker: Worker | None = None
         self._quit_when_done = False
+        self.machine = MachineLine()
 
     # --- layout
     def compose(self) -> ComposeResult:
@@ -141,9 +145,18 @@ class EcsApp(RunActions, App[None]):
         self._sync_source(snap)
         name = self.visible_view()
         with self.batch_update():
-            self.query_one(LiveStatus).show(snap, gpu_line(snap) if self.running else None)
+            self.query_one(LiveStatus).show(snap, self._machine(snap))
             self.query_one(f"#view-{name}").show(snap, self.source)  # type: ignore[attr-defined]
             self.sub_title = _subtitle(snap, self._tail is not None)
+
+    def _machine(self, snap: Any) -> str | None:
+        """CPU, memory, GPU and wall time of the run's process, while it runs."""
+        if not snap.active:
+            return None
+        cuda = (snap.device or "").startswith("cuda")
+        line = self.machine.line(run_pid(self), snap.started_at, cuda) if self.MACHINE else None
+        gpu = gpu_line(snap) if self.running and not (line and "GPU" in line) else None
+        return " · ".join(p for p in (line, gpu) if p) or None
 
     def _poll_tail(self) -> None:
         tail = self._tail

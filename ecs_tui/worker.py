@@ -81,6 +81,8 @@ class Snapshot:
     log_total: int = 0
     """Lines ever logged (a view appends the last `log_total - seen` of `log`)."""
     error: str | None = None
+    started_at: float | None = None
+    """Wall time of the (last) run_started event: the machine line's elapsed time."""
 
     @property
     def active(self) -> bool:
@@ -236,7 +238,7 @@ class RunState:
             params=event.params, train_size=event.train_size,
             epochs=int(event.config.get("epochs", 0)), error=None, summary=None,
             quantized=None, exported=None, stage=None, epoch=event.resumed_from_epoch,
-            batch=0, batches=0,
+            batch=0, batches=0, started_at=event.t,
         )  # fmt: skip
         kept = event.resumed_from_epoch
         if not kept:

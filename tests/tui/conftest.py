@@ -304,6 +304,14 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+@pytest.fixture(autouse=True)
+def no_machine_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine line shows this process's real CPU use and the clock: not in pictures."""
+    from ecs_tui.app import EcsApp
+
+    monkeypatch.setattr(EcsApp, "MACHINE", False)
+
+
 @pytest.fixture
 def tui() -> SimpleNamespace:
     """The helpers above, for test modules (importlib mode cannot import conftest by name)."""

@@ -223,3 +223,26 @@ async def test_refused_start_focuses_the_bad_field_and_tab_moves_on(tui: SimpleN
         focused = app.focused
         assert focused is not None and focused.id == "cfg-epochs"
         assert focused.region.width > 0 and focused.visible
+
+
+@pytest.mark.asyncio
+async def test_machine_line_while_a_run_trains(tui: SimpleNamespace, monkeypatch) -> None:
+    """While training: this process's CPU share and memory (from /proc) and the elapsed time."""
+    import re
+
+    monkeypatch.setattr(EcsApp, "MACHINE", True)
+    events = tui.canned_events()
+    runner = tui.CannedRunner(events, pause_at=tui.mid_epoch(events))
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, runner.paused.is_set)
+
+        def shown() -> str:
+            return app._machine(app.state.snapshot()) or ""  # what the status strip shows
+
+        await wait_for(pilot, lambda: "cpu " in shown(), timeout=10)  # needs two samples
+        assert re.search(r"^cpu \d+% · \d+\.\d GiB · [\d:]+$", shown()), shown()
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: not app.running)
+        assert "cpu" not in shown()
