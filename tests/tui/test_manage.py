@@ -246,3 +246,23 @@ async def test_machine_line_while_a_run_trains(tui: SimpleNamespace, monkeypatch
         await pilot.press("x", "y")
         await wait_for(pilot, lambda: not app.running)
         assert "cpu" not in shown()
+
+
+def test_listing_and_comparing_runs_never_imports_torch(runs_folder: Path) -> None:
+    """What the Runs tab does on every poll (find, describe, group) works without torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ecs_core.stats.compare import compare_infos\n"
+        "from ecs_core.stats.runs import find_runs, run_info\n"
+        "from ecs_tui.widgets.runs import signature\n"
+        f"paths = find_runs([{str(runs_folder)!r}])\n"
+        "signature(paths)\n"
+        "infos = [run_info(p) for p in paths]\n"
+        "assert compare_infos(infos).cells and len(infos) == 4\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
