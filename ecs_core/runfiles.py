@@ -79,5 +79,10 @@ def died_reason(path: Path) -> str:
         what = f"{what} (epoch {event['epoch']}/{event.get('epochs', '?')})"
     return (
         f"the process died without saying why (last event: {what}); "
-        f"continue with: ecs run --resume {path}"
+        f"continue with: {resume_command(path)}"
     )
+
+
+def resume_command(path: str | Path) -> str:
+    """The command that continues a stopped, failed or died run (the CLI and the app print it)."""
+    return f"ecs run --resume {path}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ecs_core.config import RunConfig
+from ecs_tui.manage import RunActions
 from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.screens.help import HelpScreen
 from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
+from ecs_tui.widgets.machine import MachineLine, run_pid
+from ecs_tui.widgets.runs import RunsView
 from ecs_tui.widgets.statsview import RunSource
 from ecs_tui.widgets.status import LiveStatus, gpu_line
 from ecs_tui.widgets.views import VIEWS
@@ -38,19 +42,25 @@ WIDE = 120
 """Columns from which the configure pane sits beside the views instead of replacing them."""
 
 
-class EcsApp(App[None]):
+class EcsApp(RunActions, App[None]):
     """The workbench. `runner` defaults to `ecs_core.pipeline.run`; tests pass canned ones."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "ecs-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+    MACHINE = True
+    """Show the machine line (the snapshot tests turn it off: it reads the real clock)."""
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume", show=False),
         Binding("c", "toggle_configure", "Configure"),
         Binding("y", "copy_command", "Copy cmd"),
         Binding("escape", "back", "Back", show=False),
+        Binding("l", "view_key('log_scale')", "Log loss", show=False),
+        Binding("b", "view_key('swap')", "Other chart", show=False),
+        Binding("m", "view_key('mode')", "Mean/weights", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", show=False),
         Binding("q", "quit", "Quit"),
@@ -66,8 +76,11 @@ class EcsApp(App[None]):
         watch: Path | None = None,
         config: RunConfig | None = None,
         runner: Runner | None = None,
+        runs: Path | None = None,
     ) -> None:
         super().__init__()
+        self._runs_root = runs
+        """`ecs-tui DIR` on a folder of runs (or a sweep): the Runs tab lists that folder."""
         self.base_config = config or RunConfig()
         self.runner: Runner = runner or pipeline_runner
         self.state = RunState()
@@ -80,6 +93,7 @@ class EcsApp(App[None]):
         self._drawn = -1
         self._run_worker: Worker | None = None
         self._quit_when_done = False
+        self.machine = MachineLine()
 
     # --- layout
     def compose(self) -> ComposeResult:
@@ -102,6 +116,8 @@ class EcsApp(App[None]):
             self.open_run(run_dir)
         elif watch is not None:
             self.watch_run(watch)
+        elif self._runs_root is not None:
+            self.call_after_refresh(self.action_show_view, "runs")
         self.set_interval(REFRESH_S, self.pull)
         self.pull()
         self._preload()
@@ -129,9 +145,18 @@ class EcsApp(App[None]):
         self._sync_source(snap)
         name = self.visible_view()
         with self.batch_update():
-            self.query_one(LiveStatus).show(snap, gpu_line(snap) if self.running else None)
+            self.query_one(LiveStatus).show(snap, self._machine(snap))
             self.query_one(f"#view-{name}").show(snap, self.source)  # type: ignore[attr-defined]
             self.sub_title = _subtitle(snap, self._tail is not None)
+
+    def _machine(self, snap: Any) -> str | None:
+        """CPU, memory, GPU and wall time of the run's process, while it runs."""
+        if not snap.active:
+            return None
+        cuda = (snap.device or "").startswith("cuda")
+        line = self.machine.line(run_pid(self), snap.started_at, cuda) if self.MACHINE else None
+        gpu = gpu_line(snap) if self.running and not (line and "GPU" in line) else None
+        return " · ".join(p for p in (line, gpu) if p) or None
 
     def _poll_tail(self) -> None:
         tail = self._tail
@@ -167,6 +192,16 @@ class EcsApp(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         self.pull(force=True)
+        if self.visible_view() == "runs":  # enter then opens the highlighted run
+            self.query_one(RunsView).focus_table()
+
+    @property
+    def runs_root(self) -> Path:
+        """The folder the Runs tab lists: `ecs-tui DIR`'s, else the form's runs folder."""
+        return self._runs_root or Path(self.base_config.runs_dir)
+
+    def refresh_runs(self) -> None:
+        self.query_one(RunsView).refresh_now()
 
     # --- opening runs
     def open_run(self, path: Path) -> None:
@@ -178,9 +213,24 @@ class EcsApp(App[None]):
         snap = self.state.snapshot()
         if snap.run_dir is None:
             self.state.log(f"{path.name}: no events recorded (the run failed before starting?)")
+        elif snap.status == "running" and self._ended_unsaid(Path(path)):
+            return  # another process is writing it: followed as with --watch
         self._load_form(path)
         self._collapse_config()
         self.pull(force=True)
+
+    def _ended_unsaid(self, path: Path) -> bool:
+        """A run whose events stop without a final one: still going elsewhere (watch it, True),
+        or died (its process gone: say so, with the resume command)."""
+        from ecs_core.runfiles import died_reason
+        from ecs_core.stats.runs import run_info
+
+        status = run_info(path).status
+        if status == "running":
+            self.watch_run(path)
+            return True
+        self.state.fail(died_reason(path), status="died" if status == "died" else "incomplete")
+        return False
 
     def _load_form(self, path: Path) -> None:
         """Put the run's own settings in the form, so `y` and `s` reproduce it."""
@@ -213,19 +263,25 @@ class EcsApp(App[None]):
         if pane.config is None:
             self.notify(f"cannot start: {pane.error}", severity="error", title="invalid setting")
             self.screen.add_class("show-config")
+            self.call_after_refresh(pane.focus_bad_field)  # once the pane is shown
             return
         self._tail = None
         self.run_path = None
         self.state.reset()
+        self.begin_run(pane.config)
+
+    def begin_run(self, config: RunConfig | None, resume: Path | None = None) -> None:
+        """Start the run worker: a new run of `config`, or `resume` (its own saved config)."""
         self.stop_event = threading.Event()
-        pane.set_running(True)
+        self.query_one(ConfigurePane).set_running(True)
         self._collapse_config()
-        self._run_worker = self._run(pane.config)
+        self._run_worker = self._run(config, resume)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, config: RunConfig) -> None:
+    def _run(self, config: RunConfig | None, resume: Path | None) -> None:
         worker = get_current_worker()
-        drive(self.runner, config, self.state, self.stop_event, lambda: worker.is_cancelled)
+        runner = self.runner if resume is None else partial(self.runner, resume=resume)
+        drive(runner, config, self.state, self.stop_event, lambda: worker.is_cancelled)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._run_worker:
@@ -242,6 +298,20 @@ class EcsApp(App[None]):
             if self._quit_when_done:
                 self.exit()
             self.pull(force=True)
+            self._say_how_to_resume()
+
+    def _say_how_to_resume(self) -> None:
+        """After a stop: the stopping toast goes; one says how to continue, and offers r."""
+        snap = self.state.snapshot()
+        if not self.stop_event.is_set() or snap.status != "stopped" or self._quit_when_done:
+            return
+        from ecs_core.runfiles import resume_command
+
+        self.clear_notifications()
+        where = self.run_path or snap.run_dir or "RUN_DIR"
+        self.notify(f"continue with: {resume_command(where)}\npress r to resume it here",
+                    title="stopped", timeout=12)  # fmt: skip
+        self.state.log(f"stopped; continue with: {resume_command(where)} (r resumes it here)")
 
     def action_stop(self) -> None:
         if not self.running:
@@ -265,7 +335,8 @@ class EcsApp(App[None]):
                 self._quit_when_done = quit_after
                 self.stop_event.set()
                 self.notify(
-                    "stopping at the next batch boundary" + (", then quitting" * quit_after)
+                    "stopping at the next batch boundary" + (", then quitting" * quit_after),
+                    timeout=60,  # cleared once the run has stopped
                 )
 
         self.push_screen(ConfirmScreen(question, yes), answer)
@@ -293,12 +364,20 @@ class EcsApp(App[None]):
         self.query_one(TabbedContent).active = f"tab-{name}"
         if self.screen.has_class("-narrow"):
             self.screen.remove_class("show-config")
+        if name == "runs":
+            self.query_one(RunsView).focus_table()
 
     def action_page(self, delta: int) -> None:
         """[ and ]: page through the maps of the Kernels and Activations views."""
         view = self.query_one(f"#view-{self.visible_view()}")
         if hasattr(view, "change_page"):
             view.change_page(delta)
+
+    def action_view_key(self, action: str) -> None:
+        """A key that belongs to one view (l, b on Curves): passed to the visible view."""
+        view = self.query_one(f"#view-{self.visible_view()}")
+        if hasattr(view, f"action_{action}"):
+            getattr(view, f"action_{action}")()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -327,6 +406,8 @@ def _subtitle(snap: Any, watching: bool) -> str:
     return f"{'watching ' if watching else ''}{snap.run_name} · {snap.status}"
 
 
-def run_app(run_dir: Path | None = None, watch: Path | None = None) -> None:
+def run_app(
+    run_dir: Path | None = None, watch: Path | None = None, runs: Path | None = None
+) -> None:
     """Entry point used by `ecs-tui` and bare `ecs`."""
-    EcsApp(run_dir=run_dir, watch=watch).run()
+    EcsApp(run_dir=run_dir, watch=watch, runs=runs).run()

@@ -32,11 +32,11 @@ def _root(ctx: typer.Context) -> None:
         _launch_tui(None, None)
 
 
-def _launch_tui(run_dir: Path | None, watch: Path | None) -> None:
+def _launch_tui(run_dir: Path | None, watch: Path | None, runs: Path | None = None) -> None:
     from ecs_tui.app import run_app
     from ecs_tui.guard import guarded
 
-    code = guarded(lambda: run_app(run_dir=run_dir, watch=watch))
+    code = guarded(lambda: run_app(run_dir=run_dir, watch=watch, runs=runs))
     if code:
         raise typer.Exit(code)
 
@@ -55,7 +55,11 @@ tui = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_mar
 @tui.command()
 def _tui(
     run_dir: Annotated[
-        Path | None, typer.Argument(help="A finished run directory to open.", show_default=False)
+        Path | None,
+        typer.Argument(
+            help="A run directory to open, or a folder of runs (or a sweep) to list.",
+            show_default=False,
+        ),
     ] = None,
     watch: Annotated[
         Path | None,
@@ -65,10 +69,18 @@ def _tui(
     ] = None,
 ) -> None:
     """Open the ecs-tui terminal app."""
-    for p in (run_dir, watch):
-        if p is not None and not (p / "config.json").is_file():
-            typer.echo(f"error: {p} is not a run directory (no config.json)", err=True)
+    if watch is not None and not (watch / "config.json").is_file():
+        typer.echo(f"error: {watch} is not a run directory (no config.json)", err=True)
+        raise typer.Exit(2)
+    if run_dir is not None and not (run_dir / "config.json").is_file():
+        if not run_dir.is_dir():
+            what = "does not exist" if not run_dir.exists() else "is not a directory"
+            typer.echo(
+                f"error: {run_dir} {what}; give a run directory or a folder of runs", err=True
+            )
             raise typer.Exit(2)
+        _launch_tui(None, watch, runs=run_dir)  # a folder of runs: the Runs tab lists it
+        return
     _launch_tui(run_dir, watch)
 
 

@@ -79,10 +79,27 @@ def abbreviate(name: str) -> str:
     return name
 
 
+NEAR_COLLAPSE = 0.001
+"""A layer keeping less than this share of its weights (but some) is flagged `!`: 1 of 36,864
+left is nearly a cut in the network, not a small layer."""
+
+
+def near_collapse(kept: int, density: float) -> bool:
+    return 0 < kept and density < NEAR_COLLAPSE
+
+
+def density_text(kept: int, density: float) -> str:
+    """`12.50%`, or `! 3 kept` for a layer near collapse (its percentage would read 0.0%)."""
+    return f"! {kept:,} kept" if near_collapse(kept, density) else f"{100 * density:.2f}%"
+
+
 def draw_sparsity(plt: Any, data: Sparsity, size: tuple[int, int] | None = None) -> None:
-    """Kept % per layer, one row each in model order, in as many columns as the height needs."""
+    """Kept % per layer, one row each in model order, in as many columns as the height needs.
+    A layer near collapse gets a thin bar and `!` with its count instead of a percentage."""
     target = f" (target {100 * data.target_density:.2f}%)" if data.target_density else ""
     title = f"kept {data.kept:,}/{data.params:,} = {100 * data.density:.2f}%{target}"
+    if any(near_collapse(r.kept, r.density) for r in data.layers):
+        title += f" · ! = under {NEAR_COLLAPSE:.1%} kept"
     width, rows = text_canvas(plt, title, size)
     n = len(data.layers)
     ncols = max(1, -(-n // rows))
@@ -98,28 +115,31 @@ def draw_sparsity(plt: Any, data: Sparsity, size: tuple[int, int] | None = None)
         x0, y = col * col_w, rows - 1 - row
         plt.text(names[i][:label_w].rjust(label_w), x0, y, alignment="left")
         filled = max(1 if r.kept else 0, round(r.density * bar_w))
+        thin = near_collapse(r.kept, r.density)
         for c in range(bar_w):
             xs.append(x0 + label_w + 1 + c)
             ys.append(y)
-            marks.append("█" if c < filled else "·")
-        plt.text(f"{100 * r.density:5.1f}%", x0 + label_w + 2 + bar_w, y, alignment="left")
+            marks.append(("▏" if thin else "█") if c < filled else "·")
+        text = f"! {r.kept}" if thin else f"{100 * r.density:5.1f}%"
+        plt.text(text, x0 + label_w + 2 + bar_w, y, alignment="left")
     if xs:
         plt.scatter(xs, ys, marker=marks)
 
 
-def draw_curves(plt: Any, curves: Curves, metric: str = "all") -> None:
-    """metric: all (loss and accuracy side by side) | loss | acc | lr | density."""
+def draw_curves(plt: Any, curves: Curves, metric: str = "all", log: bool = False) -> None:
+    """metric: all (loss and accuracy side by side) | loss | acc | lr | density; `log`: the
+    loss on a log scale (one spike no longer flattens the rest)."""
     reset(plt)
     if not curves.epoch:
         plt.title("no finished epochs yet")
         return
     if metric == "all":
         plt.subplots(1, 2)
-        _curve(plt.subplot(1, 1), curves, "loss")
+        _curve(plt.subplot(1, 1), curves, "loss", log)
         _curve(plt.subplot(1, 2), curves, "acc")
         plt.main()
     else:
-        _curve(plt, curves, metric)
+        _curve(plt, curves, metric, log)
 
 
 _SERIES = {
@@ -128,12 +148,21 @@ _SERIES = {
     "lr": (("lr", "lr"),),
     "density": (("density", "density"),),
 }
+MARKERS = {"train": "braille", "test": "•"}
+"""Train and test differ by glyph as well as colour: NO_COLOR and pasted plots keep them apart."""
 _TITLES = {"loss": "loss", "acc": "accuracy %", "lr": "learning rate", "density": "density"}
 
 
-def _curve(fig: Any, curves: Curves, metric: str) -> None:
+def _last_warmup(curves: Curves) -> int | None:
+    """The last warm-up epoch, when training went on after it (pruning came between)."""
+    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == "warmup"]
+    return max(warm) if warm and len(warm) < len(curves.epoch) else None
+
+
+def _curve(fig: Any, curves: Curves, metric: str, log: bool = False) -> None:
     if metric not in _SERIES:
         raise ValueError(f"metric must be one of all, {', '.join(_SERIES)}; got {metric!r}")
+    lo, hi, at = math.inf, -math.inf, None
     for field, label in _SERIES[metric]:
         pts = [
             (x, y)
@@ -141,11 +170,20 @@ def _curve(fig: Any, curves: Curves, metric: str) -> None:
             if y is not None
         ]
         if pts:
-            fig.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker="braille")
-    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == "warmup"]
-    if warm and len(warm) < len(curves.epoch):
-        fig.vertical_line(max(warm) + 0.5)  # where pruning happened
-    fig.title(_TITLES[metric])
+            marker = MARKERS.get(label, "braille")
+            fig.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker=marker)
+            lo, hi = min(lo, *(p[1] for p in pts)), max(hi, *(p[1] for p in pts))
+            at = next((y for x, y in pts if x == _last_warmup(curves)), None)
+    warm = _last_warmup(curves)
+    if warm is not None:
+        fig.vertical_line(warm + 0.5)  # where pruning happened, labelled away from the line
+        if hi > lo:
+            # away from the curve there, and below the legend (top left)
+            y = lo if at is None or at > (lo + hi) / 2 else hi - 0.3 * (hi - lo)
+            fig.text("pruned", warm + 0.6, y, alignment="left")
+    if log and metric == "loss" and lo > 0:
+        fig.yscale("log")
+    fig.title(_TITLES[metric] + (" (log)" if log and metric == "loss" and lo > 0 else ""))
     fig.xlabel("epoch")
 
 
@@ -303,3 +341,53 @@ def draw_activations(
         last = acts.offset + len(acts.maps)
         title = f"{head}: {acts.layer} channels {acts.offset + 1}-{last}/{acts.total}"
     draw_mosaic(plt, tiles, title, size, color)
+
+
+# --- every weight of a page of filters: the mask made visible
+
+
+def draw_weights(
+    plt: Any, page: Any, size: tuple[int, int] | None = None, color: bool = True
+) -> None:
+    """Each filter's individual weights (its input-channel kernels in a grid), on a diverging
+    scale: negative blue, positive red, brighter = larger |w|; a pruned weight (exactly 0) is a
+    grey `·`, so the mask shows. Without colour: `-`/`=` negative, `+`/`#` positive."""
+    title = (
+        f"{short(page.layer)}: filters {page.offset + 1}-{page.offset + len(page.tiles)}"
+        f"/{page.total} · · = 0 (pruned) · blue − red + · |w| ≤ {page.vmax:.2g}"
+    )
+    width, canvas_h = text_canvas(plt, fit(title, (size or DEFAULT_SIZE)[0]), size)
+    xs, ys, markers, colors = [], [], [], []
+    th, tw = page.tile
+    cols = max(1, width // (tw * page.cell + 1))
+    for i, (label, m) in enumerate(page.tiles):
+        x0, y0 = (i % cols) * (tw * page.cell + 1), (i // cols) * (th + 1)
+        plt.text(label[: tw * page.cell], x0, canvas_h - 1 - y0, alignment="left")
+        for r, row in enumerate(m):
+            for c, v in enumerate(row):
+                if v is None:
+                    continue
+                mark, rgb = _weight_glyph(v / page.vmax if page.vmax else 0.0, color)
+                for k in range(page.cell):
+                    xs.append(x0 + c * page.cell + k)
+                    ys.append(canvas_h - 2 - y0 - r)
+                    markers.append(mark)
+                    colors.append(rgb)
+    if not xs:
+        return
+    if color:
+        plt.canvas_color("black")
+        plt.scatter(xs, ys, marker=markers, color=colors)
+    else:
+        plt.scatter(xs, ys, marker=markers)
+
+
+def _weight_glyph(v: float, color: bool) -> tuple[str, tuple[int, int, int]]:
+    """(marker, colour) of one weight scaled to [-1, 1]."""
+    if v == 0:
+        return "·", (110, 110, 110)
+    a = min(1.0, abs(v))
+    if not color:
+        return ("#" if a > 0.5 else "+") if v > 0 else ("=" if a > 0.5 else "-"), (0, 0, 0)
+    g = int(60 + 195 * a)
+    return "█", ((g, 40, 40) if v > 0 else (40, 70, g))

@@ -81,6 +81,8 @@ class Snapshot:
     log_total: int = 0
     """Lines ever logged (a view appends the last `log_total - seen` of `log`)."""
     error: str | None = None
+    started_at: float | None = None
+    """Wall time of the (last) run_started event: the machine line's elapsed time."""
 
     @property
     def active(self) -> bool:
@@ -91,15 +93,25 @@ class Snapshot:
         """Basename of the run directory: stable in screenshots, unlike an absolute path."""
         return Path(self.run_dir).name if self.run_dir else None
 
+    @property
+    def test_acc(self) -> float | None:
+        """The run's test accuracy: the summary's once it has one (a stopped run is evaluated
+        again at the stop), else the last epoch's. The header and the Overview both show it."""
+        acc = (self.summary or {}).get("test_acc")
+        if isinstance(acc, int | float):
+            return float(acc)
+        return self.epoch_points[-1].test_acc if self.epoch_points else None
+
     def eta(self) -> float | None:
         """Seconds left in the run, from event timings only (no wall clock: stable, testable)."""
         if not self.active or self.batch <= 0 or self.batches <= 0:
             return None
         per_batch = self.elapsed / self.batch
         left = per_batch * (self.batches - self.batch)
-        done = [p.seconds for p in self.epoch_points]
+        # the current stage's measured rate: a dense warm-up epoch is slower than a sparse one
+        done = [p.seconds for p in self.epoch_points if p.stage == self.stage][-3:]
         per_epoch = sum(done) / len(done) if done else per_batch * self.batches
-        return left + per_epoch * max(0, self.epochs - self.epoch)
+        return left + per_epoch * max(0, self.epochs - self.epoch - 1)
 
 
 @dataclass
@@ -180,19 +192,12 @@ class RunState:
         """The fields of the snapshot one event changes (earlier changes in this batch given)."""
         match event:
             case ev.RunStarted():
-                self._points, self._batch_losses = [], []
-                return dict(
-                    status="running", run_dir=event.run_dir, config=event.config,
-                    device=event.device, params=event.params, train_size=event.train_size,
-                    epochs=int(event.config.get("epochs", 0)), error=None, summary=None,
-                    pruned=None, quantized=None, exported=None, stages_done=(), stage=None,
-                    epoch=event.resumed_from_epoch, batch=0, batches=0,
-                )  # fmt: skip
+                return self._started(event, changes)
             case ev.StageStarted():
                 return dict(stage=event.stage)
             case ev.StageFinished():
                 done = changes.get("stages_done", self._snap.stages_done)
-                return dict(stages_done=(*done, event.stage))
+                return dict(stages_done=(*(s for s in done if s != event.stage), event.stage))
             case ev.BatchProgress():
                 self._add_batch_loss(
                     event.epoch - 1 + event.batch / max(1, event.batches), event.loss
@@ -203,6 +208,8 @@ class RunState:
                     img_per_s=event.img_per_s, elapsed=event.elapsed,
                 )  # fmt: skip
             case ev.EpochEnd():
+                # a resumed run repeats the epochs after its checkpoint: the new ones count
+                self._points = [p for p in self._points if p.epoch < event.epoch]
                 self._points.append(_epoch_point(event))
                 return dict(
                     epoch=event.epoch, epochs=event.epochs, batch=0, elapsed=0.0,
@@ -222,6 +229,25 @@ class RunState:
             case ev.RunFailed():
                 return dict(status="failed", error=f"{event.error}: {event.message}", stage=None)
         return {}
+
+    def _started(self, event: ev.RunStarted, changes: dict[str, Any]) -> dict[str, Any]:
+        """A new run starts from nothing; a resumed one keeps what happened up to its
+        checkpoint (epochs, batch losses, the pruning, the stages done before it)."""
+        start = dict(
+            status="running", run_dir=event.run_dir, config=event.config, device=event.device,
+            params=event.params, train_size=event.train_size,
+            epochs=int(event.config.get("epochs", 0)), error=None, summary=None,
+            quantized=None, exported=None, stage=None, epoch=event.resumed_from_epoch,
+            batch=0, batches=0, started_at=event.t,
+        )  # fmt: skip
+        kept = event.resumed_from_epoch
+        if not kept:
+            self._points, self._batch_losses = [], []
+            return {**start, "pruned": None, "stages_done": ()}
+        self._points = [p for p in self._points if p.epoch <= kept]
+        self._batch_losses = [b for b in self._batch_losses if b[0] <= kept]
+        done = changes.get("stages_done", self._snap.stages_done)
+        return {**start, "stages_done": tuple(s for s in done if s in ("warmup", "prune"))}
 
     def _add_batch_loss(self, x: float, loss: float) -> None:
         pts = self._batch_losses
@@ -299,18 +325,25 @@ def lower_priority(nice: int) -> None:
 
 def load_plots() -> None:
     """Import ecs_core.stats (torch) and the plot module in the calling thread; a worker's job."""
-    import ecs_core.stats  # noqa: F401
+    import ecs_core.stats.run  # noqa: F401 - torch, and every reader the views use
     import ecs_tui.plots  # noqa: F401
 
     PLOTS_READY.set()
 
 
-def pipeline_runner(config: Any, stop: threading.Event) -> Iterator[ev.Event]:
+def pipeline_runner(
+    config: Any, stop: threading.Event, resume: Path | None = None
+) -> Iterator[ev.Event]:
     """The default runner: `ecs_core.pipeline.run` (imported here, in the worker thread, so
     torch never loads on the UI thread or at start-up)."""
     from ecs_core.pipeline import run
 
-    return run(config, stop=stop)
+    if resume is None:
+        return run(config, stop=stop)
+    from ecs_core.store import RunStore
+
+    store = RunStore(resume)  # as `ecs run --resume DIR`: the run's own saved settings
+    return run(store.read_config().validate(), store=store, stop=stop, resume=True)
 
 
 def drive(

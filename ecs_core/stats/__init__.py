@@ -15,48 +15,33 @@ Pure data (torch and the standard library): every function returns plain datacla
 
 from __future__ import annotations
 
-from ecs_core.stats.activations import ActivationMap, Activations, activation_maps
-from ecs_core.stats.clusters import Clusters
-from ecs_core.stats.compare import CompareCell, CompareTable, compare_infos, compare_runs
-from ecs_core.stats.run import RunView, load_run
-from ecs_core.stats.runs import RunInfo, find_runs, run_info
-from ecs_core.stats.summary import Curves, Overlap, QuantTable, Sizes, StageAccuracy
-from ecs_core.stats.weights import (
-    Histogram,
-    KernelMaps,
-    LayerDensity,
-    Sparsity,
-    StatsError,
-    kernel_maps,
-    layer_densities,
-    weight_histograms,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "ActivationMap",
-    "Activations",
-    "Clusters",
-    "CompareCell",
-    "CompareTable",
-    "Curves",
-    "Histogram",
-    "KernelMaps",
-    "LayerDensity",
-    "Overlap",
-    "QuantTable",
-    "RunInfo",
-    "RunView",
-    "Sizes",
-    "Sparsity",
-    "StageAccuracy",
-    "StatsError",
-    "activation_maps",
-    "compare_infos",
-    "compare_runs",
-    "find_runs",
-    "kernel_maps",
-    "layer_densities",
-    "load_run",
-    "run_info",
-    "weight_histograms",
-]
+_WHERE = {
+    "ActivationMap": "activations", "Activations": "activations", "activation_maps": "activations",
+    "Clusters": "clusters",
+    "CompareCell": "compare", "CompareTable": "compare", "compare_infos": "compare",
+    "compare_runs": "compare",
+    "RunView": "run", "load_run": "run",
+    "RunInfo": "runs", "find_runs": "runs", "run_info": "runs",
+    "Curves": "summary", "Overlap": "summary", "QuantTable": "summary", "Sizes": "summary",
+    "StageAccuracy": "summary",
+    "StatsError": "errors",
+    "Histogram": "weights", "KernelMaps": "weights", "LayerDensity": "weights",
+    "Sparsity": "weights", "kernel_maps": "weights", "layer_densities": "weights",
+    "weight_histograms": "weights",
+}  # fmt: skip
+"""Name -> submodule. Imported on first use (PEP 562), so the torch-free readers (runs,
+compare, summary) can list and compare run directories without loading torch."""
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ecs_core.runfiles import died_reason, run_state
+from ecs_core.stats.errors import StatsError
 from ecs_core.stats.summary import integer, num
-from ecs_core.stats.weights import StatsError
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
 

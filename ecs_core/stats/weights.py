@@ -12,12 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ecs_core.stats.errors import StatsError
+
 EXACT_MAX = 256
 """A layer with at most this many distinct non-zero values gets exact counts, not bins."""
-
-
-class StatsError(ValueError):
-    """A view cannot be computed from what the run directory holds; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,9 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     printer.close()
     if last is not None and last.kind == "run_finished" and last.status == "stopped":
         run_dir = run_dir or "RUN_DIR"  # where it is now, even if summary.json says elsewhere
-        typer.echo(f"stopped; continue with: ecs run --resume {run_dir}", err=True)
+        from ecs_core.runfiles import resume_command
+
+        typer.echo(f"stopped; continue with: {resume_command(run_dir)}", err=True)
         return EXIT_STOPPED
     return 0
 

@@ -1,4 +1,4 @@
-"""A yes/no question in a modal (stopping a run, quitting while one is active)."""
+"""A yes/no question in a modal (stop, quit while a run is active, resume, delete)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,22 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, yes: str = "Yes") -> None:
+    def __init__(self, question: str, yes: str = "Yes", danger: bool = True) -> None:
         super().__init__()
         self.question = question
         self.yes = yes
+        self.danger = danger
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Label(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):
-                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="error", compact=True)
+                yield Button(
+                    f"{self.yes} (y)",
+                    id="confirm-yes",
+                    compact=True,
+                    variant="error" if self.danger else "primary",
+                )
                 yield Button("No (n)", id="confirm-no", compact=True)
 
     def on_mount(self) -> None:

@@ -197,6 +197,11 @@ class ConfigurePane(VerticalScroll):
         note.set_class(self.error is not None, "-bad")
         self.post_message(self.Changed(self, self.config, self.error))
 
+    def focus_bad_field(self) -> None:
+        """Focus the field the error names (else the first), so Tab goes on from there."""
+        bad = field_of_error(self.error) if self.error else None
+        self.query_one(f"#cfg-{bad or FIELDS[0].name}").focus()
+
     def set_running(self, running: bool) -> None:
         """While a run is active the form is read-only and Stop is the live button."""
         for f in FIELDS:

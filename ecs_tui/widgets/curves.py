@@ -19,6 +19,8 @@ from textual_plotext import PlotextPlot
 from ecs_tui.worker import PLOTS_READY, Snapshot
 
 BATCH_PLOT_EVERY_S = 1.0
+TALL = 32
+"""Rows from which both charts fit with a readable height; below, one at a time (b swaps)."""
 
 
 def curves_of(snap: Snapshot) -> Any:
@@ -36,7 +38,8 @@ def curves_of(snap: Snapshot) -> Any:
 
 
 class CurvesView(Vertical):
-    """Epoch curves on top; the per-batch running loss below while a run trains (or when wide)."""
+    """Epoch curves on top; the per-batch running loss below (l: loss on a log scale; b: the
+    other chart where only one fits). The app's l and b keys call these actions."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -45,6 +48,21 @@ class CurvesView(Vertical):
         self._batch_at = 0.0
         self._pending: Timer | None = None
         self.snap: Snapshot | None = None
+        self.log_loss = False
+        self.swapped = False
+        """b: the other chart (short terminals show one: epochs, or batches before the first)."""
+
+    def action_swap(self) -> None:
+        self.swapped = not self.swapped
+        if self.snap is not None:
+            self.show(self.snap)
+
+    def action_log_scale(self) -> None:
+        self.log_loss = not self.log_loss
+        self._epochs_key = self._batch_drawn = None  # type: ignore[assignment]
+        self._batch_at = 0.0
+        if self.snap is not None:
+            self.show(self.snap)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="view-note")
@@ -66,17 +84,18 @@ class CurvesView(Vertical):
         if key != self._epochs_key:
             self._epochs_key = key
             self._draw_epochs(snap)
-        batches = self.query_one("#curves-batches", PlotextPlot)
-        batches.display = bool(snap.batch_losses) and (
-            snap.active or self.screen.has_class("-wide") or not snap.epoch_points
-        )
+        epochs, batches = self.query(PlotextPlot)
+        both = self.app.size.height >= TALL
+        batch_first = bool(snap.batch_losses) and (self.swapped != (not snap.epoch_points))
+        batches.display = bool(snap.batch_losses) and (both or batch_first)
+        epochs.display = both or not batch_first
         self._maybe_draw_batches()
 
     def _draw_epochs(self, snap: Snapshot) -> None:
         from ecs_tui.plots import draw_curves
 
         plot = self.query_one("#curves-epochs", PlotextPlot)
-        draw_curves(plot.plt, curves_of(snap), "all")
+        draw_curves(plot.plt, curves_of(snap), "all", self.log_loss)
         plot.refresh()
 
     def _maybe_draw_batches(self) -> None:
@@ -95,7 +114,9 @@ class CurvesView(Vertical):
         plt.clear_figure()
         xs = [x for x, _ in snap.batch_losses]
         plt.plot(xs, [y for _, y in snap.batch_losses], marker="braille", label="train")
-        plt.title("training loss, running mean within each epoch")
+        if self.log_loss and min(y for _, y in snap.batch_losses) > 0:
+            plt.yscale("log")
+        plt.title("train loss per batch (running mean)" + (" (log)" if self.log_loss else ""))
         plt.xlabel("epoch")
         plot.refresh()
 

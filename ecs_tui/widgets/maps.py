@@ -7,6 +7,8 @@ A page holds as many maps as fit the plot at a readable size (`plots.capacity`),
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from textual import on
@@ -93,16 +95,77 @@ class MapsView(StatsView):
             self.reload()
 
 
+@dataclass(frozen=True)
+class WeightPage:
+    """A page of filters, every weight kept: each tile is one filter's input-channel kernels
+    in a near-square grid (None = padding between kernels)."""
+
+    layer: str
+    total: int
+    offset: int
+    tiles: list[tuple[str, list[list[float | None]]]]
+    tile: tuple[int, int]
+    """(rows, weight columns) of each tile."""
+    cell: int
+    """Characters per weight across (2 when they fit: cells then look square)."""
+    vmax: float
+    shown_in: int
+    in_ch: int
+    per_page: int
+
+
+def weight_page(weight: Any, name: str, page: int, size: tuple[int, int]) -> WeightPage:
+    """The filters of page `page` that fit `size`, each with its first input channels that fit
+    (a tile never shrinks a weight into an average: that would hide which were pruned)."""
+    out_ch, in_ch, kh, kw = weight.shape
+    width, height = size
+    g = max(1, math.isqrt(in_ch - 1) + 1)
+    while g > 1 and (g * (kh + 1) - 1 + 2 > height or g * (kw + 1) - 1 > width):
+        g -= 1
+    shown = min(in_ch, g * g)
+    th, tw = g * (kh + 1) - 1, g * (kw + 1) - 1
+    cell = 2 if 2 * tw + 1 <= width else 1
+    per_page = max(1, (width // (tw * cell + 1)) * max(1, (height - 1) // (th + 1)))
+    offset = min(page * per_page, out_ch - 1)
+    w = weight.detach().float().cpu()
+    tiles = []
+    for f in range(offset, min(out_ch, offset + per_page)):
+        m: list[list[float | None]] = [[None] * tw for _ in range(th)]
+        for ci, kernel in enumerate(w[f, :shown].tolist()):
+            r0, c0 = (ci // g) * (kh + 1), (ci % g) * (kw + 1)
+            for r, row in enumerate(kernel):
+                m[r0 + r][c0 : c0 + kw] = row
+        tiles.append((f"#{f + 1}", m))
+    vmax = float(w.abs().max()) or 1.0
+    return WeightPage(name, out_ch, offset, tiles, (th, tw), cell, vmax, shown, in_ch, per_page)
+
+
 class KernelsView(MapsView):
-    """Per-filter kernel maps of a conv layer (mean over input channels for k x k kernels)."""
+    """Per-filter kernel maps of a conv layer (mean over input channels for k x k kernels), or
+    (m) every weight of each filter, zeros marked: the mask made visible."""
 
     PREFIX = "kernels"
     PROMPT = "first conv layer"
 
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.weights_mode = False
+
+    def action_mode(self) -> None:
+        self.weights_mode, self.page_no = not self.weights_mode, 0
+        self.reload()
+
+    def choice(self) -> tuple:
+        return (*super().choice(), self.weights_mode)
+
     def compute(self, view: Any, choice: tuple) -> Any:
         from ecs_tui.plots import capacity
 
-        layer, page, size = choice
+        layer, page, size, weights_mode = choice
+        if weights_mode:
+            name = view.layer(layer, kind="conv")
+            convs = [r.name for r in view.sparsity().layers if r.kind == "conv"]
+            return convs, weight_page(view.weights[name], name, page, size)
         probe = view.kernels(layer, 0, 1)
         m = probe.maps[0]
         per_page = capacity((len(m), len(m[0])), size, MIN_TILE_ROWS)
@@ -110,8 +173,19 @@ class KernelsView(MapsView):
         return convs, per_page, view.kernels(probe.layer, page * per_page, per_page)
 
     def draw(self, data: Any) -> None:
-        from ecs_tui.plots import draw_kernels, short
+        from ecs_tui.plots import draw_kernels, draw_weights, short
 
+        if isinstance(data[1], WeightPage):
+            convs, wp = data
+            self.set_layers([(short(n), n) for n in convs], wp.layer)
+            self.sel_layer = wp.layer
+            last = wp.offset + len(wp.tiles)
+            self.set_page_label(wp.offset + 1, last, wp.total, "filters", wp.per_page)
+            if wp.shown_in < wp.in_ch:
+                label = self.query_one("#kernels-page", Label)
+                label.update(f"{label.render()} · in-ch 1-{wp.shown_in}/{wp.in_ch}")
+            self.draw_plot(draw_weights, wp)
+            return
         convs, per_page, maps = data
         self.set_layers([(short(n), n) for n in convs], maps.layer)
         self.sel_layer = maps.layer

@@ -39,9 +39,7 @@ def facts(snap: Snapshot) -> list[tuple[str, str]]:
         ("params", f"{snap.params:,}" if snap.params else "-"),
         ("epochs", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "-"),
     ]
-    last = snap.epoch_points[-1] if snap.epoch_points else None
-    test_acc = s.get("test_acc", last.test_acc if last else None)
-    rows.append(("test acc", _pct(test_acc)))
+    rows.append(("test acc", _pct(snap.test_acc)))
     if s.get("best_test_acc") is not None:
         rows.append(("best acc", _pct(s["best_test_acc"])))
     rows += _prune_rows(snap.pruned or s)

@@ -2,7 +2,8 @@
 unique-weight table (the original report's table: distinct values per layer, before/after).
 
 Histograms are `RunView.clusters(layer)` (pre-binned in torch; exact values once shared), drawn
-by `plots.draw_histogram`; the table is `RunView.quant_table()`.
+by `plots.draw_histogram`; the table is `RunView.quant_table()`. The layer shown first is the one
+with the most kept weights; the picker lists every layer with its kept count.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class QuantView(StatsView):
         yield Static(classes="view-note")
         with Horizontal(classes="controls"):
             yield Label("layer")
-            yield Select([], prompt="largest layer", compact=True, id="quant-layer")
+            yield Select([], prompt="most kept weights", compact=True, id="quant-layer")
         with Horizontal(classes="plot-row"):
             yield PlotextPlot(id="quant-plot")
             table: DataTable = DataTable(id="quant-table", classes="side-table")
@@ -47,15 +48,18 @@ class QuantView(StatsView):
         return None
 
     def compute(self, view: Any, choice: tuple) -> Any:
-        clusters = view.clusters(choice[0])
-        return view.order, clusters, view.quant_table()
+        layers = view.sparsity().layers
+        # by default the layer with the most kept weights: the largest by parameters can be
+        # one that pruning emptied (20 of 2.4M weights left on a ResNet), nothing to show
+        layer = choice[0] or max(layers, key=lambda r: r.kept).name
+        return layers, view.clusters(layer), view.quant_table()
 
     def draw(self, data: Any) -> None:
         from ecs_tui.plots import draw_histogram, short
 
-        order, clusters, table = data
+        layers, clusters, table = data
         select = self.query_one("#quant-layer", Select)
-        options = [(short(n), n) for n in order]
+        options = [(f"{short(r.name)}  {r.kept:,} kept", r.name) for r in layers]
         if options != self._options:  # re-fill only when it changed (keeps the open dropdown)
             self._options = options
             select.set_options(options)

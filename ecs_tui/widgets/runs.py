@@ -1,11 +1,16 @@
 """Runs tab: every run directory under the runs folder, and the research compare table.
 
 The rows and the table are `ecs_core.stats` (`find_runs`, `run_info`, `compare_infos`), the same
-numbers `ecs runs` and `ecs compare` print. Enter on a row opens that run in the other views.
+numbers `ecs runs` and `ecs compare` print, read without torch. The tab polls its folder every
+`POLL_S` in a thread worker (directory and file mtimes; runs that were running are read again,
+since a process can die without touching a file) and redraws only when a row changed, so runs
+started from other terminals appear and states move. Keys act on the highlighted row: enter
+opens, space marks for comparing, v compares, r resumes, e exports, d deletes.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +18,50 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ecs_tui.widgets.statsview import RunSource
 from ecs_tui.worker import Snapshot
 
-COLUMNS = ("status", "model", "method", "target", "kept", "test", "P+Q", "run")
+POLL_S = 2.0
+WIDE_COLUMNS = ("", "status", "model", "method", "target", "kept", "test", "P+Q", "run")
+NARROW_COLUMNS = ("", "status", "kept", "test", "P+Q", "run")
+"""Below this many columns the name carries model, method and density itself."""
+NARROW_BELOW = 112
+MARK = "●"
+STATE_WORDS = {"finished": "done"}
+"""Sweep view: a cell's state is its run's status, but a finished cell is done."""
 
 
 def _pct(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}%"
 
 
-def info_row(info: Any) -> tuple[str, ...]:
-    """One `RunInfo` as table cells."""
+def short_name(name: str) -> str:
+    """`20250101-000000-vgg16-…-s0` -> `0101-0000 vgg16-…-s0`: the year and seconds go."""
+    parts = name.split("-", 2)
+    if len(parts) == 3 and len(parts[0]) == 8 and len(parts[1]) == 6 and parts[0].isdigit():
+        return f"{parts[0][4:]}-{parts[1][:4]} {parts[2]}"
+    return name
+
+
+def info_row(info: Any, narrow: bool = False) -> tuple[str, ...]:
+    """One `RunInfo` as table cells (the mark column first, filled in by the view)."""
+    kept = "-" if info.density is None else f"{info.density:.2%}"
+    tail = (_pct(info.test_acc), _pct(info.pq_acc))
+    if narrow:
+        return ("", info.status, kept, *tail, short_name(info.name))
     width = f" ×{info.width:g}" if info.width not in (None, 1.0) else ""
     return (
+        "",
         info.status,
         f"{info.model}{width}",
         info.method if info.ablate == "none" else f"{info.method}-{info.ablate}",
         "-" if info.target_density is None else f"{info.target_density:.2%}",
-        "-" if info.density is None else f"{info.density:.2%}",
-        _pct(info.test_acc),
-        _pct(info.pq_acc),
+        kept,
+        *tail,
         info.name,
     )
 
@@ -69,58 +94,195 @@ def _cell_text(c: Any) -> str:
     return text + (f" @{c.achieved:.1%}" if c.achieved_differs else "")
 
 
+def signature(paths: list[Path]) -> tuple:
+    """What changes when a run moves on: its files' mtimes and sizes (cheap: stat calls)."""
+    out = []
+    for p in paths:
+        for name in ("events.jsonl", "summary.json", "config.json", ".lock"):
+            try:
+                st = os.stat(p / name)
+                out.append((str(p), name, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((str(p), name, None, None))
+    return tuple(out)
+
+
+def cell_word(info: Any) -> str:
+    """A sweep cell's state: done | running | waiting (nothing written yet) | died | ..."""
+    if info.status == "incomplete" and not (Path(info.path) / "events.jsonl").exists():
+        return "waiting"
+    return STATE_WORDS.get(info.status, info.status)
+
+
+def sweep_line(infos: list[Any]) -> str:
+    """`3 done · 1 running · 2 waiting · 0 died` for the cells found so far."""
+    counts: dict[str, int] = {}
+    for i in infos:
+        word = cell_word(i)
+        counts[word] = counts.get(word, 0) + 1
+    words = ["done", "running", "waiting", "died"]
+    words += sorted(w for w in counts if w not in words)
+    return " · ".join(f"{counts.get(w, 0)} {w}" for w in words)
+
+
 class RunsView(Vertical):
-    """The run list (Enter opens a run) above the compare table."""
+    """The run list above the compare table; keys manage the highlighted run."""
+
+    BINDINGS = [
+        Binding("space", "mark", "Mark"),
+        Binding("v", "compare", "Compare"),
+        Binding("r", "resume", "Resume"),
+        Binding("e", "export", "Export"),
+        Binding("d,delete", "delete", "Delete"),
+    ]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        self._key: tuple | None = None
-        self.paths: list[Path] = []
+        self._sig: tuple | None = None
+        self._shown: tuple | None = None
+        self.infos: list[Any] = []
+        self.marked: set[str] = set()
+        self._narrow: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(classes="view-note")
-        table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
-        yield table
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="runs-compare"):
             yield Static(id="runs-compare-table")
 
+    def on_mount(self) -> None:
+        self.set_interval(POLL_S, self._poll)
+
     @property
     def runs_dir(self) -> Path:
-        return Path(self.app.base_config.runs_dir)  # type: ignore[attr-defined]
+        return self.app.runs_root  # type: ignore[attr-defined]
+
+    @property
+    def sweep(self) -> bool:
+        """The folder is one sweep: every run in it is a cell directory right under it."""
+        return bool(self.infos) and all(
+            Path(i.path).parent == self.runs_dir and "-" in i.name and not i.name[:8].isdigit()
+            for i in self.infos
+        )
 
     def show(self, snap: Snapshot, source: RunSource | None) -> None:
         key = (str(self.runs_dir), snap.run_dir, snap.status)
-        if key != self._key:
-            self._key = key
-            self._load(self.runs_dir)
+        if key != self._shown:
+            self._shown, self._sig = key, None
+            self._poll()
+
+    def refresh_now(self) -> None:
+        self._sig = None
+        self._poll()
+
+    def _poll(self) -> None:
+        if self.app.visible_view() == "runs":  # type: ignore[attr-defined]
+            rows = tuple((i.path, i.status) for i in self.infos)
+            self._load(self.runs_dir, self._sig, rows)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
-    def _load(self, runs_dir: Path) -> None:
-        from ecs_core.stats import compare_infos, find_runs, run_info
+    def _load(self, runs_dir: Path, last: tuple | None, rows: tuple) -> None:
+        from ecs_core.stats.compare import compare_infos
+        from ecs_core.stats.runs import find_runs, run_info
 
         if not runs_dir.is_dir():
-            self.app.call_from_thread(self._draw, [], None, f"{runs_dir} does not exist yet")
+            self.app.call_from_thread(self._draw, [], None, f"{runs_dir} does not exist yet", None)
             return
         paths = find_runs([runs_dir])
+        sig = signature(paths)
+        if sig == last and all(status != "running" for _, status in rows):
+            return  # nothing written, and no process that could have died since
         infos = [run_info(p) for p in paths]
-        self.app.call_from_thread(self._draw, infos, compare_infos(infos), None)
+        if sig == last and tuple((i.path, i.status) for i in infos) == rows:
+            return
+        self.app.call_from_thread(self._draw, infos, compare_infos(infos), None, sig)
 
-    def _draw(self, infos: list[Any], compare: Any, message: str | None) -> None:
-        note = self.query_one(".view-note", Static)
-        n = len(infos)
-        where = f"{n} run{'' if n == 1 else 's'} in {self.runs_dir.name}/"
-        shown = message or f"{where} · enter opens a run"
-        note.update(Text(shown, style="dim"))
+    def _draw(self, infos: list[Any], compare: Any, message: str | None, sig: tuple | None) -> None:
+        self._sig = sig
+        self.infos = infos
+        self.marked &= {i.path for i in infos}
+        self._note(message)
         table = self.query_one("#runs-table", DataTable)
-        table.clear()
-        self.paths = [Path(i.path) for i in infos]
+        narrow = self.size.width < NARROW_BELOW
+        current = self.highlighted
+        table.clear(columns=narrow != self._narrow)
+        if narrow != self._narrow:
+            table.add_columns(*(NARROW_COLUMNS if narrow else WIDE_COLUMNS))
+            self._narrow = narrow
         for info in infos:
-            table.add_row(*info_row(info), key=info.path)
+            cells = list(info_row(info, narrow))
+            cells[0] = MARK if info.path in self.marked else ""
+            if self.sweep:
+                cells[1] = cell_word(info)
+            table.add_row(*cells, key=info.path)
+        if current is not None and current.path in {i.path for i in infos}:
+            table.move_cursor(row=table.get_row_index(current.path))
         body = compare_renderable(compare) if compare is not None else ""
         self.query_one("#runs-compare-table", Static).update(body)
+
+    def _note(self, message: str | None) -> None:
+        n = len(self.infos)
+        where = f"{n} run{'' if n == 1 else 's'} in {self.runs_dir.name}/"
+        keys = " · enter opens · space marks · v compares"
+        if self.sweep:
+            where, keys = f"sweep {self.runs_dir.name}/: {sweep_line(self.infos)}", ""
+        marked = f" · {len(self.marked)} marked" if self.marked else ""
+        self.query_one(".view-note", Static).update(
+            Text(message or f"{where}{marked}{keys}", style="dim")
+        )
+
+    def on_resize(self) -> None:
+        if self.infos and (self.size.width < NARROW_BELOW) != self._narrow:
+            self.refresh_now()
+
+    @property
+    def highlighted(self) -> Any:
+        """The RunInfo under the cursor, or None."""
+        table = self.query_one("#runs-table", DataTable)
+        if not self.infos or table.row_count == 0:
+            return None
+        row = min(max(table.cursor_row, 0), len(self.infos) - 1)
+        return self.infos[row]
+
+    def focus_table(self) -> None:
+        self.query_one("#runs-table", DataTable).focus()
 
     @on(DataTable.RowSelected, "#runs-table")
     def _open(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.app.open_run(Path(event.row_key.value))  # type: ignore[attr-defined]
+
+    def action_mark(self) -> None:
+        info = self.highlighted
+        if info is None:
+            return
+        self.marked ^= {info.path}
+        table = self.query_one("#runs-table", DataTable)
+        mark = MARK if info.path in self.marked else ""
+        table.update_cell(info.path, table.ordered_columns[0].key, mark)
+        self._note(None)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        chosen = [i for i in self.infos if i.path in self.marked]
+        if len(chosen) < 2:
+            self.app.notify(
+                "mark two or more runs with space, then press v", severity="warning", timeout=4
+            )
+            return
+        from ecs_tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen([Path(i.path) for i in chosen]))
+
+    def action_resume(self) -> None:
+        if self.highlighted is not None:
+            self.app.resume_run(self.highlighted)  # type: ignore[attr-defined]
+
+    def action_export(self) -> None:
+        if self.highlighted is not None:
+            self.app.export_run(self.highlighted)  # type: ignore[attr-defined]
+
+    def action_delete(self) -> None:
+        if self.highlighted is not None:
+            self.app.delete_run(self.highlighted)  # type: ignore[attr-defined]

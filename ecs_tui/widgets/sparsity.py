@@ -42,7 +42,7 @@ class SparsityView(StatsView):
         return view.sparsity()
 
     def draw(self, data: Any) -> None:
-        from ecs_tui.plots import draw_sparsity, short
+        from ecs_tui.plots import density_text, draw_sparsity, short
 
         plot = self.query_one("#sparsity-plot", PlotextPlot)
         draw_sparsity(plot.plt, data, size=_size(plot))
@@ -50,5 +50,6 @@ class SparsityView(StatsView):
         table = self.query_one("#sparsity-table", DataTable)
         table.clear()
         for r in data.layers:
-            table.add_row(short(r.name), f"{r.params:,}", f"{r.kept:,}", f"{r.density:.2%}")
+            table.add_row(short(r.name), f"{r.params:,}", f"{r.kept:,}",
+                          density_text(r.kept, r.density))  # fmt: skip
         table.add_row("total", f"{data.params:,}", f"{data.kept:,}", f"{data.density:.2%}")

@@ -17,7 +17,11 @@ from textual import work
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ecs_tui.worker import Snapshot, load_plots
+from ecs_tui.worker import WORKER_NICE, Snapshot, load_plots, lower_priority
+
+VIEW_NICE = WORKER_NICE + 5
+"""Niceness added to a view's compute thread while this app trains: UI first, training second,
+views third (Linux CFS weights: about 3:1 for training when both want a core)."""
 
 
 class RunSource:
@@ -82,8 +86,10 @@ class StatsView(Vertical):
         key = (str(source.path), source.key, self.choice())
         if key == self._key:
             return
+        same = self._key is not None and self._key[0] == key[0] and self._key[2] == key[2]
         self._key = key
-        self.note("loading…")
+        # the same run moved on: keep its last picture on screen while the new one computes
+        self.note(None if same and self._data is not None else "loading…")
         self._load(source, self.choice())
 
     def reload(self) -> None:
@@ -94,6 +100,10 @@ class StatsView(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
     def _load(self, source: RunSource, choice: tuple) -> None:
+        if self.app.running:  # type: ignore[attr-defined]
+            # below the training thread: a view that loads must not halve training speed
+            # (the thread is new for each load, so the priority ends with it)
+            lower_priority(VIEW_NICE)
         try:
             load_plots()
             data = self.compute(source.view(), choice)

@@ -92,11 +92,17 @@ def render_status(snap: Snapshot, gpu: str | None = None) -> RenderableType:
     grid = Table.grid(expand=True, padding=(0, 1))
     grid.add_column(width=5, no_wrap=True)
     grid.add_column(ratio=1)
-    grid.add_column(no_wrap=True, justify="right")
-    grid.add_column(no_wrap=True)
+    # fixed widths: the bars keep their length while the numbers beside them change
+    grid.add_column(no_wrap=True, justify="right", width=2 * len(str(max(snap.batches, 1))) + 2)
+    grid.add_column(no_wrap=True, width=34)
     last = snap.epoch_points[-1] if snap.epoch_points else None
-    epoch_info = f"test {last.test_acc:.2f}%  lr {last.lr:.4g}" if last else ""
-    grid.add_row("epoch", _bar(snap.epoch, snap.epochs), f" {snap.epoch}/{snap.epochs}", epoch_info)
+    acc = snap.test_acc
+    epoch_info = f"test {acc:.2f}%" if acc is not None else ""
+    epoch_info += f"  lr {last.lr:.4g}" if last else ""
+    grid.add_row("epoch", _bar(snap.epoch, snap.epochs), f"{snap.epoch}/{snap.epochs}", epoch_info)
+    if not snap.active:  # no batch is going: an empty bar, not a full one beside 0/12
+        grid.add_row("batch", _bar(0, 1), "", _batch_done(snap))
+        return _two_rows(head, grid)
     batch_info = []
     if snap.loss is not None and snap.active:
         batch_info.append(f"loss {snap.loss:.4f}")
@@ -106,11 +112,22 @@ def render_status(snap: Snapshot, gpu: str | None = None) -> RenderableType:
     if eta is not None:
         batch_info.append(f"ETA {hms(eta)}")
     grid.add_row(
-        "batch",
-        _bar(snap.batch, snap.batches),
-        f" {snap.batch}/{snap.batches}",
+        "batch", _bar(snap.batch, snap.batches), f"{snap.batch}/{snap.batches}",
         "  ".join(batch_info),
-    )
+    )  # fmt: skip
+    return _two_rows(head, grid)
+
+
+def _batch_done(snap: Snapshot) -> str:
+    """What the batch row says once no batch is going."""
+    if snap.status == "finished":
+        return "training done"
+    if snap.status in ("stopped", "died", "failed") and snap.run_dir:
+        return "resume: r"
+    return ""
+
+
+def _two_rows(head: Text, grid: Table) -> Table:
     table = Table.grid(expand=True)
     table.add_row(head)
     table.add_row(grid)

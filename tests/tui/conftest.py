@@ -120,10 +120,13 @@ class CannedRunner:
                  fail_at: int | None = None) -> None:  # fmt: skip
         self.events, self.pause_at, self.fail_at = events, pause_at, fail_at
         self.config: RunConfig | None = None
+        self.resumed: Path | None = None
         self.paused = threading.Event()
 
-    def __call__(self, config: RunConfig, stop: threading.Event) -> Iterator[ev.Event]:
-        self.config = config
+    def __call__(
+        self, config: RunConfig, stop: threading.Event, resume: Path | None = None
+    ) -> Iterator[ev.Event]:
+        self.config, self.resumed = config, resume
         for i, event in enumerate(self.events):
             if i == self.fail_at:
                 raise RuntimeError("canned failure: CUDA out of memory")
@@ -183,7 +186,9 @@ def write_finished_run(runs: Path) -> Path:
     state = model.state_dict()
     store.save_tensors("model.safetensors", state)
     store.save_tensors("masks.safetensors", {k: m.to(torch.uint8) for k, m in mask.items()})
-    store.save_tensors("quantized.safetensors", {k: _levels(state[k], mask[k]) for k in mask})
+    # the whole state, as the pipeline saves it (`ecs export` loads it into the model)
+    shared = {k: _levels(state[k], mask[k]) if k in mask else v for k, v in state.items()}
+    store.save_tensors("quantized.safetensors", shared)
     events = canned_events(layer_report(mask))
     with open(path / "events.jsonl", "w") as f:
         for e in events:
@@ -209,6 +214,84 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_finished_run(tmp_path_factory.mktemp("tui") / "runs")
 
 
+def copy_run(src: Path, dest: Path, **summary: Any) -> Path:
+    """A copy of run `src` at `dest`; `summary` fields replace the copy's summary.json ones
+    (and config.json's, for method). `test_shift` moves every epoch's test accuracy."""
+    import shutil
+
+    shutil.copytree(src, dest)
+    shift = summary.pop("test_shift", 0.0)
+    if shift:
+        lines = []
+        for line in (dest / "events.jsonl").read_text().splitlines():
+            e = json.loads(line)
+            if e["event"] == "epoch_end":
+                e["test_acc"] = round(e["test_acc"] + shift, 2)
+            lines.append(json.dumps(e))
+        (dest / "events.jsonl").write_text("\n".join(lines) + "\n")
+    if "method" in summary:
+        config = json.loads((dest / "config.json").read_text())
+        (dest / "config.json").write_text(json.dumps({**config, "method": summary["method"]}))
+    saved = json.loads((dest / "summary.json").read_text())
+    (dest / "summary.json").write_text(json.dumps({**saved, **summary}))
+    return dest
+
+
+def stop_after_epoch(path: Path, epoch: int) -> Path:
+    """Make run `path` one that was stopped after `epoch`: its events end there, its summary
+    says stopped (as `ecs run` leaves it on Ctrl-C)."""
+    kept = []
+    for line in (path / "events.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        kept.append(line)
+        if e["event"] == "epoch_end" and e["epoch"] == epoch:
+            break
+    stopped = ev.RunFinished(status="stopped", test_acc=66.4, summary={}, seconds=60.0, **_t(60))
+    kept.append(json.dumps(stopped.to_dict()))
+    (path / "events.jsonl").write_text("\n".join(kept) + "\n")
+    summary = json.loads((path / "summary.json").read_text())
+    summary.update(status="stopped", epochs_done=epoch, test_acc=66.4)
+    (path / "summary.json").write_text(json.dumps(summary))
+    return path
+
+
+def make_died(path: Path) -> Path:
+    """A run whose process was killed half-way through epoch 3: its events stop there, its
+    lock file is left and nobody holds it, and there is no summary."""
+    lines = (path / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    mid3 = [i for i, e in enumerate(events) if e["event"] == "batch_progress" and e["epoch"] == 3]
+    cut = mid3[1]  # the second batch of epoch 3
+    (path / "events.jsonl").write_text("\n".join(lines[: cut + 1]) + "\n")
+    (path / "summary.json").unlink()
+    (path / ".lock").write_text("")
+    return path
+
+
+def resumed_events(after_epoch: int) -> list[ev.Event]:
+    """What a resumed run yields: run_started(resumed_from_epoch), then the rest of the run."""
+    events = canned_events()
+    first = events[0]
+    assert isinstance(first, ev.RunStarted)
+    start = ev.from_dict({**first.to_dict(), "resumed_from_epoch": after_epoch, "t": T0 + 61})
+    i = next(i for i, e in enumerate(events)
+             if isinstance(e, ev.EpochEnd) and e.epoch == after_epoch)  # fmt: skip
+    return [start, ev.StageStarted(stage="train", epochs=3, **_t(62)), *events[i + 1 :]]
+
+
+@pytest.fixture(scope="session")
+def runs_folder(finished_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of four runs: finished ECS and SNIP, a stopped one and a died one."""
+    root = tmp_path_factory.mktemp("folder") / "runs"
+    copy_run(finished_run, root / RUN_NAME)
+    copy_run(finished_run, root / "20250101-010000-vgg16-digits-snip-d0.05-s0", method="snip",
+             test_acc=71.3, best_test_acc=71.3, test_shift=-6.8)  # fmt: skip
+    stop_after_epoch(copy_run(finished_run, root / "20250101-020000-vgg16-digits-ecs-d0.05-s1",
+                              seed=1), 2)  # fmt: skip
+    make_died(copy_run(finished_run, root / "20250101-030000-vgg16-digits-ecs-d0.05-s2"))
+    return root
+
+
 async def settle(pilot: Pilot) -> None:
     """Wait until background loads are drawn (stats views compute in thread workers)."""
     app = pilot.app
@@ -221,10 +304,19 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+@pytest.fixture(autouse=True)
+def no_machine_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine line shows this process's real CPU use and the clock: not in pictures."""
+    from ecs_tui.app import EcsApp
+
+    monkeypatch.setattr(EcsApp, "MACHINE", False)
+
+
 @pytest.fixture
 def tui() -> SimpleNamespace:
     """The helpers above, for test modules (importlib mode cannot import conftest by name)."""
     return SimpleNamespace(
         CONFIG=CONFIG, RUN_NAME=RUN_NAME, CannedRunner=CannedRunner, canned_events=canned_events,
-        mid_epoch=mid_epoch, settle=settle,
+        mid_epoch=mid_epoch, settle=settle, copy_run=copy_run, stop_after_epoch=stop_after_epoch,
+        make_died=make_died, resumed_events=resumed_events,
     )  # fmt: skip

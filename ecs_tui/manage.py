@@ -1,0 +1,149 @@
+"""Run management from the app: resume, export and delete a run directory.
+
+Resume runs in the app's own run worker (so Stop works on it), continuing the run exactly as
+`ecs run --resume DIR` would (the command the app shows); export is `ecs export DIR` in a child
+process, so the file is the CLI's; delete asks first, and never touches a run a process holds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from textual import work
+
+from ecs_tui.screens.confirm import ConfirmScreen
+
+RESUMABLE = ("stopped", "died", "failed", "incomplete")
+
+
+def export_argv(path: Path) -> list[str]:
+    """The `ecs export RUN` command line, run with this interpreter."""
+    return [sys.executable, "-m", "ecs_tui.cli", "export", str(path)]
+
+
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+class RunActions:
+    """Mixed into `EcsApp`: the actions behind the Runs tab's r / e / d and the app's r."""
+
+    def _refuse_busy(self: Any, info: Any, doing: str) -> bool:
+        """True (after saying why) when `info`'s run cannot be touched now."""
+        here = self.running and self.run_path is not None
+        if here and Path(self.run_path).resolve() == Path(info.path).resolve():
+            self.notify(f"cannot {doing} the run this app is training; stop it first (x)",
+                        severity="warning")  # fmt: skip
+            return True
+        if info.status == "running":
+            self.notify(
+                f"{info.name} is running in another process; cannot {doing} it now "
+                f"(watch it: ecs-tui --watch {info.path})",
+                severity="warning", timeout=6,
+            )  # fmt: skip
+            return True
+        return False
+
+    # --- resume
+    def action_resume(self: Any) -> None:
+        """r outside the Runs tab: resume the run on screen (stopped, died or failed)."""
+        snap = self.state.snapshot()
+        path = self.run_path or (Path(snap.run_dir) if snap.run_dir else None)
+        if path is None:
+            self.notify("no run to resume: open one from the Runs tab (7)", severity="warning")
+            return
+        from ecs_core.stats.runs import run_info
+
+        self.resume_run(run_info(path))
+
+    def resume_run(self: Any, info: Any) -> None:
+        from ecs_core.runfiles import resume_command
+
+        if self.running:
+            self.notify("a run is already active; stop it first (x)", severity="warning")
+            return
+        if self._refuse_busy(info, "resume"):
+            return
+        if info.status not in RESUMABLE:
+            self.notify(f"{info.name} is {info.status}: nothing to resume", severity="warning")
+            return
+        path = Path(info.path)
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self._start_resume(path)
+
+        question = f"Resume {info.name} from its last checkpoint?\n(as {resume_command(path)})"
+        self.push_screen(ConfirmScreen(question, "Resume", danger=False), answer)
+
+    def _start_resume(self: Any, path: Path) -> None:
+        """Show the run's history, then continue it in the run worker."""
+        from ecs_tui.worker import EventTail
+
+        self._tail = None
+        self.run_path = path
+        self.state.reset()
+        self.state.ingest(EventTail(path).poll())
+        self._load_form(path)
+        self.begin_run(None, resume=path)
+        self.notify(f"resuming {path.name}", timeout=3)
+
+    # --- export
+    def export_run(self: Any, info: Any) -> None:
+        if self._refuse_busy(info, "export"):
+            return
+        self.notify(f"exporting {info.name}…", timeout=3)
+        self._export(Path(info.path))
+
+    @work(thread=True, group="manage", exit_on_error=False)
+    def _export(self: Any, path: Path) -> None:
+        done = subprocess.run(export_argv(path), capture_output=True, text=True)
+        if done.returncode == 0:
+            line = last_line(done.stdout) or f"exported {path.name}"
+            self.call_from_thread(self.notify, line, title="exported", timeout=8)
+        else:
+            why = last_line(done.stderr) or f"ecs export exited with {done.returncode}"
+            self.call_from_thread(self.notify, why, title="export failed", severity="error",
+                                  timeout=10)  # fmt: skip
+        self.call_from_thread(self.refresh_runs)
+
+    # --- delete
+    def delete_run(self: Any, info: Any) -> None:
+        if self._refuse_busy(info, "delete"):
+            return
+        path = Path(info.path)
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self._delete(path)
+
+        question = f"Delete this run and every file in it?\n{info.name}\nThis cannot be undone."
+        self.push_screen(ConfirmScreen(question, "Delete"), answer)
+
+    @work(thread=True, group="manage", exit_on_error=False)
+    def _delete(self: Any, path: Path) -> None:
+        from ecs_core.runlock import running_pid
+
+        if running_pid(path) is not None:  # it started between the question and the answer
+            self.call_from_thread(self.notify, f"{path.name} started running; not deleted",
+                                  severity="warning")  # fmt: skip
+            return
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"cannot delete {path}: {exc.strerror or exc}",
+                                  severity="error")  # fmt: skip
+            return
+        self.call_from_thread(self._deleted, path)
+
+    def _deleted(self: Any, path: Path) -> None:
+        if self.run_path is not None and Path(self.run_path) == path and not self.running:
+            self.run_path, self._tail = None, None
+            self.state.reset()
+        self.notify(f"deleted {path.name}", timeout=4)
+        self.refresh_runs()

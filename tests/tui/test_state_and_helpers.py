@@ -1,0 +1,75 @@
+"""Small pure pieces behind the app: how RunState folds a resumed run, the ETA, the Runs tab's
+short names, near-collapse flags, the kernels weight page."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ecs_core import events as ev
+from ecs_tui.plots import density_text, near_collapse
+from ecs_tui.widgets.runs import short_name
+from ecs_tui.worker import RunState
+
+
+def test_a_resumed_run_keeps_what_came_before_its_checkpoint(tui: SimpleNamespace) -> None:
+    """Events of a run stopped after epoch 2, then its resume: epochs 1-4 once each (the
+    repeated epoch 3 is the resumed one), the pruning and the stages before the resume kept."""
+    state = RunState()
+    events = tui.canned_events()
+    stop = next(i for i, e in enumerate(events) if isinstance(e, ev.EpochEnd) and e.epoch == 3)
+    state.ingest(events[: stop + 1])  # it got through epoch 3 but its checkpoint is epoch 2
+    state.ingest(tui.resumed_events(2))
+    snap = state.snapshot()
+    assert [p.epoch for p in snap.epoch_points] == [1, 2, 3, 4]
+    assert snap.pruned is not None and snap.status == "finished"
+    assert snap.stages_done.count("train") == 1 and "warmup" in snap.stages_done
+
+
+def test_a_new_run_starts_from_nothing(tui: SimpleNamespace) -> None:
+    state = RunState()
+    state.ingest(tui.canned_events())
+    state.ingest(tui.canned_events()[:1])
+    snap = state.snapshot()
+    assert snap.epoch_points == () and snap.pruned is None and snap.stages_done == ()
+
+
+def test_eta_uses_the_current_stages_epochs(tui: SimpleNamespace) -> None:
+    """Mid epoch 2 (train) after one slow warm-up epoch: the rest of this epoch plus two more
+    at this epoch's own rate; the warm-up's 60 s does not count."""
+    state = RunState()
+    events = tui.canned_events()
+    warm_end = next(i for i, e in enumerate(events) if isinstance(e, ev.EpochEnd))
+    slow = ev.from_dict({**events[warm_end].to_dict(), "seconds": 60.0})
+    state.ingest([*events[:warm_end], slow, *events[warm_end + 1 : tui.mid_epoch(events)]])
+    snap = state.snapshot()
+    assert snap.stage == "train" and snap.batch == 6 and snap.elapsed == 3.0
+    assert snap.eta() == 3.0 + 2 * 12 * 0.5
+
+
+def test_short_names() -> None:
+    assert (
+        short_name("20250101-000000-vgg16-digits-ecs-d0.05-s0")
+        == "0101-0000 vgg16-digits-ecs-d0.05-s0"
+    )
+    assert short_name("vgg16-digits-snip-d0.05-s0") == "vgg16-digits-snip-d0.05-s0"  # a sweep cell
+
+
+def test_near_collapse_says_the_count() -> None:
+    assert near_collapse(1, 1 / 36_864) and density_text(1, 1 / 36_864) == "! 1 kept"
+    assert not near_collapse(0, 0.0) and density_text(0, 0.0) == "0.00%"
+    assert density_text(3_318, 0.09) == "9.00%"
+
+
+def test_weight_page_keeps_every_weight_and_its_zeros() -> None:
+    import torch
+
+    from ecs_tui.widgets.maps import weight_page
+
+    w = torch.arange(1, 2 * 4 * 9 + 1, dtype=torch.float32).view(2, 4, 3, 3)
+    w[0, 1, 0, 0] = 0.0  # a pruned weight
+    page = weight_page(w, "f.weight", 0, (80, 20))
+    assert page.total == 2 and page.shown_in == 4 and page.tile == (7, 7)
+    label, m = page.tiles[0]
+    assert label == "#1" and m[0][:3] == [1.0, 2.0, 3.0] and m[0][3] is None
+    assert m[0][4] == 0.0  # channel 2's first weight, exactly zero, kept as zero
+    assert page.vmax == 72.0
