@@ -61,6 +61,10 @@ class Snapshot:
     train_size: int | None = None
     stage: str | None = None
     stages_done: tuple[str, ...] = ()
+    round: int = 0
+    """IMP: the round the current stage belongs to (0: the dense run)."""
+    rounds: int = 0
+    """IMP: prune rounds in the run (0: a one-shot method)."""
     epoch: int = 0
     epochs: int = 0
     batch: int = 0
@@ -194,6 +198,8 @@ class RunState:
             case ev.RunStarted():
                 return self._started(event, changes)
             case ev.StageStarted():
+                if event.rounds:  # IMP's train and prune stages; quantize keeps the last round
+                    return dict(stage=event.stage, round=event.round, rounds=event.rounds)
                 return dict(stage=event.stage)
             case ev.StageFinished():
                 done = changes.get("stages_done", self._snap.stages_done)
@@ -236,7 +242,7 @@ class RunState:
         start = dict(
             status="running", run_dir=event.run_dir, config=event.config, device=event.device,
             params=event.params, train_size=event.train_size,
-            epochs=int(event.config.get("epochs", 0)), error=None, summary=None,
+            epochs=_total_epochs(event.config), error=None, summary=None,
             quantized=None, exported=None, stage=None, epoch=event.resumed_from_epoch,
             batch=0, batches=0, started_at=event.t,
         )  # fmt: skip
@@ -255,6 +261,16 @@ class RunState:
         if len(pts) > MAX_BATCH_POINTS:
             # Keep every other old point and all of the newest: the curve keeps its shape.
             self._batch_losses = pts[: len(pts) // 2 : 2] + pts[len(pts) // 2 :]
+
+
+def _total_epochs(config: dict[str, Any]) -> int:
+    """Epochs the run will train (IMP: every round's), from its config."""
+    from ecs_core.config import RunConfig
+
+    try:
+        return RunConfig.from_dict(config).total_epochs
+    except (ValueError, TypeError):  # a config from another version: its own count
+        return int(config.get("epochs", 0) or 0)
 
 
 def _epoch_point(e: ev.EpochEnd) -> EpochPoint:

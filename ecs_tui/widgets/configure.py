@@ -48,6 +48,8 @@ FIELDS = (
     Field("budget", "budget", BUDGETS),
     Field("density", "density", float),
     Field("epochs", "epochs", int),
+    Field("prune_fraction", "imp frac", float),
+    Field("rewind_epoch", "rewind", int),
     Field("lr", "lr", float),
     Field("batch_size", "batch", int),
     Field("seed", "seed", int),

@@ -56,6 +56,8 @@ def stage_line(snap: Snapshot) -> Text:
             out.append(f"{name} ▸  ", style="bold reverse")
         elif snap.config and _expected(name, snap.config):
             out.append(f"{name}  ", style="dim")
+    if snap.rounds:
+        out.append(f"IMP round {snap.round}/{snap.rounds}", style="bold")
     return out
 
 
