@@ -55,7 +55,6 @@ import torch
 from torch import nn
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-MASKABLE = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def _masked(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:

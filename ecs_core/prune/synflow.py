@@ -25,10 +25,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ecs_core.models import prunable_weights
-from ecs_core.prune.mask import Mask, mask_from_scores
-
-PRUNED = -1.0
-"""Score of an already-pruned weight: below every real score (>= 0), so it is never kept again."""
+from ecs_core.prune.mask import Mask, keep_count, mask_from_scores
 
 
 def density_schedule(density: float, iterations: int) -> list[float]:
@@ -116,13 +113,39 @@ def synflow_mask(
     `lowest` (`--ablate invert`): every round keeps the lowest flow instead."""
     net = _Linearised(model, input_shape(model, batches))
     mask: Mask | None = None
-    gone: dict[str, torch.Tensor] = {}
-    out = float("inf") if lowest else PRUNED  # a pruned weight is never kept again
     for d_k in density_schedule(density, iterations):
         scores = synflow_scores_of(net)
-        for k, where in gone.items():
-            scores[k].masked_fill_(where, out)
-        mask = mask_from_scores(scores, d_k, scope, lowest)
-        gone = net.prune_to(mask)
+        if mask is None:
+            mask = mask_from_scores(scores, d_k, scope, lowest)
+        else:
+            mask = _rank_live(scores, mask, d_k, scope, lowest)
+        net.prune_to(mask)
     assert mask is not None
     return mask
+
+
+def _rank_live(scores: dict, mask: Mask, d_k: float, scope: str, lowest: bool) -> Mask:
+    """The round's mask: the shared top-k over the weights still in `mask` only.
+
+    A pruned weight is never a candidate again, without a sentinel score: a mass of equal
+    sentinels just under the k-th largest score (late rounds prune ~3% of what is left) would
+    defeat the top-k's sampled bracket and send it to a full selection over every weight.
+    Live entries keep model order and position, so ties break as in the full-size ranking;
+    the counts are those of the full layers (round(d_k * n) overall, or per layer).
+    """
+    live = {k: s[mask[k]] for k, s in scores.items()}
+    if scope == "global":
+        n_live = sum(v.numel() for v in live.values())
+        kept = mask_from_scores(live, keep_count(sum(mask[k].numel() for k in mask), d_k) / n_live,
+                                "global", lowest)  # fmt: skip
+    else:
+        kept = {}
+        for k, v in live.items():
+            c = keep_count(mask[k].numel(), d_k) / v.numel()
+            kept.update(mask_from_scores({k: v}, c, "global", lowest))
+    out = {}
+    for k, m in mask.items():
+        new = torch.zeros_like(m)
+        new[m] = kept[k]
+        out[k] = new
+    return out
