@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -141,11 +142,15 @@ class EcsApp(RunActions, App[None]):
         snap = self.state.snapshot()
         if snap.version == self._drawn and not force:
             return
+        try:
+            status = self.query_one(LiveStatus)
+        except NoMatches:  # the main screen is not up (starting, or torn down at exit)
+            return  # `_drawn` unchanged: the next pull draws this state
         self._drawn = snap.version
         self._sync_source(snap)
         name = self.visible_view()
         with self.batch_update():
-            self.query_one(LiveStatus).show(snap, self._machine(snap))
+            status.show(snap, self._machine(snap))
             self.query_one(f"#view-{name}").show(snap, self.source)  # type: ignore[attr-defined]
             self.sub_title = _subtitle(snap, self._tail is not None)
 

@@ -61,6 +61,12 @@ class RunActions:
 
         self.resume_run(run_info(path))
 
+    def compare_runs(self: Any, paths: list[Path]) -> None:
+        """The compare screen for `paths` (the Runs tab's marked runs)."""
+        from ecs_tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(paths))
+
     def resume_run(self: Any, info: Any) -> None:
         from ecs_core.runfiles import resume_command
 

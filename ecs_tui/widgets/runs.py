@@ -271,9 +271,7 @@ class RunsView(Vertical):
                 "mark two or more runs with space, then press v", severity="warning", timeout=4
             )
             return
-        from ecs_tui.screens.compare import CompareScreen
-
-        self.app.push_screen(CompareScreen([Path(i.path) for i in chosen]))
+        self.app.compare_runs([Path(i.path) for i in chosen])  # type: ignore[attr-defined]
 
     def action_resume(self) -> None:
         if self.highlighted is not None:
