@@ -45,7 +45,7 @@ def run_section(name: str, quick: bool) -> list[dict[str, Any]]:
     print(f"[{name}] running {module} ...", file=sys.stderr, flush=True)
     try:
         rows = mod.rows(quick=quick)
-    except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+    except Exception as exc:  # one broken benchmark must not hide the others
         traceback.print_exc()
         rows = [row(f"{name}: benchmark failed", module, None, None, None, "runs", False,
                     f"{type(exc).__name__}: {exc}", check_failed=True)]  # fmt: skip

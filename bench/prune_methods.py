@@ -124,7 +124,7 @@ def mask_note(diff: int, beyond: int, tied: int) -> str:
     return f"MASKS DIFFER in {beyond:,} weights beyond ties ({diff:,} in all; {ties})"
 
 
-def timed(fn, *args):  # noqa: ANN001, ANN002, ANN201
+def timed(fn, *args):
     """(CPU seconds, wall seconds, result) of fn(*args).
 
     CPU time of this process, not wall time: on a shared machine the other jobs' load moves

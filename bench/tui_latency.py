@@ -60,7 +60,7 @@ async def _press(app: Any, key: str) -> float:
 
     app.done = asyncio.Event()
     t0 = time.perf_counter()
-    app._driver.send_message(events.Key(key, key))  # noqa: SLF001 - what a terminal does
+    app._driver.send_message(events.Key(key, key))  # what a terminal does
     await asyncio.wait_for(app.done.wait(), timeout=10)
     return app.drawn_at - t0
 

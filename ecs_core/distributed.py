@@ -244,7 +244,7 @@ def on_main(fn: Callable[[], T]) -> T:
     if _world.rank == 0:
         try:
             box[0] = ("ok", _map_tensors(fn(), lambda t: t.cpu()))
-        except Exception as exc:  # noqa: BLE001 - re-raised below, after the others are told
+        except Exception as exc:  # re-raised below, after the others are told
             error, box[0] = exc, ("error", f"{type(exc).__name__}: {exc}")
     dist.broadcast_object_list(box, src=0)
     if error is not None:

@@ -65,7 +65,7 @@ def _child(app: Callable[[], object]) -> int:
         app()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - the child must exit through os._exit, never return
+    except BaseException:  # the child must exit through os._exit, never return
         traceback.print_exc()
         code = 1
     finally:

@@ -116,7 +116,7 @@ class Pruner:
         self.masked_parameters = list(pairs)
         self.scores: dict[int, torch.Tensor] = {}
 
-    def score(self, model: nn.Module, loss, batches: Batches) -> None:  # noqa: ANN001
+    def score(self, model: nn.Module, loss, batches: Batches) -> None:
         raise NotImplementedError
 
     def global_mask(self, density: float) -> None:
@@ -150,7 +150,7 @@ class Pruner:
 
 
 class SNIP(Pruner):
-    def score(self, model: nn.Module, loss, batches: Batches) -> None:  # noqa: ANN001
+    def score(self, model: nn.Module, loss, batches: Batches) -> None:
         for m, _ in self.masked_parameters:
             m.requires_grad = True
         for x, y in batches:
@@ -166,12 +166,12 @@ class SNIP(Pruner):
 class GraSP(Pruner):
     temp, eps = 200.0, 1e-10
 
-    def _flat_grad(self, model: nn.Module, loss, x, y, graph: bool) -> torch.Tensor:  # noqa: ANN001
+    def _flat_grad(self, model: nn.Module, loss, x, y, graph: bool) -> torch.Tensor:
         params = [p for _, p in self.masked_parameters]
         grads = torch.autograd.grad(loss(model(x) / self.temp, y), params, create_graph=graph)
         return torch.cat([g.reshape(-1) for g in grads if g is not None])
 
-    def score(self, model: nn.Module, loss, batches: Batches) -> None:  # noqa: ANN001
+    def score(self, model: nn.Module, loss, batches: Batches) -> None:
         stopped = 0
         for x, y in batches:
             stopped = stopped + self._flat_grad(model, loss, x, y, graph=False)
@@ -205,7 +205,7 @@ class SynFlow(Pruner):
         for name, t in model.state_dict().items():
             t.mul_(signs[name])
 
-    def score(self, model: nn.Module, loss, batches: Batches) -> None:  # noqa: ANN001
+    def score(self, model: nn.Module, loss, batches: Batches) -> None:
         signs = self._linearise(model)
         x, _ = next(iter(batches))
         dtype = torch.float64 if self.double else torch.float32

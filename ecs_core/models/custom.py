@@ -37,7 +37,7 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's module is one line
+    except Exception as exc:  # any failure of the user's module is one line
         raise ConfigError(f"--model {spec}: cannot import {module_name} ({_why(exc)})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
@@ -51,7 +51,7 @@ def build_custom(spec: str, num_classes: int, in_channels: int, width: float) ->
     factory = load_factory(spec)
     try:
         model = factory(num_classes=num_classes, in_channels=in_channels, width=width)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ConfigError(
             f"--model {spec}: calling it with (num_classes={num_classes}, "
             f"in_channels={in_channels}, width={width:g}) failed ({_why(exc)})"

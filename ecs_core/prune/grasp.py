@@ -24,7 +24,7 @@ TEMPERATURE = 200.0
 Synaptic-Flow's): at initialisation it keeps the softmax away from saturation."""
 
 
-def _batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int):  # noqa: ANN202
+def _batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int):
     seen = 0
     for batch in batches:
         yield batch

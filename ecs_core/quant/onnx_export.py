@@ -60,7 +60,7 @@ def export_fp32(model: nn.Module, path: Path, meta: dict[str, Any]) -> int:
         program = torch.onnx.export(model, (x,), None, dynamo=True, input_names=[INPUT],
                                     output_names=[OUTPUT], dynamic_shapes=({0: batch},),
                                     optimize=True, verbose=False)  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; say which
+    except Exception as exc:  # the exporter raises many kinds; say which
         raise OnnxError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from None
     proto = program.model_proto
     _set_meta(proto, {**meta, "format": "fp32"})
@@ -81,7 +81,7 @@ def read_meta(path: Path) -> dict[str, str]:
     onnx = _require("onnx")
     try:
         proto = onnx.load_model(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+    except Exception as exc:  # protobuf's DecodeError and friends
         raise OnnxError(f"{path} is not a readable ONNX model: {exc}") from None
     return {p.key[4:]: p.value for p in proto.metadata_props if p.key.startswith("ecs.")}
 
@@ -120,7 +120,7 @@ def quantize_int8(fp32_path: Path, path: Path, calib: Iterable[torch.Tensor]) ->
             quantize_static(str(pre), str(path), reader, quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8)  # fmt: skip
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise OnnxError(
                 f"onnxruntime quantization failed: {type(exc).__name__}: {exc}"
             ) from None
@@ -140,7 +140,7 @@ def session(path: Path, threads: int = 0) -> Any:
     opts.log_severity_level = 3  # errors only: no warnings about unused initializers
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise OnnxError(f"onnxruntime cannot load {path}: {exc}") from None
 
 

@@ -107,7 +107,7 @@ def finetune_centroids(
         r.codebook = c.detach().cpu()
 
 
-def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Event]:  # noqa: ANN001
+def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Event]:
     """`finetune_epochs` epochs of centroid training, reported like training epochs."""
     cfg = ctx.config
     epochs = cfg.finetune_epochs
@@ -136,7 +136,7 @@ def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Eve
     yield emit(ev.StageFinished(stage="finetune", seconds=time.time() - t0))
 
 
-def _int8(ctx: Context, emit, check) -> Iterator[ev.Event]:  # noqa: ANN001
+def _int8(ctx: Context, emit, check) -> Iterator[ev.Event]:
     """Build and evaluate the int8 CPU model; on any failure warn and return None."""
     from ecs_core.context import Stopped
     from ecs_core.quant.int8 import build_int8, int8_accuracy
@@ -147,7 +147,7 @@ def _int8(ctx: Context, emit, check) -> Iterator[ev.Event]:  # noqa: ANN001
         acc = int8_accuracy(model, ctx.test.epoch())
     except Stopped:
         raise
-    except Exception as exc:  # noqa: BLE001 - int8 is a bonus; the run goes on without it
+    except Exception as exc:  # int8 is a bonus; the run goes on without it
         reason = str(exc).splitlines()[0] if str(exc) else ""
         yield emit(ev.Log(
             message=f"int8 inference model skipped: {type(exc).__name__}: {reason}",
@@ -168,7 +168,7 @@ def export_meta(ctx: Context, bits: int, test_acc: float | None) -> dict[str, An
     }  # fmt: skip
 
 
-def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:  # noqa: ANN001
+def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:
     """Weight sharing, optional centroid fine-tuning, int8, export; returns summary fields.
 
     A stop request (`stop.is_set()`) raises `Stopped` within one fine-tuning or calibration

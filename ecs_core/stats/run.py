@@ -151,7 +151,7 @@ class RunView:
                 model = build_model(
                     str(self.config.get("model")), 10, 3, float(self.config["width"])
                 )
-        except Exception:  # noqa: BLE001 - an unknown or odd config falls back to other sources
+        except Exception:  # an unknown or odd config falls back to other sources
             return None
         return list(prunable_weights(model))
 
@@ -245,7 +245,7 @@ class RunView:
         label = int(data.test_y[image])
         return activation_maps(model, x, image, label, layer, offset, limit)
 
-    def _model_and_data(self, data_dir: str | Path | None):  # noqa: ANN202
+    def _model_and_data(self, data_dir: str | Path | None):
         key = str(data_dir)
         cache = self.__dict__.setdefault("_model_data", {})
         if key not in cache:

@@ -90,6 +90,6 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
             final = final or cell_status(cell.path)  # no events: finished by another process
         except RunInUse as exc:  # taken by another process since we looked
             final, error = "busy", busy(exc.pid)
-        except Exception as exc:  # noqa: BLE001 - one failed cell must not end the sweep
+        except Exception as exc:  # one failed cell must not end the sweep
             final, error = "failed", f"{type(exc).__name__}: {exc}"
         report(CellUpdate(index, total, cell, "done", status=final, error=error))

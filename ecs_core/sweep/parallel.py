@@ -49,7 +49,7 @@ def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) 
             except RunInUse as exc:  # another sweep is running this cell
                 error = busy(exc.pid)
                 tell(CellUpdate(index, len(cells), cell, "done", status="busy", error=error))
-            except Exception as exc:  # noqa: BLE001 - e.g. an unwritable cell directory
+            except Exception as exc:  # e.g. an unwritable cell directory
                 error = f"{type(exc).__name__}: {exc}"
                 tell(CellUpdate(index, len(cells), cell, "done", status="failed", error=error))
 
@@ -137,7 +137,7 @@ def _worker_main(path: str) -> int:
         return 130
     except RunInUse:
         return EXIT_BUSY
-    except Exception:  # noqa: BLE001 - the run_failed event printed above says why
+    except Exception:  # the run_failed event printed above says why
         return 1
     return 0
 

@@ -42,7 +42,7 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     except (ConfigError, ResumeError) as exc:
         printer.close()
         raise fail(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - every failure ends in one line, never a traceback
+    except Exception as exc:  # every failure ends in one line, never a traceback
         from ecs_core.errors import explain
 
         printer.close()
@@ -61,7 +61,7 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     return 0
 
 
-def install_signals(stop: threading.Event):  # noqa: ANN202
+def install_signals(stop: threading.Event):
     """First Ctrl-C / SIGTERM: stop at the next batch boundary. Second: stop at once."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

@@ -124,7 +124,7 @@ def _canvas_size(width: int | None, height: int | None) -> tuple[int, int]:
     return cols, max(LINES[0], lines - 1)
 
 
-def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> Any:  # noqa: ANN001
+def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> Any:
     from ecs_core.stats import StatsError
     from ecs_tui.plots import capacity
 

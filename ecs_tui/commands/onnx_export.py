@@ -95,7 +95,7 @@ def eval_onnx(
     test = make_batches(data.test_x, data.test_y, data.mean, data.std, 256, False, False, "cpu")
     try:
         acc = accuracy(sess, test.epoch())
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors (wrong classes, shapes)
+    except Exception as exc:  # onnxruntime's own errors (wrong classes, shapes)
         raise fail(f"onnxruntime could not run {file} on {name}: {exc}") from None
     result = {"file": str(file), "dataset": str(name), "test_acc": acc,
               "images": len(data.test_y), "model": meta.get("model"), "width": meta.get("width"),

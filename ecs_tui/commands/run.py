@@ -183,7 +183,7 @@ def run_command(
     raise typer.Exit(execute(config, store, as_json))
 
 
-def _open_run_dir(path: Path, config: RunConfig):  # noqa: ANN202
+def _open_run_dir(path: Path, config: RunConfig):
     """The store at exactly `path` (made if new); None when that run has finished."""
     from ecs_core.store import StoreError
     from ecs_core.sweep import SweepError, open_run_dir
@@ -198,7 +198,7 @@ def _open_run_dir(path: Path, config: RunConfig):  # noqa: ANN202
     return opened[0]
 
 
-def _resume_target(path: Path, config: RunConfig, typed: set[str]):  # noqa: ANN202
+def _resume_target(path: Path, config: RunConfig, typed: set[str]):
     """(store, config) to continue; (None, _) when the run is already finished."""
     from ecs_core.store import RunStore, StoreError
 

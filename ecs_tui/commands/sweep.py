@@ -92,7 +92,7 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
     raise typer.Exit(_run(ctx, cells, grid, _pick_gpus(kw["gpus"], base.device)))
 
 
-def _resolve(ctx: typer.Context, kw: dict[str, Any]):  # noqa: ANN202
+def _resolve(ctx: typer.Context, kw: dict[str, Any]):
     """(sweep name, Grid, base RunConfig) from the options and the grid file, options winning."""
     from ecs_core.sweep import Grid, read_grid_file
 
@@ -254,7 +254,7 @@ def _compare(ctx: typer.Context, root: Path) -> None:
     typer.echo("")
     try:
         compare.main([str(root)], prog_name="ecs compare", standalone_mode=False)
-    except Exception as exc:  # noqa: BLE001 - the sweep itself is done; say why, do not crash
+    except Exception as exc:  # the sweep itself is done; say why, do not crash
         typer.echo(f"(ecs compare {root} failed: {exc})", err=True)
 
 

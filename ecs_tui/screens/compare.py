@@ -154,7 +154,7 @@ class CompareScreen(Screen[None]):
     def _load(self) -> None:
         try:
             data = load_compared(self.paths)
-        except Exception as exc:  # noqa: BLE001 - a screen that cannot load says why
+        except Exception as exc:  # a screen that cannot load says why
             self.app.call_from_thread(self._fail, f"{type(exc).__name__}: {exc}")
             return
         self.app.call_from_thread(self._draw, data)

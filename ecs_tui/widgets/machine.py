@@ -46,7 +46,7 @@ def _nvml_line() -> str | None:
         handle = pynvml.nvmlDeviceGetHandleByIndex(0)
         util = pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
         mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
-    except Exception:  # noqa: BLE001 - a GPU query must never break the UI
+    except Exception:  # a GPU query must never break the UI
         return None
     return f"GPU {util}% {mem.used / 2**30:.1f}/{mem.total / 2**30:.1f} GiB"
 

@@ -107,7 +107,7 @@ class StatsView(Vertical):
         try:
             load_plots()
             data = self.compute(source.view(), choice)
-        except Exception as exc:  # noqa: BLE001 - a view that cannot load says why, the app lives
+        except Exception as exc:  # a view that cannot load says why, the app lives
             self.app.call_from_thread(self.note, f"{type(exc).__name__}: {exc}")
             return
         self.app.call_from_thread(self._draw, data)
@@ -128,7 +128,7 @@ class StatsView(Vertical):
             return
         try:
             self.draw(self._data)
-        except Exception as exc:  # noqa: BLE001 - a drawing bug must not take the app down
+        except Exception as exc:  # a drawing bug must not take the app down
             self.note(f"cannot draw this view: {type(exc).__name__}: {exc}")
 
     def compute(self, view: Any, choice: tuple) -> Any:

@@ -156,9 +156,9 @@ def gpu_line(snap: Snapshot, every_s: float = 1.0) -> str | None:
         line = f"GPU {(total - free) / 2**30:.1f}/{total / 2**30:.1f} GiB"
         try:
             line = f"GPU {torch.cuda.utilization()}% · " + line[4:]
-        except Exception:  # noqa: BLE001 - utilisation needs pynvml; memory alone still helps
+        except Exception:  # utilisation needs pynvml; memory alone still helps
             pass
-    except Exception:  # noqa: BLE001 - a GPU query must never break the UI
+    except Exception:  # a GPU query must never break the UI
         line = None
     _gpu_cache.update(t=now, line=line)
     return line

@@ -19,7 +19,7 @@ def _run_dirs(root: Path) -> list[Path]:
     return [p for p in root.iterdir() if p.is_dir()] if root.exists() else []
 
 
-def test_own_model_runs_end_to_end_and_is_recorded(runner, tmp_path):  # noqa: ANN001
+def test_own_model_runs_end_to_end_and_is_recorded(runner, tmp_path):
     """One epoch on digits, pruned, quantized and exported; config.json holds the spec."""
     res = runner.invoke(app, ["run", "--model", SPEC, *SMALL, "--epochs", "1", "--json",
                               "--runs-dir", str(tmp_path)])  # fmt: skip
@@ -35,7 +35,7 @@ def test_own_model_runs_end_to_end_and_is_recorded(runner, tmp_path):  # noqa: A
     assert (run_dir / "model.ecsz").is_file()
 
 
-def test_resume_rebuilds_the_own_model(runner, tmp_path):  # noqa: ANN001
+def test_resume_rebuilds_the_own_model(runner, tmp_path):
     """A run stopped after epoch 1 of 2 continues from its config.json alone."""
     import threading
 
@@ -57,7 +57,7 @@ def test_resume_rebuilds_the_own_model(runner, tmp_path):  # noqa: ANN001
     assert summary["status"] == "finished" and summary["epochs_done"] == 2
 
 
-def test_own_model_in_a_sweep(runner, tmp_path):  # noqa: ANN001
+def test_own_model_in_a_sweep(runner, tmp_path):
     args = ["sweep", "--models", f"vgg16,{SPEC}", "--runs-dir", str(tmp_path), "--name", "own"]
     args += "--methods snip --densities 0.2 --epochs 1 --max-batches 1 --batch-size 32".split()
     args += "--width 0.125 --no-quantize --gpus none".split()
@@ -80,7 +80,7 @@ def test_own_model_in_a_sweep(runner, tmp_path):  # noqa: ANN001
         ("not a module:factory", "package.module:factory"),
     ],
 )
-def test_bad_own_model_is_one_line_exit_2_nothing_written(runner, tmp_path, spec, needle):  # noqa: ANN001
+def test_bad_own_model_is_one_line_exit_2_nothing_written(runner, tmp_path, spec, needle):
     res = runner.invoke(app, ["run", "--model", spec, *SMALL, "--epochs", "1",
                               "--runs-dir", str(tmp_path)])  # fmt: skip
     assert res.exit_code == 2, res.output

@@ -23,7 +23,7 @@ def expected_images(entries: list[dict]) -> torch.Tensor:
     return torch.from_numpy(rows.reshape(-1, 3, 32, 32))
 
 
-def test_cifar10_real_pickle_layout(tmp_path: Path, write_cifar) -> None:  # noqa: ANN001
+def test_cifar10_real_pickle_layout(tmp_path: Path, write_cifar) -> None:
     written = write_cifar(tmp_path, "cifar10", n=6)
     d = load_dataset("CIFAR10", tmp_path, download=False)
     train = [written[f"data_batch_{i}"] for i in range(1, 6)]
@@ -38,7 +38,7 @@ def test_cifar10_real_pickle_layout(tmp_path: Path, write_cifar) -> None:  # noq
     assert len(d.mean) == 3 and len(d.std) == 3
 
 
-def test_cifar100_uses_fine_labels(tmp_path: Path, write_cifar) -> None:  # noqa: ANN001
+def test_cifar100_uses_fine_labels(tmp_path: Path, write_cifar) -> None:
     written = write_cifar(tmp_path, "cifar100", n=7)
     d = load_dataset("cifar-100", tmp_path, download=False)
     assert d.num_classes == 100
@@ -48,7 +48,7 @@ def test_cifar100_uses_fine_labels(tmp_path: Path, write_cifar) -> None:  # noqa
     assert d.test_y.tolist() == written["test"][b"fine_labels"]
 
 
-def test_cifar_batch_pickled_with_protocol_5_loads(tmp_path: Path, write_cifar) -> None:  # noqa: ANN001
+def test_cifar_batch_pickled_with_protocol_5_loads(tmp_path: Path, write_cifar) -> None:
     written = write_cifar(tmp_path, "cifar100", n=3)
     with open(tmp_path / "cifar-100-python" / "train", "wb") as f:
         pickle.dump(written["train"], f, protocol=5)
@@ -56,7 +56,7 @@ def test_cifar_batch_pickled_with_protocol_5_loads(tmp_path: Path, write_cifar) 
     assert torch.equal(d.train_x, expected_images([written["train"]]))
 
 
-def test_cifar_batch_with_str_keys_loads(tmp_path: Path, write_cifar) -> None:  # noqa: ANN001
+def test_cifar_batch_with_str_keys_loads(tmp_path: Path, write_cifar) -> None:
     """The canonical files were pickled by Python 2; read with latin1 their keys come back as
     str ("data", "labels"), so both spellings must work."""
     written = write_cifar(tmp_path, "cifar10", n=4)
@@ -84,13 +84,13 @@ def test_cifar100_missing_names_its_folder(tmp_path: Path) -> None:
 class RunsCode:
     """Unpickling this would call os.system: a tampered batch file."""
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (os.system, ("touch pwned",))
 
 
 def test_cifar_batch_that_would_run_code_is_refused(
     tmp_path: Path,
-    write_cifar,  # noqa: ANN001
+    write_cifar,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     written = write_cifar(tmp_path, "cifar10", n=2)
@@ -104,14 +104,14 @@ def test_cifar_batch_that_would_run_code_is_refused(
     assert not (tmp_path / "pwned").exists()
 
 
-def test_cifar_incomplete_folder_names_the_missing_file(tmp_path: Path, write_cifar) -> None:  # noqa: ANN001
+def test_cifar_incomplete_folder_names_the_missing_file(tmp_path: Path, write_cifar) -> None:
     write_cifar(tmp_path, "cifar10", n=2)
     (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(DatasetError, match="test_batch"):
         load_dataset("cifar10", tmp_path, download=False)
 
 
-def test_cifar_labels_out_of_range_are_refused(tmp_path: Path, write_cifar) -> None:  # noqa: ANN001
+def test_cifar_labels_out_of_range_are_refused(tmp_path: Path, write_cifar) -> None:
     written = write_cifar(tmp_path, "cifar10", n=2)
     entry = {**written["test_batch"], b"labels": [3, 10]}
     with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
@@ -136,17 +136,17 @@ def check_fashion(d: ImageData, arrays: dict[str, np.ndarray]) -> None:
 
 
 @pytest.mark.parametrize("gz", [True, False])
-def test_fashion_idx_files(tmp_path: Path, write_fashion, gz: bool) -> None:  # noqa: ANN001
+def test_fashion_idx_files(tmp_path: Path, write_fashion, gz: bool) -> None:
     arrays = write_fashion(tmp_path / "fashion-mnist", gz=gz)
     check_fashion(load_dataset("fashion-mnist", tmp_path, download=False), arrays)
 
 
-def test_fashion_torchvision_layout(tmp_path: Path, write_fashion) -> None:  # noqa: ANN001
+def test_fashion_torchvision_layout(tmp_path: Path, write_fashion) -> None:
     arrays = write_fashion(tmp_path / "FashionMNIST" / "raw", gz=False, n_train=9, n_test=4)
     check_fashion(load_dataset("FashionMNIST", tmp_path, download=False), arrays)
 
 
-def test_fashion_corrupt_idx_is_a_dataset_error(tmp_path: Path, write_fashion) -> None:  # noqa: ANN001
+def test_fashion_corrupt_idx_is_a_dataset_error(tmp_path: Path, write_fashion) -> None:
     folder = tmp_path / "fashion-mnist"
     write_fashion(folder, gz=False)
     path = folder / "t10k-images-idx3-ubyte"
@@ -167,7 +167,7 @@ def test_fashion_missing_offline_explains_the_fix(
 # --- digits and names
 
 
-def test_digits_shapes_split_and_classes(digits: ImageData) -> None:  # noqa: ANN001
+def test_digits_shapes_split_and_classes(digits: ImageData) -> None:
     assert digits.train_x.shape == (1437, 1, 32, 32) and digits.test_x.shape == (360, 1, 32, 32)
     assert digits.train_x.dtype == torch.uint8 and digits.train_y.dtype == torch.int64
     assert digits.num_classes == 10
@@ -176,7 +176,7 @@ def test_digits_shapes_split_and_classes(digits: ImageData) -> None:  # noqa: AN
     assert int(digits.train_x.max()) > 200  # the 0..16 scale was stretched to 0..255
 
 
-def test_digits_split_is_fixed(digits: ImageData) -> None:  # noqa: ANN001
+def test_digits_split_is_fixed(digits: ImageData) -> None:
     """The split does not depend on the global seed: load again under another seed."""
     torch.manual_seed(123)
     np.random.seed(123)

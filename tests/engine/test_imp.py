@@ -42,7 +42,7 @@ def test_config_counts_every_round_and_refuses_bad_imp_options() -> None:
             RunConfig(**{**IMP, **bad}).validate()
 
 
-def _events(cfg: RunConfig, **kw) -> list[ev.Event]:  # noqa: ANN003
+def _events(cfg: RunConfig, **kw) -> list[ev.Event]:
     return list(run(cfg, **kw))
 
 

@@ -117,7 +117,7 @@ def test_prunable_weights_are_conv_and_linear_weights_in_order() -> None:
 
 
 @pytest.mark.parametrize("name", ["vgg19", "resnet18"])
-def test_new_models_run_end_to_end(name: str, tmp_path, small_digits) -> None:  # noqa: ANN001
+def test_new_models_run_end_to_end(name: str, tmp_path, small_digits) -> None:
     from ecs_core.config import RunConfig
     from ecs_core.pipeline import run
 

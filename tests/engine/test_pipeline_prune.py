@@ -41,7 +41,7 @@ CASES = [
 @pytest.mark.parametrize(("model", "method", "scope"), CASES)
 def test_every_method_and_scope_end_to_end(
     model: str, method: str, scope: str, tmp_path: Path, small_digits
-) -> None:  # noqa: ANN001
+) -> None:
     # ecs and magnitude warm up for one epoch, then train one more; the others prune at init
     epochs = 2 if method in ("ecs", "magnitude") else 1
     cfg = RunConfig(
@@ -87,7 +87,7 @@ def check_saved_mask(run_dir: Path, names: list[str]) -> None:
 
 
 @pytest.mark.parametrize("budget", ["union", "exact"])
-def test_ecs_budget_reported_honestly(budget: str, tmp_path: Path, small_digits) -> None:  # noqa: ANN001
+def test_ecs_budget_reported_honestly(budget: str, tmp_path: Path, small_digits) -> None:
     cfg = RunConfig(method="ecs", budget=budget, density=0.05, runs_dir=str(tmp_path), **SMOKE)
     events, run_dir = run_all(cfg)
     s = summary_of(run_dir)
@@ -109,7 +109,7 @@ def mask_and_first_loss(tmp_path: Path, seed: int, tag: str) -> tuple[dict, floa
     return load_file(str(run_dir / "masks.safetensors")), first.train_loss
 
 
-def test_same_seed_same_loss_and_mask(tmp_path: Path, small_digits) -> None:  # noqa: ANN001
+def test_same_seed_same_loss_and_mask(tmp_path: Path, small_digits) -> None:
     mask_a, loss_a = mask_and_first_loss(tmp_path, 3, "a")
     mask_b, loss_b = mask_and_first_loss(tmp_path, 3, "b")
     mask_c, loss_c = mask_and_first_loss(tmp_path, 4, "c")
@@ -119,7 +119,7 @@ def test_same_seed_same_loss_and_mask(tmp_path: Path, small_digits) -> None:  # 
     assert not all(torch.equal(mask_a[k], mask_c[k]) for k in mask_a)
 
 
-def test_layer_collapse_stops_the_run(tmp_path: Path, small_digits) -> None:  # noqa: ANN001
+def test_layer_collapse_stops_the_run(tmp_path: Path, small_digits) -> None:
     """Keeping 2 of ~240k weights empties most layers: a clear error, recorded in the run."""
     cfg = RunConfig(method="magnitude", density=1e-5, runs_dir=str(tmp_path), **SMOKE)
     events: list[ev.Event] = []
@@ -135,7 +135,7 @@ def test_layer_collapse_stops_the_run(tmp_path: Path, small_digits) -> None:  # 
     assert pruned.collapsed_layers == s["collapsed_layers"]
 
 
-def test_allow_collapse_goes_on_and_says_so(tmp_path: Path, small_digits) -> None:  # noqa: ANN001
+def test_allow_collapse_goes_on_and_says_so(tmp_path: Path, small_digits) -> None:
     cfg = RunConfig(
         method="random", density=1e-5, allow_collapse=True, runs_dir=str(tmp_path), **SMOKE
     )
@@ -145,7 +145,7 @@ def test_allow_collapse_goes_on_and_says_so(tmp_path: Path, small_digits) -> Non
     assert any(isinstance(e, ev.Log) and "collapse" in e.message for e in events)
 
 
-def test_final_test_acc_is_measured_on_the_pruned_model(tmp_path: Path, small_digits) -> None:  # noqa: ANN001
+def test_final_test_acc_is_measured_on_the_pruned_model(tmp_path: Path, small_digits) -> None:
     """With --epochs equal to the warm-up, the run ends right after pruning: the summary's
     accuracy must be that of the pruned model it saved, not of the dense warm-up model."""
     from ecs_core.data import make_batches

@@ -43,7 +43,7 @@ def state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scope", SCOPES)
-def test_mask_invariants(method: str, scope: str, train_batches) -> None:  # noqa: ANN001
+def test_mask_invariants(method: str, scope: str, train_batches) -> None:
     """Keys are exactly the prunable weights, shapes match, values are bool; model untouched."""
     torch.manual_seed(0)
     net = build_model("vgg16", 10, 1, width=0.125)
@@ -70,7 +70,7 @@ def test_mask_invariants(method: str, scope: str, train_batches) -> None:  # noq
 def test_exact_budget_global_is_within_one_weight(
     method: str,
     density: float,
-    train_batches,  # noqa: ANN001
+    train_batches,
 ) -> None:
     net = build_model("resnet34", 10, 1, width=0.125)
     result = prune(net, method, density, train_batches(), scope="global", budget="exact")
@@ -82,7 +82,7 @@ def test_exact_budget_global_is_within_one_weight(
 def test_layer_scope_keeps_the_fraction_in_every_layer(
     method: str,
     density: float,
-    train_batches,  # noqa: ANN001
+    train_batches,
 ) -> None:
     net = build_model("resnet50", 10, 1, width=0.125)
     result = prune(net, method, density, train_batches(), scope="layer", budget="exact")
@@ -93,7 +93,7 @@ def test_layer_scope_keeps_the_fraction_in_every_layer(
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_ecs_union_budget_lands_between_x_and_2x(scope: str, train_batches) -> None:  # noqa: ANN001
+def test_ecs_union_budget_lands_between_x_and_2x(scope: str, train_batches) -> None:
     net = build_model("vgg16", 10, 1, width=0.125)
     x = 0.05
     result = prune(net, "ecs", x, train_batches(), scope=scope, budget="union")
@@ -105,7 +105,7 @@ def test_ecs_union_budget_lands_between_x_and_2x(scope: str, train_batches) -> N
     assert overlap["both"] + overlap["weight_only"] + overlap["grad_only"] == result.kept
 
 
-def test_ecs_exact_budget_reports_overlap_inside_the_union(train_batches) -> None:  # noqa: ANN001
+def test_ecs_exact_budget_reports_overlap_inside_the_union(train_batches) -> None:
     net = build_model("vgg16", 10, 1, width=0.125)
     result = prune(net, "ecs", 0.05, train_batches(), scope="global", budget="exact")
     o = result.overlap
@@ -116,7 +116,7 @@ def test_ecs_exact_budget_reports_overlap_inside_the_union(train_batches) -> Non
 # --- SNIP against its definition
 
 
-def test_snip_scores_equal_gate_gradient_computed_by_hand(digits) -> None:  # noqa: ANN001
+def test_snip_scores_equal_gate_gradient_computed_by_hand(digits) -> None:
     """SNIP (Lee et al. 2019): s = |dL/dc| at c = 1 for w_eff = c * w. Build the gates
     explicitly, differentiate the loss with respect to them, and compare with |g * w|."""
     net = tiny_net()
@@ -142,7 +142,7 @@ def test_snip_scores_equal_gate_gradient_computed_by_hand(digits) -> None:  # no
     assert all(p.grad is None for p in net.parameters())
 
 
-def test_snip_sums_gradients_over_score_batches(digits) -> None:  # noqa: ANN001
+def test_snip_sums_gradients_over_score_batches(digits) -> None:
     net = tiny_net()
     x = (digits.train_x[:16].float() / 255 - 0.3) / 0.4
     y = digits.train_y[:16]
@@ -254,7 +254,7 @@ def test_random_is_seeded_and_uniform_across_layers() -> None:
 # --- masked training
 
 
-def sgd_steps(net: nn.Module, opt: torch.optim.Optimizer, batches, enforcer) -> None:  # noqa: ANN001
+def sgd_steps(net: nn.Module, opt: torch.optim.Optimizer, batches, enforcer) -> None:
     for x, y in batches:
         loss = nn.functional.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
@@ -268,7 +268,7 @@ def sgd_steps(net: nn.Module, opt: torch.optim.Optimizer, batches, enforcer) -> 
 
 
 @pytest.mark.parametrize("use_enforcer", [True, False])
-def test_masked_weights_stay_exactly_zero(use_enforcer: bool, train_batches) -> None:  # noqa: ANN001
+def test_masked_weights_stay_exactly_zero(use_enforcer: bool, train_batches) -> None:
     """Momentum 0.9 and weight decay 5e-4, with momentum built up before pruning.
 
     Without the enforcer the same steps resurrect pruned weights (the test can fail)."""
@@ -335,7 +335,7 @@ def test_mask_from_scores_rejects_nan_scores() -> None:
         mask_from_scores({"a": torch.tensor([1.0, float("nan"), 0.5])}, 0.5, "global")
 
 
-def test_train_epoch_keeps_the_mask_after_every_step(train_batches) -> None:  # noqa: ANN001
+def test_train_epoch_keeps_the_mask_after_every_step(train_batches) -> None:
     """The real training loop (ecs_core.train) with the enforcer: zero after each batch."""
     from ecs_core.train import make_optimizer, train_epoch
 

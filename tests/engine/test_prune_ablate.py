@@ -28,7 +28,7 @@ def net() -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_shuffle_keeps_every_layers_count_and_moves_the_weights(method: str, train_batches) -> None:  # noqa: ANN001
+def test_shuffle_keeps_every_layers_count_and_moves_the_weights(method: str, train_batches) -> None:
     model = net()
     kw = dict(batches=list(train_batches()), iterations=3, seed=1)
     plain = prune(model, method, 0.1, **kw)
@@ -86,7 +86,7 @@ def test_invert_ecs_exact_keeps_what_ecs_removes_first() -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_invert_hits_the_budget_for_every_method(method: str, train_batches) -> None:  # noqa: ANN001
+def test_invert_hits_the_budget_for_every_method(method: str, train_batches) -> None:
     model = net()
     data = list(train_batches())
     plain = prune(model, method, 0.1, data, iterations=3)
@@ -100,14 +100,14 @@ def test_invert_hits_the_budget_for_every_method(method: str, train_batches) -> 
 SMOKE = dict(width=0.125, epochs=0, batch_size=8, max_batches=1, quantize=False, device="cpu")
 
 
-def _run(tmp_path: Path, **kw) -> Path:  # noqa: ANN003
+def _run(tmp_path: Path, **kw) -> Path:
     events = list(
         run(RunConfig(method="snip", density=0.1, runs_dir=str(tmp_path), **{**SMOKE, **kw}))
     )
     return Path(events[0].run_dir)
 
 
-def test_reinit_keeps_the_mask_and_redraws_the_kept_weights(tmp_path, small_digits) -> None:  # noqa: ANN001
+def test_reinit_keeps_the_mask_and_redraws_the_kept_weights(tmp_path, small_digits) -> None:
     plain = _run(tmp_path / "a")
     reinit = _run(tmp_path / "b", ablate="reinit")
     assert plain.name.split("-", 2)[2].startswith("vgg16-digits-snip-d0.1")
@@ -130,7 +130,7 @@ def test_reinit_keeps_the_mask_and_redraws_the_kept_weights(tmp_path, small_digi
     assert next(e for e in events if e["event"] == "pruned")["ablate"] == "reinit"
 
 
-def test_ablation_is_its_own_row_in_compare(tmp_path, small_digits) -> None:  # noqa: ANN001
+def test_ablation_is_its_own_row_in_compare(tmp_path, small_digits) -> None:
     from ecs_core.stats.compare import compare_runs
 
     _run(tmp_path, epochs=1)

@@ -99,7 +99,7 @@ def test_grasp_keeps_the_highest_theta_hg_and_removes_large_negative_ones() -> N
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
-def test_grasp_exact_budget_and_invariants(scope: str, train_batches) -> None:  # noqa: ANN001
+def test_grasp_exact_budget_and_invariants(scope: str, train_batches) -> None:
     net = build_model("vgg16", 10, 1, width=0.125)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     result = prune(net, "grasp", 0.1, train_batches(), scope=scope)
@@ -122,7 +122,7 @@ def test_grasp_needs_batches() -> None:
         prune(tiny_net(), "grasp", 0.1)
 
 
-def test_grasp_end_to_end_prunes_at_initialisation(tmp_path, small_digits) -> None:  # noqa: ANN001
+def test_grasp_end_to_end_prunes_at_initialisation(tmp_path, small_digits) -> None:
     from ecs_core import events as ev
     from ecs_core.config import RunConfig
     from ecs_core.pipeline import run
@@ -138,7 +138,7 @@ def test_grasp_end_to_end_prunes_at_initialisation(tmp_path, small_digits) -> No
 
 
 @pytest.mark.parametrize("model", ["resnet18", "resnet50", "vgg19"])
-def test_grasp_on_residual_and_deep_models(model: str, train_batches) -> None:  # noqa: ANN001
+def test_grasp_on_residual_and_deep_models(model: str, train_batches) -> None:
     net = build_model(model, 10, 1, width=0.125)
     result = prune(net, "grasp", 0.05, train_batches(), scope="global")
     assert abs(result.kept - 0.05 * result.total) <= 1

@@ -117,7 +117,7 @@ def test_scores_use_eval_mode_batch_norm() -> None:
 
 def test_synflow_end_to_end_prunes_at_init_with_the_configured_rounds(
     tmp_path,
-    small_digits,  # noqa: ANN001
+    small_digits,
 ) -> None:
     import json
     from pathlib import Path

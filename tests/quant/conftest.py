@@ -66,7 +66,7 @@ def quant_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
 
 
 @pytest.fixture
-def runner():  # noqa: ANN201
+def runner():
     from typer.testing import CliRunner
 
     return CliRunner()

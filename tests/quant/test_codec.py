@@ -185,7 +185,7 @@ class _Boom:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (Path(self.path),))
 
 
@@ -206,7 +206,7 @@ def _torch_save(marker: Path) -> bytes:
     return buf.getvalue()
 
 
-def rewrite(data: bytes, edit) -> bytes:  # noqa: ANN001
+def rewrite(data: bytes, edit) -> bytes:
     """Re-pack a file after `edit(manifest)`, with a valid CRC: only the manifest is wrong."""
     manifest, blob = codec.read_manifest(data)
     edit(manifest)
@@ -245,7 +245,7 @@ def _code_out_of_range(m: dict) -> None:
     "edit",
     [_bad_section, _bad_shape, _huge_model, _unknown_model, _missing_tensor, _code_out_of_range],
 )
-def test_inconsistent_manifest(saved: tuple[Path, torch.nn.Module], tmp_path: Path, edit) -> None:  # noqa: ANN001
+def test_inconsistent_manifest(saved: tuple[Path, torch.nn.Module], tmp_path: Path, edit) -> None:
     bad = tmp_path / "m.ecsz"
     bad.write_bytes(rewrite(saved[0].read_bytes(), edit))
     assert_codec_error(bad)

@@ -94,7 +94,7 @@ def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_centroid_finetuning_recovers_accuracy(
     trained_cnn: torch.nn.Module, digits_batches, precision: str
-) -> None:  # noqa: ANN001
+) -> None:
     """Deep Compression's trained quantization: after 1-bit sharing wrecks the model, one epoch
     of centroid updates brings accuracy back, with the codes and the zeros unchanged (under
     bf16 autocast too: the weights and centroids stay fp32)."""

@@ -105,7 +105,7 @@ def known_run(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_known_run():  # noqa: ANN201
+def make_known_run():
     """`write_known_run` itself, for tests that need a variant (importlib mode: no imports)."""
     return write_known_run
 
@@ -124,7 +124,7 @@ def fake_run(root: Path, name: str, summary: dict[str, Any] | None, **config: An
 
 
 @pytest.fixture
-def make_fake_run():  # noqa: ANN201
+def make_fake_run():
     """`fake_run` itself, for tests that need their own runs (importlib mode: no imports)."""
     return fake_run
 

@@ -45,7 +45,7 @@ class Never:
         return False
 
 
-def keep_state(out: Path):  # noqa: ANN201
+def keep_state(out: Path):
     original = pipeline._save_model
 
     def save(ctx: pipeline.Context) -> None:

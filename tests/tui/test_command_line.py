@@ -42,7 +42,7 @@ def test_every_config_field_is_an_ecs_run_option_spelled_as_argv_writes_it() -> 
         assert first in (None, flag(f.name)), (f.name, first)
 
 
-def test_the_copied_line_runs_the_same_config(tmp_path) -> None:  # noqa: ANN001
+def test_the_copied_line_runs_the_same_config(tmp_path) -> None:
     """Parse the converter's output with `ecs run`'s own options: the config comes back."""
     from typer.main import get_command
 
