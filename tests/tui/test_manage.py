@@ -3,9 +3,7 @@ compare; and Stop saying how to resume. Runs are copies of the fixed run directo
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,19 +16,7 @@ from ecs_tui.app import EcsApp
 from ecs_tui.screens.compare import CompareScreen
 from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.widgets.runs import RunsView
-
-
-async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
-def notes(app: EcsApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+from tests.tui.pilot_helpers import notes, wait_for
 
 
 def names(app: EcsApp) -> list[str]:

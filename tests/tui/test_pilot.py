@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import typer
 from textual.command import CommandList
-from textual.pilot import Pilot
 from typer.testing import CliRunner
 
 from ecs_core.config import RunConfig
@@ -20,22 +17,9 @@ from ecs_tui.app import EcsApp
 from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.screens.help import HelpScreen
 from ecs_tui.widgets.configure import ConfigurePane
+from tests.tui.pilot_helpers import notes, wait_for
 
 pytestmark = pytest.mark.asyncio
-
-
-async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Let the app run until `cond()` holds (the worker thread runs meanwhile)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
-def notes(app: EcsApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 async def test_start_refused_with_the_reason(tui: SimpleNamespace) -> None:
