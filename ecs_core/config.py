@@ -231,8 +231,14 @@ class RunConfig:
 
     @property
     def method_tag(self) -> str:
-        """The method in directory names and tables: `snip`, or `snip-shuffle` when ablated."""
-        return self.method if self.ablate == "none" else f"{self.method}-{self.ablate}"
+        """The method in directory names, with the settings that change what it keeps: `snip`;
+        `snip-shuffle` when ablated, `ecs-union` for a union budget, `snip-layer` layer-wise."""
+        tag = self.method
+        if self.budget == "union" and "union" in pruner(self.method).budgets:
+            tag += "-union"
+        if self.scope == "layer" and self.prunes:
+            tag += "-layer"
+        return tag if self.ablate == "none" else f"{tag}-{self.ablate}"
 
     @property
     def prunes(self) -> bool:
@@ -316,3 +322,10 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if not ok:
         raise ConfigError(f"config field {name!r} must be {type(default).__name__}, got {value!r}")
     return value
+
+
+SWEEP_AXES = {"models": "model", "datasets": "dataset", "methods": "method",
+              "densities": "density", "ablations": "ablate", "seeds": "seed"}  # fmt: skip
+"""A sweep's grid axes -> the RunConfig field each varies (`ecs sweep --methods`, `[grid]`)."""
+SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWEEP_AXES.items()}
+"""A sweep's grid axes -> the type of their values (str, float, int)."""

@@ -184,41 +184,64 @@ def view_figure(view: str, data: Any, metric: str = "all") -> Any:
 
 
 def compare_figure(table: CompareTable) -> Any:
-    """Accuracy against target density, one panel per dataset, one line per model x method.
+    """Accuracy against target density, one panel per dataset, one line per model x method;
+    and where the table has ablated runs (`--ablate`), a panel of bars beside it: each ablated
+    method at each density it was checked at, the method itself next to its ablations.
 
     Log density axis; error bars = std over seeds; dense runs as a horizontal band (mean ± std);
-    where the achieved density differs from the target, the point is labelled with it.
+    P+Q rows dashed in their P row's colour; where the achieved density differs from the
+    target, the point is labelled with it.
     """
     sets = table.datasets
-    fig = new_figure((6.5 * len(sets), 4.5))
-    axes = fig.subplots(1, len(sets), squeeze=False)[0]
-    for ax, dataset in zip(axes, sets, strict=True):
-        _compare_panel(ax, table, dataset)
+    ablated = {d: any(c.ablate != "none" for c in table.cells if c.dataset == d) for d in sets}
+    panels = [(d, "curves") for d in sets] + [(d, "ablations") for d in sets if ablated[d]]
+    widths = [7.5 if kind == "curves" else 5.5 for _, kind in panels]
+    fig = new_figure((sum(widths), 5.0))
+    axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
+    for ax, (dataset, kind) in zip(axes, panels, strict=True):
+        if kind == "curves":
+            _compare_panel(ax, table, dataset)
+        else:
+            _ablation_panel(ax, table, dataset)
     return fig
 
 
+def _series(table: CompareTable, dataset: str, model: str, method: str) -> list[Any]:
+    cells = (c for c in table.cells if (c.dataset, c.model, c.method) == (dataset, model, method))
+    return sorted(cells, key=lambda c: c.target_density)
+
+
 def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
-    for model, method in table.rows(dataset):
-        cells = sorted((c for c in table.cells if (c.dataset, c.model, c.method)
-                        == (dataset, model, method)), key=lambda c: c.target_density)  # fmt: skip
-        label = f"{model} {method}" if len({m for m, _ in table.rows(dataset)}) > 1 else method
+    rows = [(m, r) for m, r in table.rows(dataset)
+            if all(c.ablate == "none" for c in _series(table, dataset, m, r))]  # fmt: skip
+    several_models = len({m for m, _ in rows}) > 1
+    palette = _palette()
+    colours: dict[str, Any] = {}
+    for model, method in rows:
+        cells = _series(table, dataset, model, method)
+        label = f"{model} {method}" if several_models else method
         if all(c.target_density >= 1 for c in cells):  # dense: a band across the panel
             c = cells[-1]
             line = ax.axhline(c.mean, ls="--", color="grey", label=f"{label} (100%)")
             if c.std:
                 ax.axhspan(c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2)
             continue
+        partner = method.replace("(P+Q)", "(P)")
+        pq = partner != method
+        key = f"{model} {partner}"
+        colour = colours.setdefault(key, next(palette))
         xs = [c.target_density * 100 for c in cells]
         bars = ax.errorbar(xs, [c.mean for c in cells], yerr=[c.std or 0.0 for c in cells],
-                           marker="o", capsize=3, label=label)  # fmt: skip
+                           marker="s" if pq else "o", ls="--" if pq else "-", capsize=3,
+                           color=colour, label=label, markersize=4)  # fmt: skip
         for c, x in zip(cells, xs, strict=True):
-            if c.achieved_differs and c.target_density < 1:
+            if c.achieved_differs and c.target_density < 1 and not pq:
                 ax.annotate(
                     f"d {c.achieved:.2%}",
                     (x, c.mean),
                     textcoords="offset points",
                     xytext=(4, -10),
-                    fontsize=7,
+                    fontsize=6,
                     color=bars.lines[0].get_color(),
                 )
     ax.set_xscale("log")
@@ -228,10 +251,63 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
     ax.minorticks_off()
     ax.set_xlabel("target density (log scale)")
     ax.set_ylabel("test accuracy %")
-    models = sorted({m for m, _ in table.rows(dataset)})
+    models = sorted({m for m, _ in rows})
     ax.set_title(f"{dataset}: {models[0]}" if len(models) == 1 else dataset)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncols=2 if len(rows) > 6 else 1)
+
+
+def _palette() -> Any:
+    """Colours for up to 20 lines, the strong ones first (matplotlib's tab10, then tab20's)."""
+    import itertools
+
+    from matplotlib import colormaps
+
+    strong = [colormaps["tab10"](i) for i in range(10)]
+    light = [colormaps["tab20"](i) for i in range(1, 20, 2)]
+    return itertools.cycle(strong + light)
+
+
+def _ablation_panel(ax: Any, table: CompareTable, dataset: str) -> None:
+    """Bars: for each (model, method, density) with ablated runs, the method and its ablations."""
+    from ecs_core.stats.compare import method_rank
+
+    ablated = [c for c in table.cells if c.dataset == dataset and c.ablate != "none"]
+    groups = sorted({(c.model, c.base, c.target_density) for c in ablated},
+                    key=lambda g: (g[0], method_rank(g[1]), -g[2]))  # fmt: skip
+    kinds = ["none"] + sorted({c.ablate for c in ablated})
+    several_models = len({g[0] for g in groups}) > 1
+    width = 0.8 / len(kinds)
+    palette = _palette()
+    colours = {k: next(palette) for k in kinds}
+    for k, kind in enumerate(kinds):
+        xs, ys, errs = [], [], []
+        for i, (model, base, density) in enumerate(groups):
+            cell = _ablation_cell(table, dataset, model, base, density, kind)
+            if cell is not None:
+                xs.append(i + (k - (len(kinds) - 1) / 2) * width)
+                ys.append(cell.mean)
+                errs.append(cell.std or 0.0)
+        name = "the method's own mask" if kind == "none" else kind
+        ax.bar(xs, ys, width, yerr=errs, capsize=2, color=colours[kind], label=name)
+    ticks = [f"{model + chr(10) if several_models else ''}{base}\n{density * 100:g}%"
+             for model, base, density in groups]  # fmt: skip
+    ax.set_xticks(range(len(groups)), ticks, fontsize=7)
+    ax.set_ylabel("test accuracy %")
+    ax.set_title(f"{dataset}: sanity checks (Frankle et al. 2021)")
+    lows = [c.mean - (c.std or 0.0) for c in table.cells if c.dataset == dataset]
+    ax.set_ylim(max(0.0, min(lows) - 5), None)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def _ablation_cell(table: CompareTable, dataset: str, model: str, base: str, density: float,
+                   kind: str) -> Any:  # fmt: skip
+    for c in table.cells:
+        if (c.dataset, c.model, c.base, c.target_density, c.ablate) == (
+            dataset, model, base, density, kind):  # fmt: skip
+            return c
+    return None
 
 
 # --- a run's view, as `RunView.figure` and `ecs show --save` make it

@@ -26,6 +26,7 @@ ALIASES = {
     "vgg16bn": "vgg16",
     "vgg19_bn": "vgg19",
     "vgg19bn": "vgg19",
+    "dense": "none",
     "lth": "imp",
     "lottery": "imp",
 }

@@ -47,6 +47,8 @@ class RunInfo:
     error: str | None
     ablate: str = "none"
     """--ablate: none | shuffle | reinit | invert (a separate row in `ecs compare`)."""
+    collapsed: int = 0
+    """Layers pruning left with no weights at all (possible with --allow-collapse)."""
 
     @property
     def pq_acc(self) -> float | None:
@@ -96,7 +98,12 @@ def run_info(path: str | Path) -> RunInfo:
         target_density=target, density=density, test_acc=num(summary.get("test_acc")),
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
         ablate=_text(config.get("ablate"), "none"),
+        collapsed=_count(summary.get("collapsed_layers")),
     )  # fmt: skip
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
 
 
 def run_status(path: Path, summary: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 Every cell has a fixed directory, `<runs_dir>/<sweep>/<model>-<dataset>-<method>-d<density>-s<seed>`
 (`cell_name`), so running the same sweep again finds its cells: finished ones are skipped,
 interrupted ones resume from their last checkpoint, the rest start. Cells run one after another
-in this process, or in parallel over GPUs with one worker process per GPU (`parallel.py`).
+in this process, or in worker processes (`parallel.py`, imported only when needed: it is also
+the worker's `__main__`): one per GPU, or `jobs` of them on the
+CPU, each with its share of the cores.
 Example (notebook)::
 
     from ecs_core.config import RunConfig
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecs_core import events as ev
+from ecs_core.config import SWEEP_AXIS_TYPES as AXIS_TYPES
 from ecs_core.runlock import running_pid
 from ecs_core.store import RunInUse
 from ecs_core.sweep.cells import (
@@ -34,12 +37,20 @@ from ecs_core.sweep.cells import (
     open_run_dir,
     run_cell,
 )
-from ecs_core.sweep.grid import AXES, Grid, cell_name, make_cells, read_grid_file
+from ecs_core.sweep.grid import (
+    AXES,
+    Block,
+    Grid,
+    GridFile,
+    cell_name,
+    make_cells,
+    read_grid_file,
+)
 
 __all__ = [
-    "AXES", "Cell", "CellResult", "CellUpdate", "Grid", "SweepError", "cell_name", "cell_status",
-    "check_run_dir", "collect", "make_cells", "open_run_dir", "read_grid_file", "run_cell",
-    "run_sweep",
+    "AXES", "AXIS_TYPES", "Block", "Cell", "CellResult", "CellUpdate", "Grid", "GridFile",
+    "SweepError", "cell_name", "cell_status", "check_run_dir", "collect", "make_cells",
+    "open_run_dir", "read_grid_file", "run_cell", "run_sweep",
 ]  # fmt: skip
 
 
@@ -48,20 +59,24 @@ def run_sweep(
     stop: Any = None,
     gpus: list[str] | None = None,
     report: Report | None = None,
+    jobs: int = 1,
 ) -> list[CellResult]:
     """Run every unfinished cell; return every cell's final status (skipped ones included).
 
-    `gpus`: None runs the cells one after another in this process; a list of CUDA device ids
-    runs one worker process per id. `stop` (anything with `is_set()`): the running cells stop at
-    a batch boundary and save; the waiting ones stay for the next run of the sweep.
+    `gpus`: a list of CUDA device ids runs one worker process per id. Otherwise `jobs` > 1
+    runs that many worker processes, each with `parallel.worker_threads(jobs)` torch threads;
+    `jobs` 1 runs the cells one after another in this process. `stop` (anything with
+    `is_set()`): the running cells stop at a batch boundary and save; the waiting ones stay for
+    the next run of the sweep.
     """
     for cell in cells:
         check_run_dir(cell.path, cell.config)  # fail before running anything
     report = report or (lambda update: None)
-    if gpus:
-        from ecs_core.sweep.parallel import run_parallel
+    if gpus or jobs > 1:
+        from ecs_core.sweep.parallel import cpu_slots, gpu_slots, run_parallel
 
-        run_parallel(cells, gpus, stop, report)
+        slots = gpu_slots(gpus) if gpus else cpu_slots(jobs)
+        run_parallel(cells, slots, stop, report)
     else:
         _run_sequential(cells, stop, report)
     return [collect(cell) for cell in cells]

@@ -1,7 +1,9 @@
-"""Cells in parallel over GPUs: one worker process per GPU, each taking the next waiting cell.
+"""Cells in parallel: worker processes (one per GPU, or `jobs` on the CPU), each taking the
+next waiting cell.
 
-A worker is `python -m ecs_core.sweep.parallel RUN_DIR` with `CUDA_VISIBLE_DEVICES` set to its
-GPU; it prints the run's events as JSON lines, which the sweep relays as `CellUpdate`s.
+A worker is `python -m ecs_core.sweep.parallel RUN_DIR` with its slot's environment: its GPU in
+`CUDA_VISIBLE_DEVICES`, or its share of the CPU cores in `OMP_NUM_THREADS`. It prints the run's
+events as JSON lines, which the sweep relays as `CellUpdate`s.
 """
 
 from __future__ import annotations
@@ -22,10 +24,27 @@ from ecs_core.sweep.cells import Cell, CellUpdate, Report, busy, cell_status, op
 EXIT_BUSY = 75  # a worker found its cell's directory locked by another process (EX_TEMPFAIL)
 
 
-def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) -> None:
-    """One thread per GPU takes the next waiting cell and runs it in a worker process."""
+def worker_threads(jobs: int) -> int:
+    """Torch threads each of `jobs` CPU workers gets: the cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def gpu_slots(gpus: list[str]) -> list[dict[str, str]]:
+    """A worker per GPU id, seeing only that GPU."""
+    return [{"CUDA_VISIBLE_DEVICES": g} for g in gpus]
+
+
+def cpu_slots(jobs: int) -> list[dict[str, str]]:
+    """`jobs` workers, each with its share of the cores (so they do not fight for them)."""
+    threads = str(worker_threads(jobs))
+    return [{"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads} for _ in range(jobs)]
+
+
+def run_parallel(cells: list[Cell], slots: list[dict[str, str]], stop: Any, report: Report) -> None:
+    """One thread per slot takes the next waiting cell and runs it in a worker process with the
+    slot's environment (`gpu_slots`, `cpu_slots`)."""
     lock = threading.Lock()
-    procs: dict[str, subprocess.Popen] = {}
+    procs: dict[int, subprocess.Popen] = {}
     waiting: deque[tuple[int, Cell]] = deque()
 
     def tell(update: CellUpdate) -> None:
@@ -38,14 +57,14 @@ def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) 
         else:
             waiting.append((index, cell))
 
-    def work(gpu: str) -> None:
+    def work(slot: int) -> None:
         while True:
             with lock:
                 if not waiting or (stop is not None and stop.is_set()):
                     return
                 index, cell = waiting.popleft()
             try:
-                _run_in_worker(index, len(cells), cell, gpu, procs, tell)
+                _run_in_worker(index, len(cells), cell, slot, slots[slot], procs, tell)
             except RunInUse as exc:  # another sweep is running this cell
                 error = busy(exc.pid)
                 tell(CellUpdate(index, len(cells), cell, "done", status="busy", error=error))
@@ -53,7 +72,7 @@ def run_parallel(cells: list[Cell], gpus: list[str], stop: Any, report: Report) 
                 error = f"{type(exc).__name__}: {exc}"
                 tell(CellUpdate(index, len(cells), cell, "done", status="failed", error=error))
 
-    threads = [threading.Thread(target=work, args=(g,), daemon=True) for g in gpus]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(slots))]
     for t in threads:
         t.start()
     try:
@@ -77,20 +96,22 @@ def _wait(threads: list[threading.Thread], procs: dict, stop: Any) -> None:
             t.join(timeout=0.2)
 
 
-def _run_in_worker(index: int, total: int, cell: Cell, gpu: str, procs: dict, tell: Report) -> None:
-    """Run one cell as `python -m ecs_core.sweep.parallel DIR` on one GPU, relaying its events."""
+def _run_in_worker(
+    index: int, total: int, cell: Cell, slot: int, env: dict[str, str], procs: dict, tell: Report
+) -> None:
+    """Run one cell as `python -m ecs_core.sweep.parallel DIR` in one slot, relaying its events."""
     opened = open_run_dir(cell.path, cell.config)  # writes config.json for a new cell
     if opened is None:
         tell(CellUpdate(index, total, cell, "skipped", status="finished"))
         return
     tell(CellUpdate(index, total, cell, "resumed" if opened[1] else "started"))
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
+    env = {**os.environ, **env}
     # A session of its own: a Ctrl-C in the terminal reaches the sweep, which passes it on once.
     proc = subprocess.Popen(
         [sys.executable, "-m", "ecs_core.sweep.parallel", str(cell.path)],
         stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )  # fmt: skip
-    procs[gpu] = proc
+    procs[slot] = proc
     final, error = "failed", None
     for line in proc.stdout or ():
         try:
@@ -103,7 +124,7 @@ def _run_in_worker(index: int, total: int, cell: Cell, gpu: str, procs: dict, te
         elif isinstance(event, ev.RunFailed):
             error = f"{event.error}: {event.message}"
     code = proc.wait()
-    procs.pop(gpu, None)
+    procs.pop(slot, None)
     if code == EXIT_BUSY:
         final, error = "busy", busy(None)  # taken between our look and the worker's lock
     elif code == 0 and final == "failed" and error is None:

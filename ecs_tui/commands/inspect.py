@@ -300,12 +300,22 @@ def compare_command(
             show_default=False,
         ),
     ] = None,
+    baseline: Annotated[
+        str | None,
+        Opt(
+            help="Show each cell as its difference in points to this row: dense, or a method "
+            "(snip, ecs, ...) at the same density.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
     from ecs_core.stats import StatsError, compare_runs
+    from ecs_core.stats.compare import baseline_label
     from ecs_core.stats.runs import BROKEN_CONFIG
 
     try:
+        label = None if baseline is None else baseline_label(baseline)
         if plot is not None:
             from ecs_core.figures import check_path
 
@@ -320,14 +330,17 @@ def compare_command(
             typer.echo(f"note: {path} is broken: {BROKEN_CONFIG}", err=True)
     if not table.cells:
         raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
+    if label is not None and not any(c.method == label for c in table.cells):
+        raise fail(f"--baseline {baseline}: no finished {label} runs under "
+                   + " ".join(map(str, paths)) + "; pick a method the table has")  # fmt: skip
     if plot is not None:
         _compare_plot(table, plot)
     if csv:
-        typer.echo(table.csv(), nl=False)
+        typer.echo(table.csv(label), nl=False)
     elif markdown:
-        typer.echo(table.markdown(), nl=False)
+        typer.echo(table.markdown(label), nl=False)
     else:
-        _compare_rich(table)
+        _compare_rich(table, label)
 
 
 def _compare_plot(table: Any, path: Path) -> None:
@@ -343,16 +356,15 @@ def _compare_plot(table: Any, path: Path) -> None:
                err=True)  # fmt: skip
 
 
-def _compare_rich(table: Any) -> None:
+def _compare_rich(table: Any, baseline: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False)
     for dataset in table.datasets:
-        header, rows = table.text_rows(dataset)
-        t = Table(
-            title=dataset, title_justify="left", caption=table.caption, caption_justify="left"
-        )
+        header, rows = table.text_rows(dataset, baseline)
+        caption = table.caption(baseline)
+        t = Table(title=dataset, title_justify="left", caption=caption, caption_justify="left")
         for i, col in enumerate(header):
             t.add_column(col, justify="left" if i < 2 else "right")
         for row in rows:

@@ -8,6 +8,7 @@ typed on the command line win over the file.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import shlex
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ecs_core.config import SWEEP_AXES as AXES
+from ecs_core.config import SWEEP_AXIS_TYPES as AXIS_TYPES
 from ecs_core.config import ConfigError, RunConfig
 from ecs_tui.commands.argv import config_to_args
 from ecs_tui.commands.execute import install_signals
@@ -23,11 +26,7 @@ from ecs_tui.commands.run import build_config, check_tensorboard
 from ecs_tui.commands.run import explicit as _explicit
 
 Opt = typer.Option
-_AXIS_TYPES = {"models": str, "datasets": str, "methods": str, "densities": float, "seeds": int}
-_SINGULAR = {"models": "model", "datasets": "dataset", "methods": "method", "densities": "density",
-             "seeds": "seed"}  # fmt: skip
-"""An axis is also spelled as `ecs run` spells the option (`--dataset digits`: a one-value axis)."""
-_NOT_SHARED = {"model", "dataset", "method", "density", "compression", "seed", "resume",
+_NOT_SHARED = {"model", "dataset", "method", "density", "ablate", "compression", "seed", "resume",
                "json_out", "nproc", "run_dir", "ctx"}  # fmt: skip
 """`ecs run` options that a sweep does not pass on to its cells (axes, and per-run choices)."""
 
@@ -38,11 +37,16 @@ _OWN_OPTIONS: list[tuple[str, Any, Any, str]] = [  # name, type, default, help
     ("datasets", str | None, None, f"Comma-separated datasets [default: {_D.dataset}]."),
     ("methods", str | None, None, f"Methods, e.g. snip,ecs [default: {_D.method}]."),
     ("densities", str | None, None, f"Comma-separated, e.g. 0.2,0.1,0.05 [default: {_D.density}]."),
+    ("ablations", str | None, None, "Sanity checks, e.g. none,shuffle,reinit "
+     f"[default: {_D.ablate}]."),
     ("seeds", str | None, None, f"Comma-separated seeds, e.g. 0,1,2 [default: {_D.seed}]."),
-    ("grid", Path | None, None, "TOML file: name = ..., [grid] axes as lists, [run] options."),
+    ("grid", Path | None, None, "TOML file: name = ..., [grid] axes as lists (or [[grid]] "
+     "blocks), [run] options."),
     ("name", str | None, None, "Folder under --runs-dir [default: grid file's name, or sweep]."),
     ("gpus", str, "auto", "auto: a worker per visible GPU when there are several; none: one cell "
      "after another in this process; or GPU ids, e.g. 0,1."),
+    ("jobs", int | None, None, "Cells at a time when not on several GPUs, each in a worker process "
+     "with cores/JOBS threads [default: the grid file's jobs, else 1]."),
     ("print_commands", bool, False, "Only print one `ecs run` line per cell (for schedulers)."),
 ]  # fmt: skip
 
@@ -53,8 +57,8 @@ def _own_parameters() -> list[inspect.Parameter]:
                                 annotation=typer.Context)]  # fmt: skip
     for name, kind, default, text in _OWN_OPTIONS:
         names = [f"--{name.replace('_', '-')}"]
-        if name in _SINGULAR:
-            names.append(f"--{_SINGULAR[name]}")
+        if name in AXES:  # also as `ecs run` spells it: --seed 1 is a one-value axis
+            names.append(f"--{AXES[name]}")
         option = Opt(*names, help=text, show_default=isinstance(default, str))
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                         annotation=Annotated[kind, option]))  # fmt: skip
@@ -79,8 +83,8 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
     from ecs_core.sweep import SweepError, make_cells
 
     try:
-        name, grid, base = _resolve(ctx, kw)
-        cells = make_cells(grid, base, base.runs_dir, name)
+        name, blocks, base, keep, jobs = _resolve(ctx, kw)
+        cells = make_cells(blocks, base, base.runs_dir, name, keep=keep)
     except (ConfigError, SweepError) as exc:
         raise fail(str(exc)) from None
     check_tensorboard(base)
@@ -89,31 +93,39 @@ def sweep_command(ctx: typer.Context, **kw: Any) -> None:
             typer.echo(shlex.join(["ecs", "run", *config_to_args(cell.config),
                                    "--run-dir", str(cell.path)]))  # fmt: skip
         return
-    raise typer.Exit(_run(ctx, cells, grid, _pick_gpus(kw["gpus"], base.device)))
+    gpus = _pick_gpus(kw["gpus"], base.device)
+    raise typer.Exit(_run(ctx, cells, blocks, gpus, jobs))
 
 
 def _resolve(ctx: typer.Context, kw: dict[str, Any]):
-    """(sweep name, Grid, base RunConfig) from the options and the grid file, options winning."""
-    from ecs_core.sweep import Grid, read_grid_file
+    """(sweep name, blocks, base RunConfig, fields typed on the command line, jobs) from the
+    options and the grid file; typed options win over the file, its blocks included."""
+    from ecs_core.sweep import Block, Grid, read_grid_file
 
-    file_name, file_axes, file_run = None, {}, {}
+    file = None
     if kw["grid"] is not None:
-        file_name, file_axes, file_run = read_grid_file(kw["grid"])
-    axes = {}
-    for option, cast in _AXIS_TYPES.items():
+        file = read_grid_file(kw["grid"])
+    typed_axes = {}
+    for option, cast in AXIS_TYPES.items():
         if kw[option] is not None:
-            axes[option] = _split(option, kw[option], cast)
-        elif option in file_axes:
-            axes[option] = tuple(file_axes[option])
+            typed_axes[option] = _split(option, kw[option], cast)
     shared = {p.name for p in _shared_parameters()}
     run_kw = {k: v for k, v in kw.items() if k in shared}
+    file_run = file.run if file else {}
     typed = RunConfig.from_dict(file_run)
     for field in file_run:
         if not _explicit(ctx, field):
             run_kw[field] = getattr(typed, field)
     base = build_config(**run_kw, compression=None)
-    name = kw["name"] or file_name or (kw["grid"].stem if kw["grid"] else "sweep")
-    return name, Grid(**axes), base
+    keep = {f for f in shared if _explicit(ctx, f)}
+    blocks = list(file.blocks) if file else [Block(Grid())]
+    blocks = [Block(dataclasses.replace(b.grid, **typed_axes), b.run) for b in blocks]
+    stem = kw["grid"].stem if kw["grid"] else "sweep"
+    name = kw["name"] or (file.name if file else None) or stem
+    jobs = kw["jobs"] if kw["jobs"] is not None else (file.jobs if file else None)
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    return name, blocks, base, keep, jobs or 1
 
 
 def _split(option: str, text: str, cast: type) -> tuple:
@@ -163,20 +175,29 @@ def _check_gpus(spec: str, visible: list[str]) -> list[str]:
 # --- running and reporting
 
 
-def _run(ctx: typer.Context, cells: list, grid: Any, gpus: list[str] | None) -> int:
+def _run(ctx: typer.Context, cells: list, blocks: list, gpus: list[str] | None, jobs: int) -> int:
     """Run the sweep with Ctrl-C handling; print progress, every cell, and the compare table."""
     import threading
 
     from ecs_core.sweep import SweepError, run_sweep
+    from ecs_core.sweep.parallel import worker_threads
 
     root = cells[0].path.parent
-    shape = " x ".join(f"{len(getattr(grid, axis))} {axis}" for axis in _AXIS_TYPES)
-    where = f"in parallel on GPUs {','.join(gpus)}" if gpus else "one after another"
+    if len(blocks) == 1:
+        shape = " x ".join(f"{len(getattr(blocks[0].grid, axis))} {axis}" for axis in AXES)
+    else:
+        shape = f"{len(blocks)} blocks"
+    if gpus:
+        where = f"in parallel on GPUs {','.join(gpus)}"
+    elif jobs > 1:
+        where = f"{jobs} at a time, {worker_threads(jobs)} thread(s) each"
+    else:
+        where = "one after another"
     typer.echo(f"sweep {root}: {len(cells)} cells ({shape}), {where}")
     stop = threading.Event()
     restore = install_signals(stop)
     try:
-        results = run_sweep(cells, stop, gpus, _progress)
+        results = run_sweep(cells, stop, gpus, _progress, jobs=jobs)
     except SweepError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -47,7 +47,7 @@ def test_pq_is_the_int8_models_accuracy_where_one_was_built(tmp_path, make_fake_
     table = compare_runs([tmp_path])
     pq = table.cell("digits", "VGG16", "ECS (P+Q)", 0.05)
     assert pq.mean == pytest.approx(88.0) and pq.fp32_pq == 1
-    assert "88.00 ± 2.83†" in table.markdown() and "int8" in table.caption
+    assert "88.00 ± 2.83†" in table.markdown() and "int8" in table.caption()
     only_int8 = compare_runs([tmp_path / "s0"]).cell("digits", "VGG16", "ECS (P+Q)", 0.05)
     assert only_int8.mean == 86.0 and only_int8.fp32_pq == 0
 
@@ -72,10 +72,11 @@ def test_compare_markdown_and_csv_cli(runner, fake_runs):
     res = runner.invoke(app, ["compare", str(fake_runs), "--markdown"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
-    assert "| model | method | 100% | 10% |" in lines
-    assert "| VGG16 | SNIP | – | 92.00 ± 2.65 |" in lines
-    assert "| VGG16 | ECS (P) [union] | – | 89.00 ± 1.41 (d 18.00%) |" in lines
-    assert "| VGG16 | Dense | 97.50 | – |" in lines
+    # ECS's union budget missed its target, so the table has a d/target column
+    assert "| model | method | 100% | 10% | d/target |" in lines
+    assert "| VGG16 | SNIP | – | 92.00 ± 2.65 | 1.00× |" in lines
+    assert "| VGG16 | ECS (P) [union] | – | 89.00 ± 1.41 (d 18.00%) | 1.80× |" in lines
+    assert "| VGG16 | Dense | 97.50 | – | 1.00× |" in lines
     assert "4 run(s) not finished" in res.stderr
 
     res = runner.invoke(app, ["compare", str(fake_runs), "--csv"])
@@ -112,3 +113,66 @@ def test_runs_lists_every_run_with_status(runner, fake_runs):
     assert {r["path"] for r in rows} == {str(p) for p in find_runs([fake_runs])}
     res = runner.invoke(app, ["runs", str(fake_runs / "nothing")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_a_table_where_every_run_hits_its_target_has_no_ratio_column(fake_runs):
+    table = compare_runs([fake_runs / "snip", fake_runs / "dense"])
+    header, rows = table.text_rows("digits")
+    assert header == ["model", "method", "100%", "10%"]
+    assert "d/target" not in table.caption()
+
+
+def test_baseline_dense_gives_points_against_dense(runner, fake_runs):
+    """`--baseline dense`: every pruned cell as its difference to dense in points (with its own
+    std); the dense row itself stays in accuracy; the CSV gains a vs_dense column."""
+    table = compare_runs([fake_runs])
+    snip = table.cell("digits", "VGG16", "SNIP", 0.1)
+    assert table.versus(snip, "Dense") == pytest.approx(92.0 - 97.5)
+    res = runner.invoke(app, ["compare", str(fake_runs), "--markdown", "--baseline", "dense"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert "| VGG16 | SNIP | – | -5.50 ± 2.65 | 1.00× |" in lines
+    assert "| VGG16 | ECS (P) [union] | – | -8.50 ± 1.41 (d 18.00%) | 1.80× |" in lines
+    assert "| VGG16 | Dense | 97.50 | – | 1.00× |" in lines
+    assert "points against Dense" in res.stdout
+    res = runner.invoke(app, ["compare", str(fake_runs), "--csv", "--baseline", "dense"])
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    assert rows["SNIP"]["vs_dense"] == "-5.5000" and rows["Dense"]["vs_dense"] == ""
+    assert rows["ECS (P) [union]"]["density_ratio"] == "1.8000"
+
+
+def test_baseline_a_method_compares_at_the_same_density(runner, fake_runs):
+    res = runner.invoke(app, ["compare", str(fake_runs), "--markdown", "--baseline", "SNIP"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert "| VGG16 | ECS (P) [union] | – | -3.00 ± 1.41 (d 18.00%) | 1.80× |" in lines
+    assert "| VGG16 | Dense | – | – | 1.00× |" in lines  # no SNIP at 100%
+    for bad, why in [("prune-it", "unknown --baseline method"), ("grasp", "no finished GraSP")]:
+        res = runner.invoke(app, ["compare", str(fake_runs), "--baseline", bad])
+        last = res.stderr.strip().splitlines()[-1]
+        assert res.exit_code == 2 and why in last, res.output  # one line, the last
+        assert sum(not line.startswith("note:") for line in res.stderr.splitlines()) == 1
+
+
+def test_ablations_are_rows_of_their_own_and_collapse_is_marked(tmp_path, make_fake_run):
+    """SNIP and SNIP [shuffle] are separate rows (same base); a run whose pruning emptied a
+    layer is counted in `collapsed` and marked ‡k/n."""
+    fake = make_fake_run
+    for seed, (acc, shuffled) in enumerate([(80.0, 70.0), (82.0, 74.0)]):
+        fake(tmp_path, f"own{seed}", {"test_acc": acc, "density": 0.01}, method="snip",
+             density=0.01, seed=seed)  # fmt: skip
+        gone = ["features.0.weight"] if seed else []
+        fake(tmp_path, f"shuf{seed}", {"test_acc": shuffled, "density": 0.01,
+             "collapsed_layers": gone}, method="snip", density=0.01, seed=seed,
+             ablate="shuffle")  # fmt: skip
+    table = compare_runs([tmp_path])
+    own = table.cell("digits", "VGG16", "SNIP", 0.01)
+    shuf = table.cell("digits", "VGG16", "SNIP [shuffle]", 0.01)
+    assert (own.ablate, own.base, own.collapsed) == ("none", "SNIP", 0)
+    assert (shuf.ablate, shuf.base, shuf.collapsed) == ("shuffle", "SNIP", 1)
+    header, rows = table.text_rows("digits")
+    assert rows[1] == ["VGG16", "SNIP [shuffle]", "72.00 ± 2.83‡1/2"]
+    assert "layer collapse" in table.caption()
+    out = list(csv.DictReader(io.StringIO(table.csv())))
+    assert [(r["method"], r["ablate"], r["collapsed_runs"]) for r in out] == [
+        ("SNIP", "none", "0"), ("SNIP [shuffle]", "shuffle", "1")]  # fmt: skip

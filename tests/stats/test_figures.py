@@ -72,11 +72,36 @@ def test_compare_plot_has_one_line_per_method(fake_runs):
     assert len(ax.containers) == 3  # one errorbar series per pruned method
     assert ax.get_xscale() == "log"
     notes = [t.get_text() for t in ax.texts]
-    assert notes.count("d 18.00%") == 2  # ECS's union budget kept 18% for a 10% target
+    # ECS's union budget kept 18% for a 10% target: said once, on the P line (P+Q has the same)
+    assert notes.count("d 18.00%") == 1
+    assert ax.containers[2].lines[0].get_linestyle() == "--"  # P+Q dashed
+    assert ax.containers[2].lines[0].get_color() == ax.containers[1].lines[0].get_color()
     snip = ax.containers[0]
     (ybars,) = snip.lines[2]
     lo, hi = ybars.get_segments()[0][:, 1]
     assert (hi - lo) / 2 == pytest.approx(7**0.5)  # std over the three seeds
+
+
+def test_compare_plot_puts_ablations_in_a_panel_of_bars(tmp_path, make_fake_run):
+    """Ablated runs are not lines on the density plot: a second panel has, per method and
+    density, a bar for the method's own mask and one per ablation (height = mean)."""
+    from ecs_core.figures import compare_figure
+
+    for seed in (0, 1):
+        make_fake_run(tmp_path, f"own{seed}", {"test_acc": 80.0 + seed, "density": 0.05},
+                      method="snip", density=0.05, seed=seed)  # fmt: skip
+        for kind, acc in (("shuffle", 70.0), ("reinit", 75.0)):
+            make_fake_run(tmp_path, f"{kind}{seed}", {"test_acc": acc + seed, "density": 0.05},
+                          method="snip", density=0.05, seed=seed, ablate=kind)  # fmt: skip
+    curves, bars = compare_figure(compare_runs([tmp_path])).axes
+    assert curves.get_legend_handles_labels()[1] == ["SNIP"]
+    assert bars.get_legend_handles_labels()[1] == ["the method's own mask", "reinit", "shuffle"]
+    from matplotlib.container import BarContainer
+
+    heights = [[p.get_height() for p in c.patches] for c in bars.containers
+               if isinstance(c, BarContainer)]  # fmt: skip
+    assert heights == [[80.5], [75.5], [70.5]]
+    assert [t.get_text() for t in bars.get_xticklabels()] == ["SNIP\n5%"]
 
 
 def test_ecs_compare_plot_writes_the_figure_and_still_prints_the_table(runner, fake_runs, tmp_path):

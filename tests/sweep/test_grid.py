@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from ecs_core.config import ConfigError, RunConfig
-from ecs_core.sweep import Grid, SweepError, make_cells, open_run_dir, read_grid_file
+from ecs_core.sweep import Block, Grid, SweepError, make_cells, open_run_dir, read_grid_file
 from ecs_tui.cli import app
 from ecs_tui.commands.run import build_config
 
@@ -49,10 +50,79 @@ def test_sweep_name_must_be_a_plain_folder(tmp_path: Path, name: str) -> None:
 
 
 def test_grid_file_is_read(grid_file: Path) -> None:
-    name, axes, run = read_grid_file(grid_file)
-    assert name == "table1"
-    assert axes == {"methods": ("snip", "random"), "densities": (0.2, 0.05), "seeds": (0, 1)}
-    assert run == {"width": 0.25, "epochs": 5, "quantize": False}
+    file = read_grid_file(grid_file)
+    assert file.name == "table1" and file.jobs is None
+    (block,) = file.blocks
+    assert block == Block(Grid(methods=("snip", "random"), densities=(0.2, 0.05), seeds=(0, 1)))
+    assert file.run == {"width": 0.25, "epochs": 5, "quantize": False}
+
+
+BLOCKS = """
+name = "study"
+jobs = 2
+[run]
+epochs = 3
+[[grid]]
+methods = ["none", "snip"]
+densities = [0.1, 0.05]
+[[grid]]
+methods = ["ecs"]
+densities = [0.1, 0.05]
+run = {budget = "union", epochs = 4}
+[[grid]]
+methods = ["ecs"]
+densities = [0.05]
+[[grid]]
+methods = ["snip"]
+densities = [0.05]
+ablations = ["shuffle", "reinit"]
+seeds = [0, 1]
+"""
+
+
+def test_grid_blocks_are_a_union_of_products_with_their_own_options(tmp_path: Path) -> None:
+    """[[grid]] blocks: each its own product and `run` options; names tell the variants apart
+    (ecs-union, snip-shuffle), the dense cell appears once, jobs is read."""
+    path = tmp_path / "g.toml"
+    path.write_text(BLOCKS)
+    file = read_grid_file(path)
+    assert file.jobs == 2 and len(file.blocks) == 4
+    base = RunConfig.from_dict(file.run)
+    cells = make_cells(file.blocks, base, tmp_path, file.name or "x")
+    names = [c.name for c in cells]
+    assert names == [
+        "vgg16-digits-none-d1-s0", "vgg16-digits-snip-d0.1-s0", "vgg16-digits-snip-d0.05-s0",
+        "vgg16-digits-ecs-union-d0.1-s0", "vgg16-digits-ecs-union-d0.05-s0",
+        "vgg16-digits-ecs-d0.05-s0",
+        "vgg16-digits-snip-shuffle-d0.05-s0", "vgg16-digits-snip-shuffle-d0.05-s1",
+        "vgg16-digits-snip-reinit-d0.05-s0", "vgg16-digits-snip-reinit-d0.05-s1",
+    ]  # fmt: skip
+    by_name = {c.name: c.config for c in cells}
+    union = by_name["vgg16-digits-ecs-union-d0.1-s0"]
+    assert (union.budget, union.epochs) == ("union", 4)  # the block's options
+    exact = by_name["vgg16-digits-ecs-d0.05-s0"]
+    assert (exact.budget, exact.epochs) == ("exact", 3)
+    assert by_name["vgg16-digits-snip-reinit-d0.05-s1"].ablate == "reinit"
+    # options typed on the command line win over a block's own (keep)
+    typed = make_cells(file.blocks, dataclasses.replace(base, epochs=2), tmp_path, "y",
+                       keep={"epochs"})  # fmt: skip
+    assert {c.config.epochs for c in typed} == {2}
+
+
+def test_two_runs_that_would_share_a_directory_are_refused(tmp_path: Path) -> None:
+    """Blocks that differ only in a setting the name does not show (here, epochs) would write
+    one directory twice: refused, naming the setting."""
+    blocks = [Block(Grid(methods=("snip",))), Block(Grid(methods=("snip",)), {"epochs": 9})]
+    with pytest.raises(SweepError, match="differ in epochs"):
+        make_cells(blocks, RunConfig(), tmp_path, "t")
+
+
+def test_run_names_show_union_budget_and_layer_scope() -> None:
+    assert RunConfig(method="ecs", budget="union").validate().method_tag == "ecs-union"
+    assert RunConfig(method="snip", budget="union").validate().method_tag == "snip"  # exact only
+    assert RunConfig(method="snip", scope="layer").validate().method_tag == "snip-layer"
+    tag = RunConfig(method="ecs", budget="union", scope="layer", ablate="shuffle")
+    assert tag.validate().method_tag == "ecs-union-layer-shuffle"
 
 
 @pytest.mark.parametrize(
@@ -64,6 +134,9 @@ def test_grid_file_is_read(grid_file: Path) -> None:
         ("[run]\nepoch = 3\n", "unknown config field"),
         ("[grid\n", "not valid TOML"),
         ("title = 'x'\n", "unknown key"),
+        ("jobs = 0\n[grid]\n", "jobs must be a whole number"),
+        ("[[grid]]\nmethods = ['snip']\nrun = {epoch = 3}\n", "run: unknown config field"),
+        ("[[grid]]\nmethods = ['snip']\n[[grid]]\nrun = {seed = 3}\n", "seed belong in"),
         ("[grid]\nseeds = []\n", "seeds is empty"),
     ],
 )
@@ -162,10 +235,10 @@ def test_run_dir_new_then_resumable_then_refused_with_other_settings(tmp_path: P
 def test_the_shipped_original_table_grid(tmp_path: Path) -> None:
     """sweeps/original-table.toml reads, and makes the original report's 126 runs."""
     path = Path(__file__).parents[2] / "sweeps" / "original-table.toml"
-    name, axes, run = read_grid_file(path)
-    base = RunConfig.from_dict(run)
-    cells = make_cells(Grid(**axes), base, tmp_path, name or "x")
-    assert name == "original-table" and len(cells) == 3 * 2 * (2 * 3 + 1) * 3
+    file = read_grid_file(path)
+    base = RunConfig.from_dict(file.run)
+    cells = make_cells(file.blocks, base, tmp_path, file.name or "x")
+    assert file.name == "original-table" and len(cells) == 3 * 2 * (2 * 3 + 1) * 3
     configs = [c.config for c in cells]
     assert {(c.epochs, c.lr, c.budget, c.bits, c.quantize) for c in configs} == {
         (300, 0.05, "union", 5, True)

@@ -156,3 +156,27 @@ def test_a_cell_another_process_runs_is_left_to_it(
         assert not (cells[0].path / "events.jsonl").exists()
     assert cell_status(cells[0].path) == "died"  # the other process took the lock, and is gone
     assert [r.status for r in run_sweep(cells, gpus=gpus)] == ["finished", "finished"]
+
+
+def test_cpu_jobs_run_cells_side_by_side_with_a_share_of_the_cores(
+    tmp_path: Path, tiny: list[str]
+) -> None:
+    """`ecs sweep --jobs 2` on the CPU: two worker processes, each told its share of the cores
+    (OMP_NUM_THREADS); every cell finishes once; a grid file's `jobs` does the same."""
+    from ecs_core.sweep.parallel import cpu_slots, worker_threads
+
+    assert cpu_slots(2) == [{"OMP_NUM_THREADS": str(worker_threads(2)),
+                             "MKL_NUM_THREADS": str(worker_threads(2))}] * 2  # fmt: skip
+    assert worker_threads(10_000) == 1
+    runs = tmp_path / "runs"
+    grid = tmp_path / "g.toml"
+    grid.write_text('name = "j"\njobs = 2\n[grid]\nmethods = ["snip", "random"]\nseeds = [0, 1]\n')
+    argv = [sys.executable, "-m", "ecs_tui.cli", "sweep", "--grid", str(grid), *tiny,
+            "--runs-dir", str(runs)]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "4 cells (1 models x 1 datasets x 2 methods x 1 densities x 1 ablations x 2 seeds)" \
+        f", 2 at a time, {worker_threads(2)} thread(s) each" in out.stdout  # fmt: skip
+    assert "Warning" not in out.stderr, out.stderr  # the worker module runs cleanly as __main__
+    cells = sorted(p.name for p in (runs / "j").iterdir())
+    assert len(cells) == 4 and all(cell_status(runs / "j" / c) == "finished" for c in cells)
