@@ -40,11 +40,14 @@ def short(name: str) -> str:
     return name[: -len(".weight")] if name.endswith(".weight") else name
 
 
-def fit(text: str, width: int | None) -> str:
-    """plotext drops a title wider than its plot, so shorten it instead."""
-    if width is None or len(text) <= width - 2:
-        return text
-    return text[: max(1, width - 3)] + "…"
+def fit(text: str | list[str], width: int | None) -> str:
+    """plotext drops a title wider than its plot, so shorten it instead. Given several
+    wordings, longest first, the first that fits whole (else the last, cut)."""
+    texts = [text] if isinstance(text, str) else text
+    for t in texts:
+        if width is None or len(t) <= width - 2:
+            return t
+    return texts[-1][: max(1, width - 3)] + "…"
 
 
 # --- bars and lines
@@ -163,6 +166,7 @@ def _curve(fig: Any, curves: Curves, metric: str, log: bool = False) -> None:
     if metric not in _SERIES:
         raise ValueError(f"metric must be one of all, {', '.join(_SERIES)}; got {metric!r}")
     lo, hi, at = math.inf, -math.inf, None
+    drawn: list[tuple[float, float]] = []
     for field, label in _SERIES[metric]:
         pts = [
             (x, y)
@@ -174,6 +178,11 @@ def _curve(fig: Any, curves: Curves, metric: str, log: bool = False) -> None:
             fig.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker=marker)
             lo, hi = min(lo, *(p[1] for p in pts)), max(hi, *(p[1] for p in pts))
             at = next((y for x, y in pts if x == _last_warmup(curves)), None)
+            drawn += pts
+    use_log = log and metric == "loss" and lo > 0
+    top = _legend_headroom(drawn, lo, hi, use_log) if len(_SERIES[metric]) > 1 else None
+    if top is not None:
+        fig.ylim(lo, top)
     warm = _last_warmup(curves)
     if warm is not None:
         fig.vertical_line(warm + 0.5)  # where pruning happened, labelled away from the line
@@ -181,10 +190,32 @@ def _curve(fig: Any, curves: Curves, metric: str, log: bool = False) -> None:
             # away from the curve there, and below the legend (top left)
             y = lo if at is None or at > (lo + hi) / 2 else hi - 0.3 * (hi - lo)
             fig.text("pruned", warm + 0.6, y, alignment="left")
-    if log and metric == "loss" and lo > 0:
+    if use_log:
         fig.yscale("log")
-    fig.title(_TITLES[metric] + (" (log)" if log and metric == "loss" and lo > 0 else ""))
+    fig.title(_TITLES[metric] + (" (log)" if use_log else ""))
     fig.xlabel("epoch")
+
+
+LEGEND_BOX = (0.3, 0.25)
+"""The part of a chart plotext's legend covers (top left): fractions of the x and y ranges."""
+
+
+def _legend_headroom(
+    pts: list[tuple[float, float]], lo: float, hi: float, log: bool
+) -> float | None:
+    """A higher top for the y axis when the curve passes under the legend (a falling loss
+    starts top left, where plotext writes it), so the legend sits above the data; else None."""
+    if len(pts) < 2 or not hi > lo:
+        return None
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    f = (lambda v: math.log(v)) if log else (lambda v: v)
+    ylo, yhi = f(lo), f(hi)
+    wx, wy = LEGEND_BOX
+    under = any(x <= x0 + wx * (x1 - x0) and f(y) >= yhi - wy * (yhi - ylo) for x, y in pts)
+    if not under:
+        return None
+    top = yhi + (yhi - ylo) * wy / (1 - wy)  # the legend's rows above the highest point
+    return math.exp(top) if log else top
 
 
 def draw_histogram(
@@ -212,7 +243,8 @@ def _histogram(
 ) -> None:
     kind = f"{h.unique:,} values" if h.exact else f"{len(h.values)} bins"
     zeros = f"{h.zeros / max(1, h.total):.0%} zero"
-    fig.title(fit(f"{h.label}: {kind}, {zeros}", width and width - 4))
+    fig.title(fit([f"{h.label}: {kind}, {zeros}", f"{h.label}: {kind}", h.label],
+                  width and width - 4))  # fmt: skip
     if not h.values:
         return
     if h.exact:  # the original's value/frequency scatter, with stems to the axis
@@ -223,7 +255,8 @@ def _histogram(
     pad = (hi - lo) * 0.03 or 1e-6
     fig.xlim(lo - pad, hi + pad)
     value = f"{short(h.layer)} value"
-    fig.xlabel(fit(f"{value} ({note})" if note else value, width and width - 16))
+    labels = [f"{value} ({note})"] if note else []
+    fig.xlabel(fit([*labels, value, "value"], width and width - 16))  # the layer is named above
     fig.ylabel("count")
 
 
@@ -250,25 +283,31 @@ def resize(m: Matrix, rows: int, cols: int) -> Matrix:
 
 
 def grid(
-    n: int, shape: tuple[int, int], size: tuple[int, int], label: int = 1
+    n: int, shape: tuple[int, int], size: tuple[int, int], label: int = 1, stretch: float = 1.0
 ) -> tuple[int, int, int]:
     """(columns, tile rows, tile cols) that show n maps of `shape` as large as the canvas allows.
 
     A character is about twice as tall as wide, so a map of h x w cells becomes h*s rows by
     2*w*s columns; each tile also needs `label` rows above it and one blank column beside it.
+    `stretch` > 1 lets a shrunk map grow by up to that factor along one side to fill the space
+    its grid leaves (activation maps: a little distortion beats a third of the screen empty).
     """
     width, height = size
     h, w = shape
-    best = (1, 1, 1, 0.0)
+    best = (1, 1, 1, 0.0, 1, 1)
     for cols in range(1, max(1, n) + 1):
         rows = -(-n // cols)
         tw, th = width // cols - 1, (height - 1) // rows - label
         scale = min(tw / (2 * w), th / h)
         if tw >= 1 and th >= 1 and scale > best[3]:
-            best = (cols, max(1, round(h * scale)), max(1, min(tw, round(2 * w * scale))), scale)
-    cols, th, tw, scale = best
+            shown = (max(1, round(h * scale)), max(1, min(tw, round(2 * w * scale))))
+            best = (cols, *shown, scale, th, tw)
+    cols, th, tw, scale, room_h, room_w = best
     if scale >= 1:  # growing: whole characters per map cell, so every cell is the same size
-        th, tw = h * int(scale), 2 * w * int(scale)
+        return cols, h * int(scale), 2 * w * int(scale)
+    if stretch > 1:
+        th = min(room_h, max(th, round(th * stretch)))
+        tw = min(room_w, max(tw, round(tw * stretch)))
     return cols, th, tw
 
 
@@ -288,13 +327,15 @@ def draw_mosaic(
     title: str,
     size: tuple[int, int] | None = None,
     color: bool = True,
+    stretch: float = 1.0,
 ) -> None:
-    """Tiles of [0, 1] maps, each labelled, filling a `size` canvas one point per character."""
+    """Tiles of [0, 1] maps, each labelled, filling a `size` canvas one point per character
+    (`stretch`: see `grid`)."""
     width, canvas_h = text_canvas(plt, title, size)
     if not tiles:
         return
     shape = max(((len(m), len(m[0]) if m else 1) for _, m in tiles), key=lambda s: s[0] * s[1])
-    cols, th, tw = grid(len(tiles), shape, (width, canvas_h + 1))
+    cols, th, tw = grid(len(tiles), shape, (width, canvas_h + 1), stretch=stretch)
     xs, ys, markers, colors = [], [], [], []
     for i, (label, m) in enumerate(tiles):
         x0, y0 = (i % cols) * (tw + 1), (i // cols) * (th + 1)
@@ -340,7 +381,11 @@ def draw_activations(
         tiles = [(f"#{acts.offset + i + 1}", m.map) for i, m in enumerate(acts.maps)]
         last = acts.offset + len(acts.maps)
         title = f"{head}: {acts.layer} channels {acts.offset + 1}-{last}/{acts.total}"
-    draw_mosaic(plt, tiles, title, size, color)
+    draw_mosaic(plt, tiles, title, size, color, stretch=ACTIVATION_STRETCH)
+
+
+ACTIVATION_STRETCH = 1.5
+"""Activation maps may stretch by up to this much to fill the view (see `grid`)."""
 
 
 # --- every weight of a page of filters: the mask made visible

@@ -162,8 +162,9 @@ class RunView:
         if not names:
             raise StatsError(f"{self.path} has no {kind or 'prunable'} layers")
         if spec is None:
-            if default == "largest":
-                return max(names, key=lambda n: self._numel(n))
+            if default == "most_kept":  # the largest by parameters can be one pruning emptied
+                kept = {r.name: r.kept for r in self.sparsity().layers}
+                return max(names, key=lambda n: (kept.get(n, 0), self._numel(n)))
             return names[0]
         if spec.isdigit() and 1 <= int(spec) <= len(names):
             return names[int(spec) - 1]
@@ -210,8 +211,9 @@ class RunView:
         raise StatsError(f"{self.path} has no masks, weights or per-layer summary yet")
 
     def clusters(self, layer: str | None = None, bins: int = 60) -> Clusters:
-        """Weight-value histograms of a layer before and after weight sharing (default: largest)."""
-        name = self.layer(layer, default="largest")
+        """Weight-value histograms of a layer before and after weight sharing (default: the layer
+        with the most kept weights, not the largest: on a ResNet that can be one with 20 left)."""
+        name = self.layer(layer, default="most_kept")
         after = self.tensors("quantized.safetensors")
         shared = (
             _checked(after, name, self.path / "quantized.safetensors", False) if after else None

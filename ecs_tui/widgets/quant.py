@@ -48,11 +48,8 @@ class QuantView(StatsView):
         return None
 
     def compute(self, view: Any, choice: tuple) -> Any:
-        layers = view.sparsity().layers
-        # by default the layer with the most kept weights: the largest by parameters can be
-        # one that pruning emptied (20 of 2.4M weights left on a ResNet), nothing to show
-        layer = choice[0] or max(layers, key=lambda r: r.kept).name
-        return layers, view.clusters(layer), view.quant_table()
+        # by default (None) the layer with the most kept weights (RunView.clusters)
+        return view.sparsity().layers, view.clusters(choice[0]), view.quant_table()
 
     def draw(self, data: Any) -> None:
         from ecs_tui.plots import draw_histogram, short

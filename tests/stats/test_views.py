@@ -13,7 +13,7 @@ from ecs_tui.cli import app
 KEYS = {
     "sparsity": ["kept", "features.0", "classifier.3"],
     "curves": ["loss", "accuracy", "epoch", "train"],
-    "clusters": ["before:", "features.27 value", "zero"],
+    "clusters": ["before:", "features.17 value", "zero"],  # the layer with the most kept weights
     "kernels": ["features.0: filters 1-8/8", "#1", "#8"],
     "activations": ["input", "features.2", "predicted"],
 }
@@ -141,3 +141,18 @@ def test_drawings_work_on_a_textual_plotext_figure(tiny_run):
         assert len(lines) == 20 and max(map(len, lines)) == 70, draw.__name__
     plots.draw_curves(plt, view.curves(), "loss")
     assert "loss" in plt.uncolorize(plt.build())
+
+
+def test_the_curve_legend_gets_headroom_only_where_the_curve_runs_under_it():
+    """plotext writes the legend top left: a falling loss starts there, so the y axis grows
+    above the highest point by the legend's share; a rising accuracy leaves it free."""
+    from ecs_tui.plots import LEGEND_BOX, _legend_headroom
+
+    falling = [(1, 2.0), (2, 1.0), (3, 0.5)]
+    top = _legend_headroom(falling, 0.5, 2.0, log=False)
+    assert top is not None and (top - 2.0) / (top - 0.5) == pytest.approx(LEGEND_BOX[1])
+    rising = [(1, 50.0), (2, 70.0), (3, 80.0)]
+    assert _legend_headroom(rising, 50.0, 80.0, log=False) is None
+    log_top = _legend_headroom(falling, 0.5, 2.0, log=True)
+    assert log_top is not None and log_top > 2.0
+    assert _legend_headroom([(1, 1.0)], 1.0, 1.0, log=False) is None  # one point, nothing to do
