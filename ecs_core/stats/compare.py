@@ -60,6 +60,8 @@ class CompareCell:
     """The row label without the ablation tag (`SNIP` for `SNIP [shuffle]`)."""
     collapsed: int = 0
     """Runs whose pruning left a layer with no weights (layer collapse)."""
+    thinnest: int | None = None
+    """The fewest weights any layer kept, over the cell's runs (see `RunInfo.thinnest`)."""
 
     @property
     def achieved_differs(self) -> bool:
@@ -169,14 +171,14 @@ class CompareTable:
         extra = [f"vs_{baseline.lower().replace(' ', '_')}"] if baseline else []
         w.writerow(["dataset", "model", "method", "ablate", "target_density", "n", "mean", "std",
                     "achieved_density", "density_ratio", "seeds", "fp32_pq", "collapsed_runs",
-                    *extra])  # fmt: skip
+                    "thinnest_layer_kept", *extra])  # fmt: skip
         for c in self.cells:
             std = "" if c.std is None else f"{c.std:.4f}"
             achieved = "" if c.achieved is None else f"{c.achieved:.6f}"
             ratio = "" if c.ratio is None else f"{c.ratio:.4f}"
             row = [c.dataset, c.model, c.method, c.ablate, c.target_density, c.n,
                    f"{c.mean:.4f}", std, achieved, ratio, " ".join(map(str, c.seeds)), c.fp32_pq,
-                   c.collapsed]  # fmt: skip
+                   c.collapsed, "" if c.thinnest is None else c.thinnest]  # fmt: skip
             if baseline:
                 v = self.versus(c, baseline)
                 row.append("" if v is None or c.method == baseline else f"{v:.4f}")
@@ -303,6 +305,7 @@ def _cell(
         runs=sorted(i.path for _, i in members),
         fp32_pq=sum(i.int8_acc is None for _, i in members) if "(P+Q)" in key[2] else 0,
         ablate=members[0][1].ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
+        thinnest=min((i.thinnest for _, i in members if i.thinnest is not None), default=None),
     )  # fmt: skip
 
 

@@ -49,6 +49,9 @@ class RunInfo:
     """--ablate: none | shuffle | reinit | invert (a separate row in `ecs compare`)."""
     collapsed: int = 0
     """Layers pruning left with no weights at all (possible with --allow-collapse)."""
+    thinnest: int | None = None
+    """The fewest weights any prunable layer kept (a layer of 36,864 left with 11 is a
+    bottleneck even before it collapses); None without a per-layer report."""
 
     @property
     def pq_acc(self) -> float | None:
@@ -99,11 +102,19 @@ def run_info(path: str | Path) -> RunInfo:
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
         ablate=_text(config.get("ablate"), "none"),
         collapsed=_count(summary.get("collapsed_layers")),
+        thinnest=_thinnest(summary.get("layers")),
     )  # fmt: skip
 
 
 def _count(value: Any) -> int:
     return len(value) if isinstance(value, list) else 0
+
+
+def _thinnest(layers: Any) -> int | None:
+    rows = layers if isinstance(layers, list) else []
+    kept = [integer(r.get("kept")) for r in rows if isinstance(r, dict)]
+    kept = [k for k in kept if k is not None]
+    return min(kept) if kept else None
 
 
 def run_status(path: Path, summary: dict[str, Any]) -> str:

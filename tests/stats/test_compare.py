@@ -162,9 +162,11 @@ def test_ablations_are_rows_of_their_own_and_collapse_is_marked(tmp_path, make_f
         fake(tmp_path, f"own{seed}", {"test_acc": acc, "density": 0.01}, method="snip",
              density=0.01, seed=seed)  # fmt: skip
         gone = ["features.0.weight"] if seed else []
+        layers = [{"name": "features.0.weight", "kept": 0 if seed else 3},
+                  {"name": "features.3.weight", "kept": 40 + seed}]  # fmt: skip
         fake(tmp_path, f"shuf{seed}", {"test_acc": shuffled, "density": 0.01,
-             "collapsed_layers": gone}, method="snip", density=0.01, seed=seed,
-             ablate="shuffle")  # fmt: skip
+             "collapsed_layers": gone, "layers": layers}, method="snip", density=0.01,
+             seed=seed, ablate="shuffle")  # fmt: skip
     table = compare_runs([tmp_path])
     own = table.cell("digits", "VGG16", "SNIP", 0.01)
     shuf = table.cell("digits", "VGG16", "SNIP [shuffle]", 0.01)
@@ -176,3 +178,5 @@ def test_ablations_are_rows_of_their_own_and_collapse_is_marked(tmp_path, make_f
     out = list(csv.DictReader(io.StringIO(table.csv())))
     assert [(r["method"], r["ablate"], r["collapsed_runs"]) for r in out] == [
         ("SNIP", "none", "0"), ("SNIP [shuffle]", "shuffle", "1")]  # fmt: skip
+    # the thinnest layer over the cell's runs: 0 (seed 1 emptied features.0); unknown for SNIP
+    assert [r["thinnest_layer_kept"] for r in out] == ["", "0"]
