@@ -21,6 +21,32 @@ is damaged: only a listing shows it)."""
 FINAL = ("finished", "stopped", "failed")
 """The states a run writes itself, into summary.json, when it ends."""
 RUNNING_WITHIN_S = 120.0
+EVENTS = "events.jsonl"
+
+
+def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[Any], int]:
+    """The events written to `run_dir`'s events.jsonl from byte `offset` on, and the offset
+    after the last complete line (for the next call: the app tails a running run this way).
+
+    A half-written last line (the run is still writing it) is left for the next call; a line
+    that does not parse (damaged, bad UTF-8, an unknown event) is skipped. No file: ([], offset).
+    """
+    from ecs_core.events import from_dict
+
+    try:
+        with open(Path(run_dir) / EVENTS, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    out = []
+    for line in data[:end].splitlines():
+        try:
+            out.append(from_dict(json.loads(line.decode("utf-8"))))
+        except (TypeError, ValueError, RecursionError):  # JSON and UTF-8 errors too
+            continue
+    return out, offset + end
 
 
 def recorded_status(path: Path, summary: dict[str, Any] | None = None) -> str | None:

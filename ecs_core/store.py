@@ -20,7 +20,7 @@ import torch
 from ecs_core import runlock
 from ecs_core.config import ConfigError, RunConfig
 from ecs_core.events import Event
-from ecs_core.events import from_dict as event_from_dict
+from ecs_core.runfiles import read_events
 
 
 class StoreError(OSError):
@@ -189,17 +189,7 @@ class RunStore:
 
     def read_events(self) -> Iterator[Event]:
         """Events written so far; a half-written last line (a run still writing) is skipped."""
-        path = self.path / "events.jsonl"
-        if not path.exists():
-            return
-        with open(path, "rb") as f:  # bytes: a damaged line (bad UTF-8) is skipped like others
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    yield event_from_dict(json.loads(line.decode("utf-8")))
-                except (TypeError, ValueError, RecursionError):  # JSON and UTF-8 errors too
-                    continue
+        yield from read_events(self.path)[0]
 
     # --- tensors (safetensors: loading never runs code)
     def save_tensors(self, name: str, tensors: dict[str, torch.Tensor]) -> Path:

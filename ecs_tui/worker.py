@@ -10,7 +10,6 @@ seen with `--watch` goes through the same path: `EventTail` reads the lines appe
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -287,15 +286,11 @@ def _plain(event: ev.Event) -> dict[str, Any]:
 
 
 class EventTail:
-    """Reads the complete lines appended to a run's events.jsonl since the last call.
-
-    Like `RunStore.read_events`, a half-written last line (the run is still writing it) is left
-    for the next poll, and lines that do not parse are skipped.
-    """
+    """Reads the complete lines appended to a run's events.jsonl since the last call
+    (`runfiles.read_events` from the last offset: torch-free)."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "events.jsonl"
         self.offset = 0
 
     def writer_gone(self) -> bool:
@@ -305,21 +300,10 @@ class EventTail:
         return (self.run_dir / LOCK_NAME).is_file() and running_pid(self.run_dir) is None
 
     def poll(self) -> list[ev.Event]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        self.offset += end
-        out = []
-        for line in data[:end].splitlines():
-            try:
-                out.append(ev.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError, UnicodeDecodeError):
-                continue
-        return out
+        from ecs_core.runfiles import read_events
+
+        events, self.offset = read_events(self.run_dir, self.offset)
+        return events
 
 
 WORKER_NICE = 10
