@@ -233,12 +233,7 @@ class RunConfig:
     def method_tag(self) -> str:
         """The method in directory names, with the settings that change what it keeps: `snip`;
         `snip-shuffle` when ablated, `ecs-union` for a union budget, `snip-layer` layer-wise."""
-        tag = self.method
-        if self.budget == "union" and "union" in pruner(self.method).budgets:
-            tag += "-union"
-        if self.scope == "layer" and self.prunes:
-            tag += "-layer"
-        return tag if self.ablate == "none" else f"{tag}-{self.ablate}"
+        return method_tag(self.method, self.budget, self.scope, self.ablate)
 
     @property
     def prunes(self) -> bool:
@@ -329,3 +324,17 @@ SWEEP_AXES = {"models": "model", "datasets": "dataset", "methods": "method",
 """A sweep's grid axes -> the RunConfig field each varies (`ecs sweep --methods`, `[grid]`)."""
 SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWEEP_AXES.items()}
 """A sweep's grid axes -> the type of their values (str, float, int)."""
+
+
+def method_tag(
+    method: str, budget: str = "exact", scope: str = "global", ablate: str = "none"
+) -> str:
+    """`RunConfig.method_tag` from its parts (a run's RunInfo has them too): `snip`,
+    `ecs-union`, `snip-layer`, `snip-shuffle`. A method no longer registered keeps its name."""
+    tag = method
+    spec = PRUNERS.get(method)
+    if spec is not None and budget == "union" and "union" in spec.budgets:
+        tag += "-union"
+    if spec is not None and scope == "layer" and spec.when != "never":
+        tag += "-layer"
+    return tag if ablate == "none" else f"{tag}-{ablate}"

@@ -258,13 +258,14 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
 
 
 def _palette() -> Any:
-    """Colours for up to 20 lines, the strong ones first (matplotlib's tab10, then tab20's)."""
+    """Colours for many lines, the strong ones first (matplotlib's tab10, then tab20's light
+    ones), without the greys: grey is the dense band's."""
     import itertools
 
     from matplotlib import colormaps
 
-    strong = [colormaps["tab10"](i) for i in range(10)]
-    light = [colormaps["tab20"](i) for i in range(1, 20, 2)]
+    strong = [colormaps["tab10"](i) for i in range(10) if i != 7]
+    light = [colormaps["tab20"](i) for i in range(1, 20, 2) if i != 15]
     return itertools.cycle(strong + light)
 
 
@@ -298,7 +299,8 @@ def _ablation_panel(ax: Any, table: CompareTable, dataset: str) -> None:
     lows = [c.mean - (c.std or 0.0) for c in table.cells if c.dataset == dataset]
     ax.set_ylim(max(0.0, min(lows) - 5), None)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    # below the axes: bars of every height fill the inside
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=len(kinds))
 
 
 def _ablation_cell(table: CompareTable, dataset: str, model: str, base: str, density: float,

@@ -54,6 +54,13 @@ class RunInfo:
     bottleneck even before it collapses); None without a per-layer report."""
 
     @property
+    def method_tag(self) -> str:
+        """The method as run names spell it: `snip`, `ecs-union`, `snip-layer`, `snip-shuffle`."""
+        from ecs_core.config import method_tag
+
+        return method_tag(self.method, self.budget, self.scope, self.ablate)
+
+    @property
     def pq_acc(self) -> float | None:
         """P+Q as the original report means it (pruned + weight sharing + 8 bits): the int8
         model's test accuracy, else the shared-weight fp32 model's (no int8 model was built)."""

@@ -58,7 +58,7 @@ def info_row(info: Any, narrow: bool = False) -> tuple[str, ...]:
         "",
         info.status,
         f"{info.model}{width}",
-        info.method if info.ablate == "none" else f"{info.method}-{info.ablate}",
+        info.method_tag,
         "-" if info.target_density is None else f"{info.target_density:.2%}",
         kept,
         *tail,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 from pathlib import Path
 
@@ -244,3 +245,15 @@ def test_the_shipped_original_table_grid(tmp_path: Path) -> None:
         (300, 0.05, "union", 5, True)
     }
     assert {c.density for c in configs if c.method == "none"} == {1.0}
+
+
+def test_a_listed_run_spells_its_method_as_its_directory_does(tmp_path: Path) -> None:
+    """`RunInfo.method_tag` (the app's Runs tab) and `RunConfig.method_tag` (directory names)
+    are one function: a union-budget ECS run is `ecs-union` in both."""
+    from ecs_core.stats import run_info
+
+    config = RunConfig(method="ecs", budget="union", scope="layer", ablate="reinit").validate()
+    path = tmp_path / "r"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(config.to_dict()))
+    assert run_info(path).method_tag == config.method_tag == "ecs-union-layer-reinit"
