@@ -180,7 +180,7 @@ def _curve(fig: Any, curves: Curves, metric: str, log: bool = False) -> None:
             at = next((y for x, y in pts if x == _last_warmup(curves)), None)
             drawn += pts
     use_log = log and metric == "loss" and lo > 0
-    top = _legend_headroom(drawn, lo, hi, use_log) if len(_SERIES[metric]) > 1 else None
+    top = legend_headroom(drawn, lo, hi, use_log) if len(_SERIES[metric]) > 1 else None
     if top is not None:
         fig.ylim(lo, top)
     warm = _last_warmup(curves)
@@ -200,7 +200,7 @@ LEGEND_BOX = (0.3, 0.25)
 """The part of a chart plotext's legend covers (top left): fractions of the x and y ranges."""
 
 
-def _legend_headroom(
+def legend_headroom(
     pts: list[tuple[float, float]], lo: float, hi: float, log: bool
 ) -> float | None:
     """A higher top for the y axis when the curve passes under the legend (a falling loss

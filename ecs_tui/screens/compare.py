@@ -116,7 +116,11 @@ def _density(row: Any) -> str:
 
 
 def draw_overlay(plt: Any, runs: list[Compared], metric: str, title: str) -> None:
-    """One line per run (its letter as the label), each with its own marker."""
+    """One line per run (its letter as the label), each with its own marker; the legend gets
+    headroom when a curve runs under it (`plots.legend_headroom`)."""
+    from ecs_tui.plots import legend_headroom
+
+    drawn: list[tuple[float, float]] = []
     for c, marker in zip(runs, MARKERS * 4, strict=False):
         if c.curves is None:
             continue
@@ -124,6 +128,12 @@ def draw_overlay(plt: Any, runs: list[Compared], metric: str, title: str) -> Non
                if y is not None]  # fmt: skip
         if pts:
             plt.plot([p[0] for p in pts], [p[1] for p in pts], label=c.letter, marker=marker)
+            drawn += pts
+    if drawn:
+        lo, hi = min(y for _, y in drawn), max(y for _, y in drawn)
+        top = legend_headroom(drawn, lo, hi, log=False) if len(runs) > 1 else None
+        if top is not None:
+            plt.ylim(lo, top)
     plt.title(title)
     plt.xlabel("epoch")
 

@@ -146,13 +146,13 @@ def test_drawings_work_on_a_textual_plotext_figure(tiny_run):
 def test_the_curve_legend_gets_headroom_only_where_the_curve_runs_under_it():
     """plotext writes the legend top left: a falling loss starts there, so the y axis grows
     above the highest point by the legend's share; a rising accuracy leaves it free."""
-    from ecs_tui.plots import LEGEND_BOX, _legend_headroom
+    from ecs_tui.plots import LEGEND_BOX, legend_headroom
 
     falling = [(1, 2.0), (2, 1.0), (3, 0.5)]
-    top = _legend_headroom(falling, 0.5, 2.0, log=False)
+    top = legend_headroom(falling, 0.5, 2.0, log=False)
     assert top is not None and (top - 2.0) / (top - 0.5) == pytest.approx(LEGEND_BOX[1])
     rising = [(1, 50.0), (2, 70.0), (3, 80.0)]
-    assert _legend_headroom(rising, 50.0, 80.0, log=False) is None
-    log_top = _legend_headroom(falling, 0.5, 2.0, log=True)
+    assert legend_headroom(rising, 50.0, 80.0, log=False) is None
+    log_top = legend_headroom(falling, 0.5, 2.0, log=True)
     assert log_top is not None and log_top > 2.0
-    assert _legend_headroom([(1, 1.0)], 1.0, 1.0, log=False) is None  # one point, nothing to do
+    assert legend_headroom([(1, 1.0)], 1.0, 1.0, log=False) is None  # one point, nothing to do
