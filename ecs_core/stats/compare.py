@@ -201,14 +201,7 @@ def baseline_label(name: str) -> str:
 
 def format_versus(cell: CompareCell | None, diff: float | None) -> str:
     """'-1.23 ± 0.40' (points against the baseline, the cell's own std), or '–' without one."""
-    if cell is None or diff is None:
-        return "–"
-    text = f"{diff:+.2f}" + (f" ± {cell.std:.2f}" if cell.std is not None else "")
-    text += "†" if cell.fp32_pq else ""
-    text += f"‡{cell.collapsed}/{cell.n}" if cell.collapsed else ""
-    if cell.achieved_differs and cell.target_density < 1:
-        text += f" (d {cell.achieved:.2%})"
-    return text
+    return "–" if cell is None or diff is None else format_cell(cell, diff)
 
 
 def format_ratios(ratios: list[float]) -> str:
@@ -219,11 +212,13 @@ def format_ratios(ratios: list[float]) -> str:
     return f"{lo:.2f}×" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}×"
 
 
-def format_cell(cell: CompareCell | None) -> str:
-    """'93.85 ± 0.28', plus '(d 9.71%)' when the achieved density is not the target."""
+def format_cell(cell: CompareCell | None, diff: float | None = None) -> str:
+    """'93.85 ± 0.28', plus '(d 9.71%)' when the achieved density is not the target; with
+    `diff`, that signed difference (points against a baseline) instead of the mean."""
     if cell is None:
         return "–"
-    text = f"{cell.mean:.2f}" + (f" ± {cell.std:.2f}" if cell.std is not None else "")
+    text = f"{cell.mean:.2f}" if diff is None else f"{diff:+.2f}"
+    text += f" ± {cell.std:.2f}" if cell.std is not None else ""
     text += "†" if cell.fp32_pq else ""
     text += f"‡{cell.collapsed}/{cell.n}" if cell.collapsed else ""
     if cell.achieved_differs and cell.target_density < 1:
