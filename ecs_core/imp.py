@@ -65,7 +65,9 @@ def _prune(ctx: Context, emit: Emit, density: float, r: int, rounds: int) -> Ite
     )
     _rewind(ctx)
     ctx.round = r
-    apply_result(ctx, result, ablate)  # the mask on the rewound weights; checkpoint of round r
+    # the mask on the rewound weights; checkpoint of round r (training always follows a round:
+    # rewind_epoch < epochs, so no test pass on the untrained pruned model)
+    apply_result(ctx, result, ablate, evaluate_now=False)
 
 
 def _save_rewind(ctx: Context) -> None:

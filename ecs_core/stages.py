@@ -136,8 +136,12 @@ def prune_stage(
     return result
 
 
-def apply_result(ctx: Context, result: PruneResult, ablate: str) -> None:
-    """The mask in force from now on (after any rewind), and its model evaluated and saved."""
+def apply_result(ctx: Context, result: PruneResult, ablate: str, evaluate_now: bool = True) -> None:
+    """The mask in force from now on (after any rewind), and its model evaluated and saved.
+
+    `evaluate_now=False` (IMP's rounds, which always train next): no test pass on the pruned,
+    untrained model; it would be most of the work between rounds (a full test set), and the
+    round's result is its accuracy after training."""
     cfg = ctx.config
     if ablate == "reinit":  # a fresh draw of the kept weights (same init, another seed)
         d = ctx.data
@@ -147,10 +151,14 @@ def apply_result(ctx: Context, result: PruneResult, ablate: str) -> None:
 
         reinit_weights(ctx.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
     apply_mask(ctx, result.mask)
-    # The pruned model's own accuracy (before any training with the mask): reported, and the
-    # run's result if no epoch follows.
-    loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-    ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
+    if evaluate_now:
+        # The pruned model's own accuracy (before any training with the mask): reported, and
+        # the run's result if no epoch follows.
+        loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
+        ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
+    else:  # the last round's numbers are not this model's: none until its first epoch ends
+        for key in ("pruned_test_acc", "test_acc", "test_loss"):
+            ctx.summary.pop(key, None)
     ctx.summary.pop("best_test_acc", None)  # the dense training's best is not this model's
     ctx.best_acc = -1.0
     ctx.store.save_tensors(
