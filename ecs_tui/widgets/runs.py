@@ -143,6 +143,8 @@ class RunsView(Vertical):
         self.infos: list[Any] = []
         self.marked: set[str] = set()
         self._narrow: bool | None = None
+        self._loading: Any = None
+        """The load in flight: a poll tick waits for it rather than cancelling it."""
 
     def compose(self) -> ComposeResult:
         yield Static(classes="view-note")
@@ -151,7 +153,7 @@ class RunsView(Vertical):
             yield Static(id="runs-compare-table")
 
     def on_mount(self) -> None:
-        self.set_interval(POLL_S, self._poll)
+        self.set_interval(POLL_S, self._tick)
 
     @property
     def runs_dir(self) -> Path:
@@ -175,10 +177,14 @@ class RunsView(Vertical):
         self._sig = None
         self._poll()
 
+    def _tick(self) -> None:
+        if self._loading is None or self._loading.is_finished:
+            self._poll()
+
     def _poll(self) -> None:
         if self.app.visible_view() == "runs":  # type: ignore[attr-defined]
             rows = tuple((i.path, i.status) for i in self.infos)
-            self._load(self.runs_dir, self._sig, rows)
+            self._loading = self._load(self.runs_dir, self._sig, rows)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
     def _load(self, runs_dir: Path, last: tuple | None, rows: tuple) -> None:

@@ -292,16 +292,65 @@ def runs_folder(finished_run: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return root
 
 
+async def workers_done(app: Any) -> None:
+    """Every worker finished; one an exclusive worker replaced counts as finished (its
+    successor is waited for), rather than failing the wait with WorkerCancelled."""
+    from textual.worker import WorkerCancelled
+
+    while True:
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 async def settle(pilot: Pilot) -> None:
     """Wait until background loads are drawn (stats views compute in thread workers)."""
     app = pilot.app
     for _ in range(3):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
     app.pull(force=True)
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
+
+
+@pytest.fixture
+def snap_compare(snap_compare: Any, request: pytest.FixtureRequest) -> Any:
+    """The plugin's snap_compare, failing with the rows that changed: CI shows the failure
+    text, not the HTML report, so a mismatch there must say what differs."""
+    from tests.tui.svg_text import difference
+
+    def compare(app: Any, **kw: Any) -> bool:
+        if snap_compare(app, **kw):
+            return True
+        expected, actual = _last_pictures(request.node)
+        raise AssertionError(f"the picture changed:\n{difference(expected, actual)}")
+
+    return compare
+
+
+def _last_pictures(node: pytest.Item) -> tuple[str, str]:
+    """(stored, taken) SVGs of `node`'s comparison, from the file the plugin saves for its
+    report."""
+    import pickle
+
+    from pytest_textual_snapshot import node_to_report_path
+
+    data = pickle.loads(node_to_report_path(node).read_bytes())
+    return str(data[1]), str(data[2])
+
+
+@pytest.fixture(autouse=True)
+def no_animations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tabs move their underline on a 20 ms timer and then animate it for 0.3 s: a picture
+    taken after a fast settle (the Runs and Log tabs load in milliseconds) could catch it
+    half-way (CI did, once). With animations off it moves at the next refresh."""
+    from textual import constants
+
+    monkeypatch.setattr(constants, "TEXTUAL_ANIMATIONS", "none")
 
 
 @pytest.fixture(autouse=True)
