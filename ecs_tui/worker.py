@@ -327,6 +327,7 @@ def load_plots() -> None:
     """Import ecs_core.stats (torch) and the plot module in the calling thread; a worker's job."""
     import ecs_core.stats.run  # noqa: F401 - torch, and every reader the views use
     import ecs_tui.plots  # noqa: F401
+    import ecs_tui.plots_maps  # noqa: F401
 
     PLOTS_READY.set()
 

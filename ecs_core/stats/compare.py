@@ -129,12 +129,13 @@ class CompareTable:
         return None if ref is None else cell.mean - ref.mean
 
     def text_rows(
-        self, dataset: str, baseline: str | None = None
+        self, dataset: str, baseline: str | None = None, count: bool = False
     ) -> tuple[list[str], list[list[str]]]:
         """Header and rows of one dataset's table (rows model × method, columns density).
 
         A `d/target` column is added when any cell misses its target density; with `baseline`
-        (a row label, e.g. `Dense`), cells show their difference to it in points.
+        (a row label, e.g. `Dense`), cells show their difference to it in points; `count`: each
+        cell says how many runs it averages (`format_cell`).
         """
         ratios = any(c.achieved_differs for c in self.cells if c.dataset == dataset)
         header = ["model", "method"] + [f"{d * 100:g}%" for d in self.densities]
@@ -143,9 +144,10 @@ class CompareTable:
         for model, method in self.rows(dataset):
             cells = [self.cell(dataset, model, method, d) for d in self.densities]
             if baseline is None or method == baseline:
-                texts = [format_cell(c) for c in cells]
+                texts = [format_cell(c, count=count) for c in cells]
             else:
-                texts = [format_versus(c, self.versus(c, baseline) if c else None) for c in cells]
+                diffs = [self.versus(c, baseline) if c else None for c in cells]
+                texts = [format_versus(c, d, count) for c, d in zip(cells, diffs, strict=True)]
             if ratios:
                 texts.append(format_ratios([c.ratio for c in cells if c and c.ratio]))
             rows.append([model, method, *texts])
@@ -199,9 +201,9 @@ def baseline_label(name: str) -> str:
     return LABELS.get(method, [method])[0]
 
 
-def format_versus(cell: CompareCell | None, diff: float | None) -> str:
+def format_versus(cell: CompareCell | None, diff: float | None, count: bool = False) -> str:
     """'-1.23 ± 0.40' (points against the baseline, the cell's own std), or '–' without one."""
-    return "–" if cell is None or diff is None else format_cell(cell, diff)
+    return "–" if cell is None or diff is None else format_cell(cell, diff, count)
 
 
 def format_ratios(ratios: list[float]) -> str:
@@ -212,13 +214,15 @@ def format_ratios(ratios: list[float]) -> str:
     return f"{lo:.2f}×" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}×"
 
 
-def format_cell(cell: CompareCell | None, diff: float | None = None) -> str:
+def format_cell(cell: CompareCell | None, diff: float | None = None, count: bool = False) -> str:
     """'93.85 ± 0.28', plus '(d 9.71%)' when the achieved density is not the target; with
-    `diff`, that signed difference (points against a baseline) instead of the mean."""
+    `diff`, that signed difference (points against a baseline) instead of the mean; `count`
+    adds the number of runs, '93.85 ± 0.28 (3)' (the app's table, where runs still arrive)."""
     if cell is None:
         return "–"
     text = f"{cell.mean:.2f}" if diff is None else f"{diff:+.2f}"
     text += f" ± {cell.std:.2f}" if cell.std is not None else ""
+    text += f" ({cell.n})" if count else ""
     text += "†" if cell.fp32_pq else ""
     text += f"‡{cell.collapsed}/{cell.n}" if cell.collapsed else ""
     if cell.achieved_differs and cell.target_density < 1:

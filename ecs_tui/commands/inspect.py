@@ -126,7 +126,7 @@ def _canvas_size(width: int | None, height: int | None) -> tuple[int, int]:
 
 def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> Any:
     from ecs_core.stats import StatsError
-    from ecs_tui.plots import capacity
+    from ecs_tui.plots_maps import capacity
 
     if page < 1:
         raise StatsError(f"--page must be 1 or more, got {page}")
@@ -163,7 +163,7 @@ def render(view: str, data: Any, size: tuple[int, int], color: bool, metric: str
     """The view as text, `size` = (columns, lines), drawn with the global plotext figure."""
     import plotext
 
-    from ecs_tui import plots
+    from ecs_tui import plots, plots_maps
 
     if view == "sparsity":
         plots.draw_sparsity(plotext, data, size)
@@ -175,9 +175,9 @@ def render(view: str, data: Any, size: tuple[int, int], color: bool, metric: str
     elif view == "clusters":
         plots.draw_histogram(plotext, data, size)
     elif view == "kernels":
-        plots.draw_kernels(plotext, data, size, color)
+        plots_maps.draw_kernels(plotext, data, size, color)
     else:
-        plots.draw_activations(plotext, data, size, color)
+        plots_maps.draw_activations(plotext, data, size, color)
     plotext.limit_size(False, False)
     plotext.plotsize(*size)
     out = plotext.build()

@@ -1,7 +1,7 @@
-"""Kernels and Activations tabs: pages of 2-D maps drawn as one mosaic (`plots.draw_kernels`,
-`plots.draw_activations`), with a layer picker and `[` / `]` to page.
+"""Kernels and Activations tabs: pages of 2-D maps drawn as one mosaic (`plots_maps.draw_kernels`,
+`plots_maps.draw_activations`), with a layer picker and `[` / `]` to page.
 
-A page holds as many maps as fit the plot at a readable size (`plots.capacity`), so a
+A page holds as many maps as fit the plot at a readable size (`plots_maps.capacity`), so a
 512-filter layer shows a screenful at a time instead of 512 unreadable specks.
 """
 
@@ -159,7 +159,7 @@ class KernelsView(MapsView):
         return (*super().choice(), self.weights_mode)
 
     def compute(self, view: Any, choice: tuple) -> Any:
-        from ecs_tui.plots import capacity
+        from ecs_tui.plots_maps import capacity
 
         layer, page, size, weights_mode = choice
         if weights_mode:
@@ -173,7 +173,8 @@ class KernelsView(MapsView):
         return convs, per_page, view.kernels(probe.layer, page * per_page, per_page)
 
     def draw(self, data: Any) -> None:
-        from ecs_tui.plots import draw_kernels, draw_weights, short
+        from ecs_tui.plots import short
+        from ecs_tui.plots_maps import draw_kernels, draw_weights
 
         if isinstance(data[1], WeightPage):
             convs, wp = data
@@ -212,7 +213,7 @@ class ActivationsView(MapsView):
         return (self.image_index, *super().choice())
 
     def compute(self, view: Any, choice: tuple) -> Any:
-        from ecs_tui.plots import capacity
+        from ecs_tui.plots_maps import capacity
 
         image, layer, page, size = choice
         probe = view.activations(image, layer, 0, 1)
@@ -223,7 +224,7 @@ class ActivationsView(MapsView):
         return per_page, view.activations(image, layer, page * per_page, per_page)
 
     def draw(self, data: Any) -> None:
-        from ecs_tui.plots import draw_activations
+        from ecs_tui.plots_maps import draw_activations
 
         per_page, acts = data
         self.set_layers([(n, n) for n in acts.names], acts.layer)

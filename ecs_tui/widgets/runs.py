@@ -67,31 +67,20 @@ def info_row(info: Any, narrow: bool = False) -> tuple[str, ...]:
 
 
 def compare_renderable(table: Any) -> Any:
-    """The CompareTable as Rich tables, one per dataset: mean ± std (n), achieved density."""
+    """The CompareTable as Rich tables, one per dataset: `ecs compare`'s rows and cells
+    (`CompareTable.text_rows`), each cell with its number of runs: mean ± std (n)."""
     if not table.cells:
         return Text("no finished runs to compare yet", style="dim")
     out = Table.grid()
     for dataset in table.datasets:
+        header, rows = table.text_rows(dataset, count=True)
         t = Table(title=dataset, title_justify="left", header_style="bold", box=None)
-        t.add_column("model")
-        t.add_column("method")
-        for d in table.densities:
-            t.add_column(f"{d:.0%}" if d >= 0.01 else f"{d:.1%}", justify="right")
-        for model, method in table.rows(dataset):
-            cells = []
-            for d in table.densities:
-                c = table.cell(dataset, model, method, d)
-                cells.append(_cell_text(c))
-            t.add_row(model, method, *cells)
+        for i, name in enumerate(header):
+            t.add_column(name, justify="left" if i < 2 else "right")
+        for row in rows:
+            t.add_row(*row)
         out.add_row(t)
     return out
-
-
-def _cell_text(c: Any) -> str:
-    if c is None:
-        return "-"
-    text = f"{c.mean:.2f}" + (f" ± {c.std:.2f}" if c.std is not None else "") + f" ({c.n})"
-    return text + (f" @{c.achieved:.1%}" if c.achieved_differs else "")
 
 
 def signature(paths: list[Path]) -> tuple:

@@ -180,3 +180,23 @@ def test_ablations_are_rows_of_their_own_and_collapse_is_marked(tmp_path, make_f
         ("SNIP", "none", "0"), ("SNIP [shuffle]", "shuffle", "1")]  # fmt: skip
     # the thinnest layer over the cell's runs: 0 (seed 1 emptied features.0); unknown for SNIP
     assert [r["thinnest_layer_kept"] for r in out] == ["", "0"]
+
+
+def test_the_apps_table_is_ecs_compares_with_run_counts(fake_runs):
+    """The Runs tab's table (`compare_renderable`) shows `ecs compare`'s own cells, each with
+    its number of runs, and its d/target column where a cell misses its target."""
+    from rich.console import Console
+
+    from ecs_tui.widgets.runs import compare_renderable
+
+    table = compare_runs([fake_runs])
+    header, rows = table.text_rows("digits", count=True)
+    assert header[-1] == "d/target" and rows[1][:2] == ["VGG16", "SNIP"]
+    snip = rows[1][header.index("10%")]
+    assert snip == f"92.00 ± {7**0.5:.2f} (3)"
+    union = rows[2][header.index("10%")]
+    assert union.endswith("(d 18.00%)") and "(" in union.split(" (d")[0]
+    console = Console(width=160, record=True)
+    console.print(compare_renderable(table))
+    text = console.export_text()
+    assert snip in text and "d/target" in text and "–" in text  # Dense has no 10% cell

@@ -126,12 +126,12 @@ def test_drawings_work_on_a_textual_plotext_figure(tiny_run):
     from textual_plotext.plot import Plot
 
     from ecs_core.stats import load_run
-    from ecs_tui import plots
+    from ecs_tui import plots, plots_maps
 
     view, plt = load_run(tiny_run), Plot()
     drawings = [
-        (plots.draw_kernels, view.kernels()), (plots.draw_sparsity, view.sparsity()),
-        (plots.draw_histogram, view.clusters()), (plots.draw_activations, view.activations(3)),
+        (plots_maps.draw_kernels, view.kernels()), (plots.draw_sparsity, view.sparsity()),
+        (plots.draw_histogram, view.clusters()), (plots_maps.draw_activations, view.activations(3)),
     ]  # fmt: skip
     for draw, data in drawings:
         draw(plt, data, (70, 20))
