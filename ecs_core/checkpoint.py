@@ -17,6 +17,7 @@ from ecs_core.config import RunConfig
 from ecs_core.prune import MaskEnforcer
 from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore, StoreError
+from ecs_core.summary import Summary
 
 if TYPE_CHECKING:
     from ecs_core.context import Context
@@ -47,7 +48,7 @@ def save_checkpoint(ctx: Context, best: bool = False) -> Any:
         "numpy_rng": _numpy_state(),
         "python_rng": random.getstate(),
         "best_acc": ctx.best_acc,
-        "summary_json": json.dumps(ctx.summary),
+        "summary_json": json.dumps(ctx.summary.to_dict()),
         "config_json": json.dumps(ctx.config.to_dict()),
     }
     path = ctx.store.save_checkpoint(state, "last.pt")
@@ -95,8 +96,8 @@ def restore(ctx: Context) -> None:
         ctx.epoch = int(state["epoch"])
         ctx.round = int(state.get("round", 0))  # checkpoints from before IMP have none
         ctx.best_acc = float(state["best_acc"])
-        ctx.summary = json.loads(state["summary_json"])
-        ctx.summary["run_dir"] = str(ctx.store.path)  # where it is now (it may have moved)
+        ctx.summary = Summary.from_dict(json.loads(state["summary_json"]))
+        ctx.summary.run_dir = str(ctx.store.path)  # where it is now (it may have moved)
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
         from ecs_core.errors import one_line
 

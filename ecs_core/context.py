@@ -18,6 +18,7 @@ from ecs_core.data.loader import Batches
 from ecs_core.prune import MaskEnforcer
 from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore
+from ecs_core.summary import Summary
 
 
 class StopFlag(Protocol):
@@ -51,6 +52,7 @@ class Context:
     round: int = 0
     """IMP: prune rounds done (0: still the dense run)."""
     best_acc: float = -1.0
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
+    """summary.json so far: the fold of every event emitted (`stages.emitter`)."""
     ddp: nn.Module | None = None
     """DDP: the DistributedDataParallel wrapper that training steps go through (None: 1 process)."""

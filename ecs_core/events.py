@@ -47,6 +47,8 @@ class RunStarted(Event):
     train_size: int
     test_size: int
     resumed_from_epoch: int = 0
+    layers: list[dict[str, Any]] | None = None
+    """A run that does not prune: its per-layer report, every weight kept (None otherwise)."""
 
 
 @_event
@@ -129,6 +131,37 @@ class Pruned(Event):
     round: int = 0
     """IMP: the round this mask starts (1..rounds); 0 for one-shot methods."""
     rounds: int = 0
+
+
+@_event
+@dataclass(frozen=True)
+class MaskApplied(Event):
+    """The mask is in force from here on; the pruned model's test accuracy before any
+    training with it (None where it is not measured: IMP's rounds, which train next)."""
+
+    test_acc: float | None = None
+    test_loss: float | None = None
+    round: int = 0
+
+
+@_event
+@dataclass(frozen=True)
+class Evaluated(Event):
+    """The test pass of a model no epoch evaluated (a run that ends without training)."""
+
+    test_acc: float
+    test_loss: float
+
+
+@_event
+@dataclass(frozen=True)
+class RoundDone(Event):
+    """IMP: round `round` of `rounds` is trained (round 0: the dense model); its result is the
+    run's numbers now."""
+
+    round: int
+    rounds: int
+    epochs_done: int
 
 
 @_event

@@ -42,7 +42,7 @@ def imp_rounds(ctx: Context, stop: StopFlag | None, emit: Emit) -> Iterator[ev.E
         if ctx.epoch < end:
             body = _train(ctx, stop, emit, end)
             yield from stage("train", end - ctx.epoch, emit, body, round=r, rounds=rounds)
-        _record_round(ctx)
+        yield emit(ev.RoundDone(round=r, rounds=rounds, epochs_done=ctx.epoch))
         if r == rounds:
             return
         body = _prune(ctx, emit, densities[r], r + 1, rounds)
@@ -67,7 +67,7 @@ def _prune(ctx: Context, emit: Emit, density: float, r: int, rounds: int) -> Ite
     ctx.round = r
     # the mask on the rewound weights; checkpoint of round r (training always follows a round:
     # rewind_epoch < epochs, so no test pass on the untrained pruned model)
-    apply_result(ctx, result, ablate, evaluate_now=False)
+    yield apply_result(ctx, result, ablate, emit, evaluate_now=False)
 
 
 def _save_rewind(ctx: Context) -> None:
@@ -92,15 +92,3 @@ def _rewind(ctx: Context) -> None:
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise StoreError(f"{path} does not match this run ({type(exc).__name__}): start the run "
                          "over") from exc  # fmt: skip
-
-
-def _record_round(ctx: Context) -> None:
-    """The round's result in the summary (`imp_rounds`, one entry per round, by round)."""
-    s = ctx.summary
-    rows = {row["round"]: row for row in s.get("imp_rounds", [])}
-    rows[ctx.round] = {
-        "round": ctx.round, "density": s.get("density", 1.0), "epochs_done": ctx.epoch,
-        "test_acc": s.get("test_acc"), "best_test_acc": s.get("best_test_acc"),
-    }  # fmt: skip
-    s["imp_rounds"] = [rows[k] for k in sorted(rows)]
-    s["rounds"] = len(ctx.config.rounds)

@@ -125,9 +125,8 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     """The run itself, once the directory is ours: events out, summary written at the end."""
     config = ctx.config
     stop = distributed.agreed_stop(stop)  # DDP: every rank stops at the same batch
-    emit = emitter(ctx.store)
+    emit = emitter(ctx)
     t0 = time.time()
-    ctx.summary.update(_base_summary(ctx))
     quantizing = False  # from here on the model holds shared weights, not the trained ones
     try:
         yield emit(
@@ -139,6 +138,7 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
                 train_size=len(ctx.data.train_y),
                 test_size=len(ctx.data.test_y),
                 resumed_from_epoch=ctx.epoch,
+                layers=None if config.prunes else _dense_layers(ctx),
             )
         )
         yield from _train_and_prune(ctx, stop, emit)
@@ -147,29 +147,29 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
             from ecs_core.quant.stage import quantize_stage
 
             quantizing = True
-            result = yield from stage("quantize", 0, emit, quantize_stage(ctx, emit, stop))
-            ctx.summary.update(result or {})
+            yield from stage("quantize", 0, emit, quantize_stage(ctx, emit, stop))
         yield emit(_finish(ctx, "finished", t0))
     except Stopped:
         if not quantizing:  # model.safetensors already holds the trained weights
             _save_model(ctx)
         yield emit(_finish(ctx, "stopped", t0))
     except KeyboardInterrupt:  # a second Ctrl-C: quit at once, but as stopped (resumable)
-        ctx.summary.update(status="stopped")
+        ctx.summary.status = "stopped"  # no event: the process is on its way out
         try:
-            ctx.store.write_summary(ctx.summary)
+            ctx.store.write_summary(ctx.summary.to_dict())
         except StoreError:
             pass
         raise
     except Exception as exc:
-        ctx.summary.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        failed = ev.RunFailed(
+            error=type(exc).__name__, message=str(exc), traceback=traceback.format_exc()
+        )
         try:
-            ctx.store.write_summary(ctx.summary)
-            failed = emit(
-                ev.RunFailed(
-                    error=type(exc).__name__, message=str(exc), traceback=traceback.format_exc()
-                )
-            )
+            emit(failed)
+        except StoreError:
+            ctx.summary.apply(failed)
+        try:
+            ctx.store.write_summary(ctx.summary.to_dict())
         except StoreError:
             failed = ev.RunFailed(error=type(exc).__name__, message=str(exc))
         yield failed
@@ -177,15 +177,12 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
 
 
 def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:
-    """Write the final summary (finished or stopped) and make the event that says so."""
-    ctx.summary.update(status=status, seconds=ctx.summary.get("seconds", 0) + time.time() - t0)
-    ctx.store.write_summary(ctx.summary)
-    return ev.RunFinished(
-        status=status,
-        test_acc=ctx.summary.get("test_acc"),
-        summary=ctx.summary,
-        seconds=time.time() - t0,
-    )
+    """Write the final summary (finished or stopped) and make the event that says so: the
+    event carries the summary it leaves (the fold of every event, this one included)."""
+    seconds = time.time() - t0
+    final = ctx.summary.copy().apply(ev.RunFinished(status, None, {}, seconds))
+    ctx.store.write_summary(final.to_dict())
+    return ev.RunFinished(status, final.test_acc, final.to_dict(), seconds)
 
 
 def _train_and_prune(ctx: Context, stop: StopFlag | None, emit: Emit) -> Iterator[ev.Event]:
@@ -203,32 +200,21 @@ def _train_and_prune(ctx: Context, stop: StopFlag | None, emit: Emit) -> Iterato
         if ctx.epoch < cfg.epochs:
             body = epochs(ctx, cfg.epochs, stop, emit, "train")
             yield from stage("train", cfg.epochs - ctx.epoch, emit, body)
-    if "test_acc" not in ctx.summary:
+    if ctx.summary.test_acc is None:
         loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-        ctx.summary.update(test_acc=acc, test_loss=loss)
+        yield emit(ev.Evaluated(test_acc=acc, test_loss=loss))
 
 
 def _one_shot(ctx: Context, emit: Emit) -> Iterator[ev.Event]:
     cfg = ctx.config
     result = yield from prune_stage(ctx, emit, cfg.density, cfg.method, cfg.ablate)
-    apply_result(ctx, result, cfg.ablate)
+    yield apply_result(ctx, result, cfg.ablate, emit)
 
 
-def _base_summary(ctx: Context) -> dict[str, Any]:
-    cfg = ctx.config
-    out = {
-        "status": "running", "run_dir": str(ctx.store.path), "model": cfg.model,
-        "dataset": cfg.dataset, "method": cfg.method, "scope": cfg.scope, "seed": cfg.seed,
-        "target_density": cfg.density, "device": str(ctx.device),
-        "params": sum(p.numel() for p in ctx.model.parameters()),
-    }  # fmt: skip
-    if not cfg.prunes:
-        ones = {
-            k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()
-        }
-        out.update(density=1.0, layers=layer_report(ones), collapsed_layers=[])
-    out.update({k: v for k, v in ctx.summary.items() if k != "status"})
-    return out
+def _dense_layers(ctx: Context) -> list[dict[str, Any]]:
+    """The per-layer report of a run that keeps every weight."""
+    ones = {k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()}
+    return layer_report(ones)
 
 
 def _save_model(ctx: Context) -> None:

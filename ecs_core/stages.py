@@ -21,16 +21,19 @@ from ecs_core.models import build_model
 from ecs_core.prune import PruneError, PruneResult, prune
 from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
 from ecs_core.prune.mask import Mask
-from ecs_core.store import RunStore
 from ecs_core.train import evaluate, train_epoch
 
 PROGRESS_EVERY_S = 0.25  # throttle batch_progress events (the TUI redraws slower anyway)
 Emit = Callable[[ev.Event], ev.Event]
 
 
-def emitter(store: RunStore) -> Emit:
+def emitter(ctx: Context) -> Emit:
+    """`emit(event)`: append the event to the run's events.jsonl and fold it into the run's
+    summary (`Summary.apply`); the one way an event leaves the engine."""
+
     def emit(event: ev.Event) -> ev.Event:
-        store.append_event(event)
+        ctx.store.append_event(event)
+        ctx.summary.apply(event)
         return event
 
     return emit
@@ -66,13 +69,8 @@ def epochs(
         ctx.epoch = epoch
         train_loss = step.loss if step else float("nan")
         train_acc = step.acc if step else 0.0
-        ctx.summary.update(
-            epochs_done=epoch, train_loss=step.loss if step else None,
-            train_acc=step.acc if step else None, test_loss=test_loss, test_acc=test_acc,
-        )  # fmt: skip
         best = test_acc > ctx.best_acc
         ctx.best_acc = max(ctx.best_acc, test_acc)
-        ctx.summary["best_test_acc"] = ctx.best_acc
         yield emit(
             ev.EpochEnd(
                 stage=name, epoch=epoch, epochs=cfg.total_epochs, train_loss=train_loss,
@@ -130,13 +128,14 @@ def prune_stage(
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
     result = distributed.on_main(score)
-    record_prune(ctx, result)
     yield emit(ev.Pruned(**_prune_fields(result), **where))
     yield from _check_result(ctx, result, density, emit)
     return result
 
 
-def apply_result(ctx: Context, result: PruneResult, ablate: str, evaluate_now: bool = True) -> None:
+def apply_result(
+    ctx: Context, result: PruneResult, ablate: str, emit: Emit, evaluate_now: bool = True
+) -> ev.MaskApplied:
     """The mask in force from now on (after any rewind), and its model evaluated and saved.
 
     `evaluate_now=False` (IMP's rounds, which always train next): no test pass on the pruned,
@@ -151,20 +150,19 @@ def apply_result(ctx: Context, result: PruneResult, ablate: str, evaluate_now: b
 
         reinit_weights(ctx.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
     apply_mask(ctx, result.mask)
-    if evaluate_now:
+    applied = ev.MaskApplied(round=ctx.round)  # IMP: the last round's numbers are not this
+    if evaluate_now:  # model's, and none are until its first epoch ends
         # The pruned model's own accuracy (before any training with the mask): reported, and
         # the run's result if no epoch follows.
         loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-        ctx.summary.update(pruned_test_acc=acc, test_acc=acc, test_loss=loss)
-    else:  # the last round's numbers are not this model's: none until its first epoch ends
-        for key in ("pruned_test_acc", "test_acc", "test_loss"):
-            ctx.summary.pop(key, None)
-    ctx.summary.pop("best_test_acc", None)  # the dense training's best is not this model's
+        applied = ev.MaskApplied(test_acc=acc, test_loss=loss, round=ctx.round)
+    emit(applied)  # the summary's best_test_acc restarts: the dense training's is not this one's
     ctx.best_acc = -1.0
     ctx.store.save_tensors(
         "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
     )
     save_checkpoint(ctx)
+    return applied
 
 
 def _check_result(
@@ -207,14 +205,6 @@ class _ScoringBatches:
 
     def __iter__(self) -> Iterator:
         return self.batches.epoch(self.generator)
-
-
-def record_prune(ctx: Context, r: PruneResult) -> None:
-    ctx.summary.update(
-        target_density=r.target_density, density=r.density, kept=r.kept, total=r.total,
-        layers=r.layers, collapsed_layers=r.collapsed_layers, overlap=r.overlap,
-        budget=r.budget,
-    )  # fmt: skip
 
 
 __all__ = ["apply_result", "emitter", "epochs", "prune_stage", "stage"]

@@ -299,6 +299,12 @@ class EcsApp(RunFollowing, RunActions, App[None]):
             self.query_one("#cfg-model").focus()
 
     def action_show_view(self, name: str) -> None:
+        # Focus left in another tab's pane would bring that tab back (TabbedContent shows the
+        # pane of a focused widget): the Runs table kept 1-6 from leaving the Runs tab.
+        around = self.focused.ancestors_with_self if self.focused is not None else []
+        pane = next((w for w in around if isinstance(w, TabPane)), None)
+        if pane is not None and pane.id != f"tab-{name}":
+            self.set_focus(None)
         self.query_one(TabbedContent).active = f"tab-{name}"
         if self.screen.has_class("-narrow"):
             self.screen.remove_class("show-config")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_core import events as ev
+from ecs_core.summary import Summary
 from ecs_tui.printers import describe
 
 MAX_BATCH_POINTS = 600
@@ -75,10 +76,9 @@ class Snapshot:
     epoch_points: tuple[EpochPoint, ...] = ()
     batch_losses: tuple[tuple[float, float], ...] = ()
     """(fractional epoch, running loss) pairs, thinned to at most MAX_BATCH_POINTS."""
-    pruned: dict[str, Any] | None = None
-    quantized: dict[str, Any] | None = None
-    exported: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
+    """The run's summary as its events so far give it (`ecs_core.summary.Summary`, the fold
+    the engine writes summary.json from); at the end, with the run's final word over it."""
     log: tuple[str, ...] = ()
     """The newest MAX_LOG_LINES lines for the Log tab."""
     log_total: int = 0
@@ -90,6 +90,11 @@ class Snapshot:
     @property
     def active(self) -> bool:
         return self.status == "running"
+
+    @property
+    def pruned(self) -> dict[str, Any] | None:
+        """The mask's report (density, kept, total, layers, ...) once the run has pruned."""
+        return self.summary if self.summary and self.summary.get("kept") is not None else None
 
     @property
     def run_name(self) -> str | None:
@@ -127,6 +132,7 @@ class RunState:
     _batch_losses: list[tuple[float, float]] = field(default_factory=list)
     _log: list[str] = field(default_factory=list)
     _log_total: int = 0
+    _summary: Summary = field(default_factory=Summary)
 
     @property
     def version(self) -> int:
@@ -136,6 +142,7 @@ class RunState:
         with self._lock:
             self._points, self._batch_losses, self._log = [], [], []
             self._log_total = 0
+            self._summary = Summary()
             self._snap = Snapshot(version=self._snap.version + 1)
 
     def snapshot(self) -> Snapshot:
@@ -169,6 +176,7 @@ class RunState:
             changes: dict[str, Any] = {}
             for event in events:
                 changes.update(self._fold(event, changes))
+                self._fold_summary(event)
                 line = describe(event)
                 if line is not None:
                     self._add_log(line)
@@ -182,8 +190,18 @@ class RunState:
                     batch_losses=tuple(self._batch_losses),
                     log=tuple(self._log),
                     log_total=self._log_total,
+                    summary=self._summary.to_dict(),
                 )
         return n
+
+    def _fold_summary(self, event: ev.Event) -> None:
+        """The engine's own fold; a new run starts a new summary, a resumed one goes on from
+        what its events said, and a run's final summary has the last word."""
+        if isinstance(event, ev.RunStarted) and not event.resumed_from_epoch:
+            self._summary = Summary()
+        self._summary.apply(event)
+        if isinstance(event, ev.RunFinished) and isinstance(event.summary, dict):
+            self._summary = Summary.from_dict({**self._summary.to_dict(), **event.summary})
 
     def _add_log(self, line: str) -> None:
         self._log.append(line)
@@ -220,17 +238,11 @@ class RunState:
                     epoch=event.epoch, epochs=event.epochs, batch=0, elapsed=0.0,
                     img_per_s=event.img_per_s,
                 )  # fmt: skip
-            case ev.Pruned():
-                return dict(pruned=_plain(event))
-            case ev.Quantized():
-                return dict(quantized=_plain(event))
-            case ev.Exported():
-                return dict(exported=_plain(event))
             case ev.RunFinished():
                 batch = changes.get("batch", self._snap.batch)
                 if event.status == "finished":
                     batch = changes.get("batches", self._snap.batches)
-                return dict(status=event.status, summary=event.summary, stage=None, batch=batch)
+                return dict(status=event.status, stage=None, batch=batch)
             case ev.RunFailed():
                 return dict(status="failed", error=f"{event.error}: {event.message}", stage=None)
         return {}
@@ -241,14 +253,14 @@ class RunState:
         start = dict(
             status="running", run_dir=event.run_dir, config=event.config, device=event.device,
             params=event.params, train_size=event.train_size,
-            epochs=_total_epochs(event.config), error=None, summary=None,
-            quantized=None, exported=None, stage=None, epoch=event.resumed_from_epoch,
+            epochs=_total_epochs(event.config), error=None, stage=None,
+            epoch=event.resumed_from_epoch,
             batch=0, batches=0, started_at=event.t,
         )  # fmt: skip
         kept = event.resumed_from_epoch
         if not kept:
             self._points, self._batch_losses = [], []
-            return {**start, "pruned": None, "stages_done": ()}
+            return {**start, "stages_done": ()}
         self._points = [p for p in self._points if p.epoch <= kept]
         self._batch_losses = [b for b in self._batch_losses if b[0] <= kept]
         done = changes.get("stages_done", self._snap.stages_done)
@@ -277,12 +289,6 @@ def _epoch_point(e: ev.EpochEnd) -> EpochPoint:
         e.epoch, e.stage, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.lr, e.density,
         e.seconds,
     )  # fmt: skip
-
-
-def _plain(event: ev.Event) -> dict[str, Any]:
-    out = event.to_dict()
-    out.pop("t", None)
-    return out
 
 
 class EventTail:

@@ -1,7 +1,7 @@
 """The pipeline's quantize stage: share weights, fine-tune centroids, int8, export, measure.
 
-`pipeline.run` calls `result = yield from quantize_stage(ctx, emit)` after training; the
-returned dict (`quant`, `sizes`) is merged into summary.json.
+`pipeline.run` calls `yield from quantize_stage(ctx, emit)` after training; its Quantized and
+Exported events are what summary.json's `quant` and `sizes` are folded from (`summary.py`).
 """
 
 from __future__ import annotations
@@ -169,7 +169,8 @@ def export_meta(ctx: Context, bits: int, test_acc: float | None) -> dict[str, An
 
 
 def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:
-    """Weight sharing, optional centroid fine-tuning, int8, export; returns summary fields.
+    """Weight sharing, optional centroid fine-tuning, int8, export (the Quantized and Exported
+    events give the summary its `quant` and `sizes`).
 
     A stop request (`stop.is_set()`) raises `Stopped` within one fine-tuning or calibration
     batch, or between steps; `--resume` then redoes this stage from the trained weights.
@@ -202,13 +203,3 @@ def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:
     yield emit(ev.Exported(
         path=str(path), dense_bytes=dense, sparse_bytes=sparse, compressed_bytes=size
     ))  # fmt: skip
-    quant = {
-        "bits": cfg.bits, "unique_before": report.unique_before,
-        "unique_after": report.unique_after, "test_acc": acc, "int8_test_acc": int8_acc,
-        "layers": rows,
-    }  # fmt: skip
-    sizes = {
-        "dense_bytes": dense, "sparse_bytes": sparse, "compressed_bytes": size,
-        "ratio_dense_to_compressed": dense / size, "ratio_dense_to_sparse": dense / sparse,
-    }  # fmt: skip
-    return {"quant": quant, "sizes": sizes}

@@ -15,6 +15,7 @@ from typing import Any
 from ecs_core.runfiles import died_reason, run_state
 from ecs_core.stats.errors import StatsError
 from ecs_core.stats.summary import integer, num
+from ecs_core.summary import Summary
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
 
@@ -86,35 +87,32 @@ def run_info(path: str | Path) -> RunInfo:
     summary = _read(path / "summary.json")
     summary = summary if isinstance(summary, dict) else {}
     status = "unreadable" if not config else run_status(path, summary)
-    q = summary.get("quant") if isinstance(summary.get("quant"), dict) else {}
-    method = _text(summary.get("method") or config.get("method"))
-    target = num(summary.get("target_density", config.get("density")))
-    density = num(summary.get("density"))
+    s = Summary.from_dict(summary)  # the one typed reading of summary.json
+    q = s.quant or {}
+    method = _text(s.method or config.get("method"))
+    target = num(s.target_density if s.target_density is not None else config.get("density"))
+    density = num(s.density)
     if method == "none":
         target, density = 1.0, density if density is not None else 1.0
-    error = summary.get("error") if isinstance(summary.get("error"), str) else None
+    error = s.error
     if status == "died":
         error = died_reason(path)
     if not config:
         error = BROKEN_CONFIG
     return RunInfo(
         path=str(path), name=path.name, status=status,
-        model=_text(summary.get("model") or config.get("model")),
-        dataset=_text(summary.get("dataset") or config.get("dataset")),
+        model=_text(s.model or config.get("model")),
+        dataset=_text(s.dataset or config.get("dataset")),
         method=method, scope=_text(config.get("scope"), "global"),
-        budget=_text(summary.get("budget") or config.get("budget"), "exact"),
-        width=num(config.get("width")), seed=integer(summary.get("seed", config.get("seed"))),
-        epochs=integer(config.get("epochs")), epochs_done=integer(summary.get("epochs_done")),
-        target_density=target, density=density, test_acc=num(summary.get("test_acc")),
+        budget=_text(s.budget or config.get("budget"), "exact"),
+        width=num(config.get("width")),
+        seed=s.seed if s.seed is not None else integer(config.get("seed")),
+        epochs=integer(config.get("epochs")), epochs_done=s.epochs_done,
+        target_density=target, density=density, test_acc=num(s.test_acc),
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
         ablate=_text(config.get("ablate"), "none"),
-        collapsed=_count(summary.get("collapsed_layers")),
-        thinnest=_thinnest(summary.get("layers")),
+        collapsed=len(s.collapsed_layers or []), thinnest=_thinnest(s.layers),
     )  # fmt: skip
-
-
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 0
 
 
 def _thinnest(layers: Any) -> int | None:

@@ -42,8 +42,8 @@ def facts(snap: Snapshot) -> list[tuple[str, str]]:
     rows.append(("test acc", _pct(snap.test_acc)))
     if s.get("best_test_acc") is not None:
         rows.append(("best acc", _pct(s["best_test_acc"])))
-    rows += _prune_rows(snap.pruned or s)
-    rows += _quant_rows(snap.quantized, snap.exported, s)
+    rows += _prune_rows(s)
+    rows += _quant_rows(s)
     return rows
 
 
@@ -65,8 +65,8 @@ def _prune_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _quant_rows(q: dict | None, x: dict | None, s: dict[str, Any]) -> list[tuple[str, str]]:
-    q = q or s.get("quant")
+def _quant_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    q = s.get("quant")
     rows = []
     if q:
         rows.append(
@@ -77,7 +77,7 @@ def _quant_rows(q: dict | None, x: dict | None, s: dict[str, Any]) -> list[tuple
             rows.append(("shared acc", _pct(q["test_acc"])))
         if q.get("int8_test_acc") is not None:
             rows.append(("int8 acc", _pct(q["int8_test_acc"])))
-    sizes = x or s.get("sizes")
+    sizes = s.get("sizes")
     if sizes and sizes.get("compressed_bytes"):
         ratio = sizes["dense_bytes"] / max(1, sizes["compressed_bytes"])
         rows.append(

@@ -240,7 +240,9 @@ class RunsView(Vertical):
         return self.infos[row]
 
     def focus_table(self) -> None:
-        self.query_one("#runs-table", DataTable).focus()
+        table = self.query_one("#runs-table", DataTable)
+        if self.app.focused is not table:  # once: each focus posts a message that shows the tab
+            table.focus()
 
     @on(DataTable.RowSelected, "#runs-table")
     def _open(self, event: DataTable.RowSelected) -> None:

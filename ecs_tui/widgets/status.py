@@ -50,7 +50,7 @@ def stage_line(snap: Snapshot) -> Text:
     """`warmup ✓  prune ✓  train ▸  quantize  export` for the stages this run has."""
     out = Text()
     for name in STAGES:
-        if name in snap.stages_done or (name == "export" and snap.exported):
+        if name in snap.stages_done or (name == "export" and (snap.summary or {}).get("sizes")):
             out.append(f"{name} ✓  ", style="green")
         elif name == snap.stage:
             out.append(f"{name} ▸  ", style="bold reverse")

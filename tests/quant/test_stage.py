@@ -69,6 +69,7 @@ def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from ecs_core.pipeline import prepare
     from ecs_core.quant import int8
     from ecs_core.quant.stage import quantize_stage
+    from ecs_core.stages import emitter
 
     def unavailable() -> None:
         raise int8.Int8Unavailable("no int8 kernels on this test machine")
@@ -76,16 +77,12 @@ def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(int8, "check_available", unavailable)
     cfg = RunConfig(width=0.125, epochs=0, device="cpu", download=False, runs_dir=str(tmp_path))
     ctx = prepare(cfg.validate())
-    gen = quantize_stage(ctx, lambda e: e)
-    out = []
-    try:
-        while True:
-            out.append(next(gen))
-    except StopIteration as stop:
-        result = stop.value
+    out = list(quantize_stage(ctx, emitter(ctx)))  # events folded into ctx.summary as in a run
     warnings = [e for e in out if isinstance(e, ev.Log) and e.level == "warning"]
     assert warnings and "no int8 kernels" in warnings[0].message
-    assert result["quant"]["int8_test_acc"] is None
+    quantized = next(e for e in out if isinstance(e, ev.Quantized))
+    assert quantized.int8_test_acc is None and quantized.test_acc is not None
+    assert ctx.summary.quant["int8_test_acc"] is None and ctx.summary.sizes["compressed_bytes"]
     assert (ctx.store.path / "model.ecsz").exists()
     ctx.store.close()
 

@@ -52,7 +52,7 @@ def keep_state(out: Path):
         original(ctx)
         state = {k: v.detach().cpu().clone() for k, v in ctx.model.state_dict().items()}
         mask = {k: v.cpu().clone() for k, v in (ctx.mask or {}).items()}
-        torch.save({"model": state, "mask": mask, "summary": dict(ctx.summary)},
+        torch.save({"model": state, "mask": mask, "summary": ctx.summary.to_dict()},
                    out / f"{TAG['now']}-rank{RANK}.pt")  # fmt: skip
 
     return save

@@ -70,6 +70,20 @@ async def test_folder_opens_on_the_runs_tab_focused_and_refreshes(
 
 
 @pytest.mark.asyncio
+async def test_number_keys_leave_the_runs_tab(folder: Path, tui: SimpleNamespace) -> None:
+    """The focused Runs table does not hold the tab: 1 shows the Overview, 7 the Runs tab with
+    its table focused again, 2 the Curves (it once took the tab back at every key)."""
+    app = EcsApp(runs=folder, config=tui.CONFIG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(names(app)) == 4)
+        for key, view in [("1", "overview"), ("7", "runs"), ("2", "curves"), ("7", "runs")]:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert app.visible_view() == view, (key, app.visible_view())
+        assert isinstance(app.focused, DataTable)
+
+
+@pytest.mark.asyncio
 async def test_resume_a_stopped_run_keeps_its_history(folder: Path, tui: SimpleNamespace) -> None:
     """r on a stopped run asks (showing `ecs run --resume DIR`), then continues that directory
     in the app; the epochs and the pruning before the resume stay on screen."""
