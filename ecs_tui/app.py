@@ -185,8 +185,12 @@ class EcsApp(RunFollowing, RunActions, App[None]):
 
     @property
     def runs_root(self) -> Path:
-        """The folder the Runs tab lists: `ecs-tui DIR`'s, else the form's runs folder."""
-        return self._runs_root or Path(self.base_config.runs_dir)
+        """The folder the Runs tab lists: `ecs-tui DIR`'s; else the one holding the run on
+        screen (opened, watched, or started here); else the form's runs folder."""
+        if self._runs_root is not None:
+            return self._runs_root
+        shown = self.run_path or self.state.snapshot().run_dir
+        return Path(shown).parent if shown else Path(self.base_config.runs_dir)
 
     def refresh_runs(self) -> None:
         self.query_one(RunsView).refresh_now()

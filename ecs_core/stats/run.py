@@ -28,6 +28,7 @@ from ecs_core.stats.weights import (
     layer_kind,
     sparsity_from_rows,
 )
+from ecs_core.summary import Summary
 
 
 def _read_json(path: Path) -> Any:
@@ -35,6 +36,13 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """summary.json through the one typed loader (`Summary.from_dict`): a value of the wrong
+    kind reads as absent, so no view meets a string where a number belongs; {} without one."""
+    summary = _read_json(path / "summary.json")
+    return Summary.from_dict(summary).to_dict() if isinstance(summary, dict) else {}
 
 
 def _natural_key(name: str) -> list[Any]:
@@ -59,15 +67,13 @@ class RunView:
                 "restore it or delete the run"
             )
         self.config: dict[str, Any] = config
-        summary = _read_json(self.path / "summary.json")
-        self.summary: dict[str, Any] = summary if isinstance(summary, dict) else {}
+        self.summary: dict[str, Any] = _read_summary(self.path)
 
     def reload(self) -> None:
         """Forget what was read, for a run that is still writing (the TUI's --watch)."""
         for key in ("events", "weights", "order", "_tensors", "_model_data"):
             self.__dict__.pop(key, None)
-        summary = _read_json(self.path / "summary.json")
-        self.summary = summary if isinstance(summary, dict) else {}
+        self.summary = _read_summary(self.path)
 
     # --- files, each read once
     @cached_property

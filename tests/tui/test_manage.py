@@ -84,6 +84,18 @@ async def test_number_keys_leave_the_runs_tab(folder: Path, tui: SimpleNamespace
 
 
 @pytest.mark.asyncio
+async def test_the_runs_tab_of_an_opened_run_lists_its_folder(
+    folder: Path, tui: SimpleNamespace
+) -> None:
+    """`ecs-tui RUN`: the Runs tab lists the folder RUN is in, not the form's ./runs."""
+    app = EcsApp(run_dir=folder / tui.RUN_NAME, config=tui.CONFIG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("7")
+        await wait_for(pilot, lambda: len(names(app)) == 4)
+        assert app.runs_root == folder
+
+
+@pytest.mark.asyncio
 async def test_resume_a_stopped_run_keeps_its_history(folder: Path, tui: SimpleNamespace) -> None:
     """r on a stopped run asks (showing `ecs run --resume DIR`), then continues that directory
     in the app; the epochs and the pruning before the resume stay on screen."""
