@@ -21,7 +21,7 @@ from ecs_core.models import build_model
 from ecs_core.prune import PruneError, PruneResult, prune
 from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
 from ecs_core.prune.mask import Mask
-from ecs_core.train import evaluate, train_epoch
+from ecs_core.train import Step, evaluate, train_epoch
 
 PROGRESS_EVERY_S = 0.25  # throttle batch_progress events (the TUI redraws slower anyway)
 Emit = Callable[[ev.Event], ev.Event]
@@ -88,25 +88,42 @@ def epochs(
 
 def _batches(ctx: Context, epoch: int, stop: StopFlag | None, emit: Emit, name: str) -> Any:
     """One epoch's optimizer steps, with throttled batch_progress events; the last step."""
-    t, last, step = time.time(), 0.0, None
     net = ctx.ddp if ctx.ddp is not None else ctx.model  # DDP: train through the wrapper
     cfg = ctx.config
-    for step in train_epoch(
+    steps = train_epoch(
         net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch, cfg.precision
-    ):
+    )
+    return (yield from progress(steps, name, epoch, cfg.total_epochs, emit, _stopper(stop)))
+
+
+def progress(
+    steps: Iterator[Step], name: str, epoch: int, epochs: int, emit: Emit, check: Callable
+) -> Any:
+    """Drive one epoch's steps (training, or the quantize stage's centroid fine-tuning):
+    a batch_progress event at most every PROGRESS_EVERY_S and at the last batch, `check()`
+    (which raises `Stopped` on a stop request) after every step; returns the last step."""
+    t, last, step = time.time(), 0.0, None
+    for step in steps:
         now = time.time()
         if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
             last = now
             yield emit(
                 ev.BatchProgress(
-                    stage=name, epoch=epoch, epochs=cfg.total_epochs, batch=step.batch,
+                    stage=name, epoch=epoch, epochs=epochs, batch=step.batch,
                     batches=step.batches, loss=step.loss,
                     img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
                 )
             )  # fmt: skip
+        check()
+    return step
+
+
+def _stopper(stop: StopFlag | None) -> Callable[[], None]:
+    def check() -> None:
         if stop is not None and stop.is_set():
             raise Stopped
-    return step
+
+    return check
 
 
 def prune_stage(

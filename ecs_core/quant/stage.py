@@ -18,7 +18,8 @@ from ecs_core import events as ev
 from ecs_core.data.loader import Batches
 from ecs_core.quant.codec import save_compressed
 from ecs_core.quant.kmeans import ShareReport, share_weights, shareable_weights
-from ecs_core.train import NonFiniteLoss, autocast, evaluate
+from ecs_core.stages import progress
+from ecs_core.train import NonFiniteLoss, Step, autocast, evaluate
 
 if TYPE_CHECKING:
     from ecs_core.context import Context
@@ -63,8 +64,8 @@ def finetune_centroids(
     include_bn: bool = False,
     lr: float = FINETUNE_LR,
     precision: str = "auto",
-) -> Iterator[tuple[int, int, float, float]]:
-    """One epoch of trained quantization: yields (batch, batches, mean loss, acc%) per batch.
+) -> Iterator[Step]:
+    """One epoch of trained quantization: yields the running totals (`train.Step`) per batch.
 
     Deep Compression (Han et al. 2016, sec. 3.2): every weight in a cluster shares its
     centroid, so dL/dc is the sum of dL/dw over the cluster. The centroids take Adam steps on
@@ -101,7 +102,7 @@ def finetune_centroids(
             raise NonFiniteLoss(0, i, float(loss))
         correct += int((out.argmax(1) == y).sum())
         seen += len(y)
-        yield i, n, loss_sum / seen, 100.0 * correct / seen
+        yield Step(i, n, loss_sum, correct, seen)
     model.zero_grad(set_to_none=True)
     for r, (*_, c) in zip(rows, layers, strict=True):
         r.codebook = c.detach().cpu()
@@ -114,21 +115,15 @@ def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Eve
     t0 = time.time()
     yield emit(ev.StageStarted(stage="finetune", epochs=epochs))
     for epoch in range(1, epochs + 1):
-        t, last, step = time.time(), 0.0, (0, 0, float("nan"), 0.0)
-        for step in finetune_centroids(
+        t = time.time()
+        steps = finetune_centroids(
             ctx.model, report, ctx.train, ctx.generator, cfg.quantize_bn, precision=cfg.precision
-        ):
-            now = time.time()
-            if now - last >= 0.25 or step[0] == step[1]:
-                last = now
-                yield emit(ev.BatchProgress(
-                    stage="finetune", epoch=epoch, epochs=epochs, batch=step[0], batches=step[1],
-                    loss=step[2], img_per_s=0.0, elapsed=now - t,
-                ))  # fmt: skip
-            check()
+        )
+        step = yield from progress(steps, "finetune", epoch, epochs, emit, check)
+        loss, acc = (step.loss, step.acc) if step else (float("nan"), 0.0)
         test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         yield emit(ev.EpochEnd(
-            stage="finetune", epoch=epoch, epochs=epochs, train_loss=step[2], train_acc=step[3],
+            stage="finetune", epoch=epoch, epochs=epochs, train_loss=loss, train_acc=acc,
             test_loss=test_loss, test_acc=test_acc, lr=FINETUNE_LR, seconds=time.time() - t,
             img_per_s=ctx.train.num_images / max(1e-9, time.time() - t),
             density=ctx.summary.get("density", 1.0),

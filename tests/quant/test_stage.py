@@ -34,6 +34,19 @@ def test_summary_has_quant_and_sizes(quant_run: tuple[Path, list]) -> None:
     )
 
 
+def test_finetune_reports_like_training(quant_run: tuple[Path, list]) -> None:
+    """Centroid fine-tuning goes through the training epochs' progress loop: its batch_progress
+    events carry a real rate (they said 0 img/s), and its epoch's train numbers are the last
+    step's, as a training epoch's are."""
+    from ecs_core import events as ev
+
+    _, events = quant_run
+    tune = [e for e in events if isinstance(e, ev.BatchProgress) and e.stage == "finetune"]
+    end = [e for e in events if isinstance(e, ev.EpochEnd) and e.stage == "finetune"]
+    assert tune and all(e.img_per_s > 0 for e in tune) and tune[-1].batch == tune[-1].batches
+    assert len(end) == 1 and end[0].train_loss == pytest.approx(tune[-1].loss)
+
+
 @pytest.mark.slow
 def test_events_in_order(quant_run: tuple[Path, list]) -> None:
     _, events = quant_run
@@ -112,7 +125,7 @@ def test_centroid_finetuning_recovers_accuracy(
             model, report, train, torch.Generator().manual_seed(0), lr=1e-3, precision=precision
         )
     )
-    assert steps[-1][0] == steps[-1][1] == len(train)
+    assert steps[-1].batch == steps[-1].batches == len(train)
     _, after = evaluate(model, test)
     assert after > before + 20, (before, after)
     for r in report.layers:
