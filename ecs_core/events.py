@@ -243,13 +243,19 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 }  # fmt: skip
 
 
-def _check_type(kind: str, name: str, value: Any, annotation: str) -> None:
-    """A damaged events.jsonl ("epoch": "3") is refused here, not deep inside a plot."""
+def fits(value: Any, annotation: str) -> bool:
+    """Whether a JSON value is of a dataclass field's kind, its annotation as a string
+    (`float | None`, `list[str]`, ...): None fits an optional field, a bool no number."""
     base, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
     types = _SCALARS.get(base)
     if types is None or (optional and value is None):
-        return
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        return True
+    return isinstance(value, types) and (not isinstance(value, bool) or bool in types)
+
+
+def _check_type(kind: str, name: str, value: Any, annotation: str) -> None:
+    """A damaged events.jsonl ("epoch": "3") is refused here, not deep inside a plot."""
+    if not fits(value, annotation):
         raise ValueError(f"{kind}.{name} must be {annotation}, got {value!r}")
 
 

@@ -93,7 +93,7 @@ def _batches(ctx: Context, epoch: int, stop: StopFlag | None, emit: Emit, name: 
     steps = train_epoch(
         net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch, cfg.precision
     )
-    return (yield from progress(steps, name, epoch, cfg.total_epochs, emit, _stopper(stop)))
+    return (yield from progress(steps, name, epoch, cfg.total_epochs, emit, stopper(stop)))
 
 
 def progress(
@@ -118,7 +118,9 @@ def progress(
     return step
 
 
-def _stopper(stop: StopFlag | None) -> Callable[[], None]:
+def stopper(stop: StopFlag | None) -> Callable[[], None]:
+    """`check()`: raises `Stopped` once `stop` is set (None: never)."""
+
     def check() -> None:
         if stop is not None and stop.is_set():
             raise Stopped

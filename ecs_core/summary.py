@@ -183,7 +183,7 @@ class Summary:
         self.status, self.error = "failed", f"{e.error}: {e.message}"
 
 
-_FIELDS = {f.name: f.type for f in dataclasses.fields(Summary)}
+_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(Summary)}
 _HANDLERS = {
     ev.RunStarted: Summary._started, ev.EpochEnd: Summary._epoch, ev.Pruned: Summary._pruned,
     ev.MaskApplied: Summary._mask_applied, ev.Evaluated: Summary._evaluated,
@@ -191,22 +191,13 @@ _HANDLERS = {
     ev.Exported: Summary._exported, ev.RunFinished: Summary._finished,
     ev.RunFailed: Summary._failed,
 }  # fmt: skip
-_KINDS = {"str": str, "int": int, "float": (int, float), "list": list, "dict": dict}
 
 
-def _fits(value: Any, annotation: Any) -> bool:
-    """Whether a JSON value is of the field's kind (`int | None` etc., as a string)."""
-    if value is None:
-        return True
-    base = str(annotation).split(" | ")[0].split("[")[0]
-    kind = _KINDS.get(base)
-    if kind is None:
-        return True
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, float) and (base == "int" or not math.isfinite(value)):
-        return False  # NaN and infinities are no measurement
-    return isinstance(value, kind)
+def _fits(value: Any, annotation: str) -> bool:
+    """A JSON value of the field's kind (`events.fits`), and no NaN or infinity: those are no
+    measurement."""
+    finite = not isinstance(value, float) or math.isfinite(value)
+    return value is None or (finite and ev.fits(value, annotation))
 
 
 def fold(events: list[ev.Event], start: Summary | None = None) -> Summary:

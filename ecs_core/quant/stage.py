@@ -18,7 +18,7 @@ from ecs_core import events as ev
 from ecs_core.data.loader import Batches
 from ecs_core.quant.codec import save_compressed
 from ecs_core.quant.kmeans import ShareReport, share_weights, shareable_weights
-from ecs_core.stages import progress
+from ecs_core.stages import progress, stopper
 from ecs_core.train import NonFiniteLoss, Step, autocast, evaluate
 
 if TYPE_CHECKING:
@@ -170,12 +170,7 @@ def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:
     A stop request (`stop.is_set()`) raises `Stopped` within one fine-tuning or calibration
     batch, or between steps; `--resume` then redoes this stage from the trained weights.
     """
-    from ecs_core.context import Stopped
-
-    def check() -> None:
-        if stop is not None and stop.is_set():
-            raise Stopped
-
+    check = stopper(stop)
     cfg = ctx.config
     t = time.time()
     report = share_weights(ctx.model, cfg.bits, ctx.mask, cfg.quantize_bn)
