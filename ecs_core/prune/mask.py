@@ -41,43 +41,88 @@ SAMPLE = 1 << 16  # scores sampled to bracket the k-th largest before the exact 
 
 
 def _bracket(flats: list[torch.Tensor], n: int, k: int) -> tuple:
-    """Sample values (lo, hi) that bracket the k-th largest of n with high probability.
+    """(lo, hi, side): sample values that bracket the k-th largest of n with high probability,
+    and which side of the bracket to read (`_band`). None stands for an open end.
 
     Floyd & Rivest (1975): the k-th largest of a sample of m sits near rank (1 - k/n) m; six
     binomial standard deviations either side make a miss rare, and a miss only costs time.
-    None stands for an open end.
+    The sample is drawn at random positions (`_sample`). A run of equal values at an end of
+    the bracket that stops short of that rank (SynFlow's pruned weights all score 0, just
+    under the scores a late round ranks) is stepped over,
+    so the band holds the values near the k-th, not the whole run.
     """
     step = n // SAMPLE
-    sample = torch.cat([f[::step] for f in flats]).sort().values
+    gen = torch.Generator(device=flats[0].device).manual_seed(0)
+    sample = torch.cat([_sample(f, step, gen) for f in flats]).sort().values
     m, q = sample.numel(), k / n
     margin = 6 * math.sqrt(m * q * (1 - q)) + 16
-    i_lo, i_hi = math.floor((1 - q) * m - margin), math.ceil((1 - q) * m + margin)
-    return (sample[i_lo] if i_lo >= 0 else None), (sample[i_hi] if i_hi < m else None)
+    centre = (1 - q) * m
+    i_lo, i_hi = math.floor(centre - margin), math.ceil(centre + margin)
+    if 0 <= i_lo:  # step over a run of ties at lo that ends below the centre
+        run_end = int(torch.searchsorted(sample, sample[i_lo], right=True))
+        if run_end - i_lo > 1 and run_end <= centre:
+            i_lo = run_end
+    if i_hi < m:  # and over one at hi that starts above it
+        run_start = int(torch.searchsorted(sample, sample[i_hi]))
+        if i_hi - run_start > 1 and run_start - 1 >= centre:
+            i_hi = run_start - 1
+    lo = sample[i_lo] if i_lo >= 0 else None
+    hi = sample[i_hi] if i_hi < m else None
+    top, bottom = m - max(i_lo, 0), min(i_hi, m - 1) + 1  # sampled entries >= lo, <= hi
+    if lo is not None and hi is not None and min(top, bottom) > m // 4:
+        side = "band"
+    else:
+        side = "top" if (top <= bottom and lo is not None) or hi is None else "bottom"
+    return lo, hi, side
+
+
+def _sample(f: torch.Tensor, step: int, gen: torch.Generator) -> torch.Tensor:
+    """One entry at a random position in each run of `step` entries of f, the same ones every
+    call (`gen`: a fixed-seed generator of the caller's, so the global RNG is untouched).
+    Not every `step`-th entry: scores laid out as (out, in, kh, kw) vary with the kernel
+    position and channel, and a stride samples a lattice of them (a late SynFlow round's
+    bracket missed by 7% of the weights). In order, so the reads stay sequential."""
+    count = -(-f.numel() // step)
+    at = torch.arange(0, count * step, step, device=f.device)
+    at += torch.randint(step, (count,), generator=gen, device=f.device)
+    return f[at.clamp_(max=f.numel() - 1)]
+
+
+def _band(f: torch.Tensor, lo, hi, side: str) -> tuple[int, torch.Tensor]:
+    """(how many entries of f are > hi, the entries in [lo, hi]), reading the side of the
+    bracket with fewer entries: the top for small k, the bottom for large k, and both bounds
+    at once when each side holds much of the layer."""
+    if side == "top":  # the entries >= lo, then split at hi
+        sel = f if lo is None else f[f >= lo]
+        if hi is None:
+            return 0, sel
+        over = sel > hi
+        return int(torch.count_nonzero(over)), sel[~over]
+    if side == "bottom":  # the entries <= hi, then cut at lo
+        sel = f if hi is None else f[f <= hi]
+        return f.numel() - sel.numel(), (sel if lo is None else sel[sel >= lo])
+    within = f <= hi
+    above = f.numel() - int(torch.count_nonzero(within))
+    return above, f[within.logical_and_(f >= lo)]
 
 
 def _kth_largest(flats: list[torch.Tensor], k: int) -> tuple[torch.Tensor, int]:
     """(v, c): the k-th largest value v over all of `flats` (1 <= k < total), exactly, and
     c = how many entries are >= v.
 
-    Each layer is read once to keep the side of the bracket with fewer entries (the top for
-    density <= 0.5); `kthvalue` then runs on the few inside the bracket. Nothing is
-    concatenated, so the cost is two vectorised passes per layer instead of a copy of every
-    score and a serial selection over all of them. A bracket that misses falls back to that.
+    Each layer is read once or twice to keep the entries inside a sampled bracket; `kthvalue`
+    then runs on the few inside it. Nothing is concatenated, so the cost is a few vectorised
+    passes per layer instead of a copy of every score and a serial selection over all of
+    them. A bracket that misses falls back to that.
     """
     n = sum(f.numel() for f in flats)
     if n // SAMPLE >= 8:
-        lo, hi = _bracket(flats, n, k)
+        lo, hi, side = _bracket(flats, n, k)
         above, band = 0, []
         for f in flats:
-            if k <= n // 2:  # keep the top side: the entries >= lo
-                sel = f if lo is None else f[f >= lo]
-                over = None if hi is None else sel > hi
-                above += 0 if over is None else int(torch.count_nonzero(over))
-                band.append(sel if over is None else sel[~over])
-            else:  # keep the bottom side: the entries <= hi
-                sel = f if hi is None else f[f <= hi]
-                above += f.numel() - sel.numel()
-                band.append(sel if lo is None else sel[sel >= lo])
+            over, inside = _band(f, lo, hi, side)
+            above += over
+            band.append(inside)
         inside, r = torch.cat(band), k - above
         if 0 < r <= inside.numel():
             v = torch.kthvalue(inside, inside.numel() - r + 1).values
@@ -87,11 +132,12 @@ def _kth_largest(flats: list[torch.Tensor], k: int) -> tuple[torch.Tensor, int]:
     return v, int(torch.count_nonzero(flat >= v))
 
 
-def _topk_masks(flats: list[torch.Tensor], k: int) -> list[torch.Tensor]:
-    """Masks keeping exactly the k largest entries over all `flats`; ties keep earlier ones."""
+def top_k(flats: list[torch.Tensor], k: int) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """(masks keeping exactly the k largest entries over all `flats`, the k-th largest value);
+    ties keep earlier ones. The value is None when k keeps none or all."""
     n = sum(f.numel() for f in flats)
     if k <= 0 or k >= n:
-        return [torch.full_like(f, k > 0, dtype=torch.bool) for f in flats]
+        return [torch.full_like(f, k > 0, dtype=torch.bool) for f in flats], None
     v, count = _kth_largest(flats, k)
     masks = [f >= v for f in flats]
     extra = count - k
@@ -101,7 +147,7 @@ def _topk_masks(flats: list[torch.Tensor], k: int) -> list[torch.Tensor]:
         ties = torch.nonzero(f == v).flatten()[-extra:]
         m[ties] = False
         extra -= ties.numel()
-    return masks
+    return masks, v
 
 
 def _check_finite(flats: list[torch.Tensor]) -> None:
@@ -124,6 +170,23 @@ def mask_from_scores(
     """
     if scope not in ("global", "layer"):
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
+    flats = _prepared(scores, lowest)
+    if scope == "layer":
+        masks = [top_k([f], keep_count(f.numel(), density))[0][0] for f in flats]
+    else:
+        masks, _ = top_k(flats, keep_count(sum(f.numel() for f in flats), density))
+    return {name: m.view_as(s) for (name, s), m in zip(scores.items(), masks, strict=True)}
+
+
+def keep_top(scores: dict[str, torch.Tensor], k: int, lowest: bool = False) -> Mask:
+    """Exactly the k highest scores over all of `scores` (the lowest with `lowest`), ties to
+    the earlier weight: the global top-k at a count rather than a density."""
+    masks, _ = top_k(_prepared(scores, lowest), k)
+    return {name: m.view_as(s) for (name, s), m in zip(scores.items(), masks, strict=True)}
+
+
+def _prepared(scores: dict[str, torch.Tensor], lowest: bool) -> list[torch.Tensor]:
+    """The scores as flat rows to rank (negated for `lowest`), NaN refused."""
     # float64 scores (ECS percentile ranks) stay float64 so distinct ranks stay distinct.
     wide = any(s.dtype == torch.float64 for s in scores.values())
     dtype = torch.float64 if wide else torch.float32
@@ -131,11 +194,7 @@ def mask_from_scores(
     if lowest:
         flats = [-f for f in flats]
     _check_finite(flats)
-    if scope == "layer":
-        masks = [_topk_masks([f], keep_count(f.numel(), density))[0] for f in flats]
-    else:
-        masks = _topk_masks(flats, keep_count(sum(f.numel() for f in flats), density))
-    return {name: m.view_as(s) for (name, s), m in zip(scores.items(), masks, strict=True)}
+    return flats
 
 
 def layer_report(mask: Mask) -> list[dict]:
