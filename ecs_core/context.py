@@ -15,6 +15,7 @@ from torch import nn
 from ecs_core.config import RunConfig
 from ecs_core.data import ImageData
 from ecs_core.data.loader import Batches
+from ecs_core.distributed import Runtime
 from ecs_core.prune import MaskEnforcer
 from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore
@@ -45,6 +46,8 @@ class Context:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     generator: torch.Generator
+    runtime: Runtime
+    """The process group the run is one rank of (`distributed.Runtime`: a single process)."""
     mask: Mask | None = None
     enforcer: MaskEnforcer | None = None
     epoch: int = 0

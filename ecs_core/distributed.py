@@ -3,8 +3,10 @@
     torchrun --standalone --nproc-per-node 2 -m ecs_tui.cli run --model vgg16 ...
 
 torchrun gives every worker RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT;
-`setup` reads them. With WORLD_SIZE unset or 1 every function here is the identity, so a
-single-process run computes exactly what it computed before this module existed.
+`join` reads them and returns the run's runtime: a `Group` (this rank of the job), or with
+WORLD_SIZE unset or 1 a plain `Runtime`, whose every method is the identity, so a
+single-process run computes exactly what it computed before this module existed. The pipeline
+receives the runtime, and it and the stages call it as `ctx.runtime` (each call marked `DDP:`).
 
 Why a data-parallel run equals the single-process run with the same global batch:
     1) every rank draws the same shuffle and the same augmentation (one generator, seeded by the
@@ -25,7 +27,6 @@ import os
 import random
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,31 +43,6 @@ from ecs_core.train import Step
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class World:
-    """This process's place in the group."""
-
-    rank: int
-    size: int
-    local_rank: int
-    device: torch.device
-    owns_group: bool
-    """True when `setup` created the process group (so `teardown` destroys it)."""
-
-
-_world: World | None = None
-
-
-def world() -> World | None:
-    """The current group, or None for a single-process run."""
-    return _world
-
-
-def is_main() -> bool:
-    """True on rank 0 and in single-process runs: the process that writes and prints."""
-    return _world is None or _world.rank == 0
-
-
 def env_world_size() -> int:
     """Processes torchrun started (1 when not launched by torchrun)."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -78,12 +54,12 @@ def env_rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-def setup(device: torch.device) -> torch.device:
-    """Join the group torchrun describes (nccl on GPUs, gloo on CPU); return this rank's device."""
-    global _world
+def join(device: torch.device) -> Runtime:
+    """The runtime of this process: the group torchrun describes (nccl on GPUs, gloo on CPU),
+    joined, on this rank's device; or a single-process `Runtime` on `device`. A group made
+    here is left by `close()`; one the caller made stays up."""
     if env_world_size() <= 1:
-        _world = None
-        return device
+        return Runtime(device)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         # One GPU per process: LOCAL_RANK picks it (torchrun numbers ranks per node from 0).
@@ -92,34 +68,165 @@ def setup(device: torch.device) -> torch.device:
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    _world = World(dist.get_rank(), dist.get_world_size(), local, device, owns)
-    return device
+    return Group(dist.get_rank(), dist.get_world_size(), local, device, owns)
 
 
-def teardown() -> None:
-    """Leave the group if `setup` made it. Call it from a `finally` block.
+class Runtime:
+    """A single process: every method is the identity (or does the one process's share)."""
 
-    After a clean finish every rank waits for the others first: gloo aborts a process whose
-    peer closes the connection under it. After an error it does not wait (the other ranks may
-    be gone or stuck); torchrun ends the job.
+    rank, size = 0, 1
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def is_main(self) -> bool:
+        """True on rank 0 and in single-process runs: the process that writes and prints."""
+        return self.rank == 0
+
+    def seed_rank(self, seed: int) -> None:
+        """Per-rank seed for any randomness outside the shared data stream (called after model
+        init, which must stay identical on every rank)."""
+
+    def shard(self, batches: Batches, batch_size: int) -> Batches | ShardedBatches:
+        """Split each global batch of `batch_size` images evenly over the ranks."""
+        return batches
+
+    def wrap(self, model: nn.Module) -> nn.Module | None:
+        """DistributedDataParallel around `model` (None when single-process). Keep training
+        through the wrapper (it all-reduces gradients in backward), all else through `model`."""
+        return None
+
+    def reduce_step(self, step: Step | None) -> Step | None:
+        """Epoch totals over all ranks (loss, correct, images), so the epoch line is global."""
+        return step
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm running statistics) to every rank."""
+
+    def agreed(self, stop: Any) -> Any:
+        """A stop flag that all ranks agree on (the flag itself when single-process)."""
+        return stop
+
+    def on_main(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on rank 0 only and give every rank its result."""
+        return fn()
+
+    def create_store(self, config: RunConfig) -> RunStore:
+        """A new run directory, made by rank 0; the other ranks learn its path."""
+        return RunStore.create(config.runs_dir, config)
+
+    def rank_store(self, store: RunStore) -> RunStore:
+        """`store` on rank 0 (and single-process); a read-only view of it on the other ranks."""
+        return store if self.is_main() else ReadOnlyStore(store.path)
+
+    def close(self) -> None:
+        """Leave the group if `join` made it. Call it from a `finally` block."""
+
+
+class Group(Runtime):
+    """This process's place in a torchrun job: DDP over `size` ranks."""
+
+    def __init__(
+        self, rank: int, size: int, local_rank: int, device: torch.device, owns_group: bool
+    ) -> None:
+        super().__init__(device)
+        self.rank, self.size, self.local_rank = rank, size, local_rank
+        self.owns_group = owns_group
+        """True when `join` created the process group (so `close` destroys it)."""
+
+    def seed_rank(self, seed: int) -> None:
+        s = seed + self.rank
+        random.seed(s)
+        np.random.seed(s % 2**32)
+        torch.manual_seed(s)
+
+    def shard(self, batches: Batches, batch_size: int) -> Batches | ShardedBatches:
+        if batch_size % self.size:
+            raise ConfigError(
+                f"--batch-size {batch_size} is the global batch and must divide evenly over "
+                f"{self.size} processes; use a multiple of {self.size}"
+            )
+        return ShardedBatches(batches, self.rank, self.size)
+
+    def wrap(self, model: nn.Module) -> nn.Module | None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def reduce_step(self, step: Step | None) -> Step | None:
+        if step is None:
+            return step
+        t = torch.tensor([step.loss_sum, step.correct, step.seen], dtype=torch.float64)
+        t = t.to(self.device)
+        dist.all_reduce(t)
+        loss_sum, correct, seen = t.tolist()
+        return Step(step.batch, step.batches, loss_sum, int(correct), int(seen))
+
+    @torch.no_grad()
+    def sync_buffers(self, model: nn.Module) -> None:
+        """DDP broadcasts the buffers before each training forward, and each rank then updates
+        them with its own shard, so after an epoch they differ slightly; evaluation and
+        checkpoints need one model."""
+        for buf in model.buffers():
+            dist.broadcast(buf, src=0)
+
+    def agreed(self, stop: Any) -> Any:
+        return stop if stop is None else AgreedStop(stop, self.device)
+
+    def on_main(self, fn: Callable[[], T]) -> T:
+        """Tensors in the result travel on the CPU and land on this rank's device. If `fn`
+        fails on rank 0, every rank raises (instead of the others waiting forever in the
+        broadcast)."""
+        box: list[Any] = [None]
+        error: BaseException | None = None
+        if self.rank == 0:
+            try:
+                box[0] = ("ok", _map_tensors(fn(), lambda t: t.cpu()))
+            except Exception as exc:  # re-raised below, after the others are told
+                error, box[0] = exc, ("error", f"{type(exc).__name__}: {exc}")
+        dist.broadcast_object_list(box, src=0)
+        if error is not None:
+            raise error
+        status, value = box[0]
+        if status == "error":
+            raise RuntimeError(f"rank 0 failed: {value}")
+        return _map_tensors(value, lambda t: t.to(self.device))
+
+    def create_store(self, config: RunConfig) -> RunStore:
+        made: list[RunStore] = []
+
+        def make() -> str:
+            made.append(RunStore.create(config.runs_dir, config))
+            return str(made[0].path)
+
+        path = self.on_main(make)
+        return made[0] if made else ReadOnlyStore(path)
+
+    def close(self) -> None:
+        """After a clean finish every rank waits for the others first: gloo aborts a process
+        whose peer closes the connection under it. After an error it does not wait (the other
+        ranks may be gone or stuck); torchrun ends the job."""
+        if self.owns_group and dist.is_initialized():
+            if sys.exc_info()[0] is None:
+                dist.barrier()
+            dist.destroy_process_group()
+
+
+class AgreedStop:
+    """A stop flag that is set on every rank as soon as it is set on any rank.
+
+    `is_set()` is a collective (one tiny all-reduce); the pipeline calls it at the same batch
+    boundaries on every rank, so all ranks leave the training loop together.
     """
-    global _world
-    if _world is not None and _world.owns_group and dist.is_initialized():
-        if sys.exc_info()[0] is None:
-            dist.barrier()
-        dist.destroy_process_group()
-    _world = None
 
+    def __init__(self, local: Any, device: torch.device) -> None:
+        self.local, self.device = local, device
 
-def seed_rank(seed: int) -> None:
-    """Per-rank seed for any randomness outside the shared data stream (called after model init,
-    which must stay identical on every rank)."""
-    if _world is None:
-        return
-    s = seed + _world.rank
-    random.seed(s)
-    np.random.seed(s % 2**32)
-    torch.manual_seed(s)
+    def is_set(self) -> bool:
+        flag = torch.tensor([1.0 if self.local.is_set() else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
 
 # --- data
@@ -150,109 +257,9 @@ class ShardedBatches:
         return getattr(self.full, name)
 
 
-def shard_batches(batches: Batches, batch_size: int) -> Batches | ShardedBatches:
-    """Split each global batch of `batch_size` images evenly over the ranks."""
-    if _world is None:
-        return batches
-    if batch_size % _world.size:
-        raise ConfigError(
-            f"--batch-size {batch_size} is the global batch and must divide evenly over "
-            f"{_world.size} processes; use a multiple of {_world.size}"
-        )
-    return ShardedBatches(batches, _world.rank, _world.size)
-
-
 def full_batches(batches: Batches | ShardedBatches) -> Batches:
     """The global batches behind a shard (pruning scores use the single-process batches)."""
     return batches.full if isinstance(batches, ShardedBatches) else batches
-
-
-# --- model and training
-
-
-def wrap_model(model: nn.Module) -> nn.Module | None:
-    """DistributedDataParallel around `model` (None when single-process). Keep training through
-    the wrapper (it all-reduces gradients in backward) and everything else through `model`."""
-    if _world is None:
-        return None
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [_world.device.index] if _world.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids)
-
-
-def reduce_step(step: Step | None) -> Step | None:
-    """Epoch totals over all ranks (loss, correct, images), so the epoch line is global."""
-    if _world is None or step is None:
-        return step
-    t = torch.tensor([step.loss_sum, step.correct, step.seen], dtype=torch.float64)
-    t = t.to(_world.device)
-    dist.all_reduce(t)
-    loss_sum, correct, seen = t.tolist()
-    return Step(step.batch, step.batches, loss_sum, int(correct), int(seen))
-
-
-@torch.no_grad()
-def sync_buffers(model: nn.Module) -> None:
-    """Copy rank 0's buffers (batch-norm running statistics) to every rank.
-
-    DDP broadcasts them before each training forward, and each rank then updates them with its
-    own shard, so after an epoch they differ slightly; evaluation and checkpoints need one model.
-    """
-    if _world is None:
-        return
-    for buf in model.buffers():
-        dist.broadcast(buf, src=0)
-
-
-class AgreedStop:
-    """A stop flag that is set on every rank as soon as it is set on any rank.
-
-    `is_set()` is a collective (one tiny all-reduce); the pipeline calls it at the same batch
-    boundaries on every rank, so all ranks leave the training loop together.
-    """
-
-    def __init__(self, local: Any, device: torch.device) -> None:
-        self.local, self.device = local, device
-
-    def is_set(self) -> bool:
-        flag = torch.tensor([1.0 if self.local.is_set() else 0.0], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
-
-def agreed_stop(stop: Any) -> Any:
-    """Wrap a stop flag so that all ranks agree on it (the flag itself when single-process)."""
-    if _world is None or stop is None:
-        return stop
-    return AgreedStop(stop, _world.device)
-
-
-# --- rank 0 computes, everyone receives
-
-
-def on_main(fn: Callable[[], T]) -> T:
-    """Run `fn` on rank 0 only and give every rank its result.
-
-    Tensors in the result travel on the CPU and land on this rank's device. If `fn` fails on
-    rank 0, every rank raises (instead of the others waiting forever in the broadcast).
-    """
-    if _world is None:
-        return fn()
-    box: list[Any] = [None]
-    error: BaseException | None = None
-    if _world.rank == 0:
-        try:
-            box[0] = ("ok", _map_tensors(fn(), lambda t: t.cpu()))
-        except Exception as exc:  # re-raised below, after the others are told
-            error, box[0] = exc, ("error", f"{type(exc).__name__}: {exc}")
-    dist.broadcast_object_list(box, src=0)
-    if error is not None:
-        raise error
-    status, value = box[0]
-    if status == "error":
-        raise RuntimeError(f"rank 0 failed: {value}")
-    return _map_tensors(value, lambda t: t.to(_world.device))
 
 
 def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -293,24 +300,3 @@ class ReadOnlyStore(RunStore):
 
     def save_checkpoint(self, state: dict[str, Any], name: str = "last.pt") -> Path:
         return self.path / "checkpoints" / name
-
-
-def create_store(config: RunConfig) -> RunStore:
-    """A new run directory, made by rank 0; the other ranks learn its path."""
-    if _world is None:
-        return RunStore.create(config.runs_dir, config)
-    made: list[RunStore] = []
-
-    def make() -> str:
-        made.append(RunStore.create(config.runs_dir, config))
-        return str(made[0].path)
-
-    path = on_main(make)
-    return made[0] if made else ReadOnlyStore(path)
-
-
-def rank_store(store: RunStore) -> RunStore:
-    """`store` on rank 0 (and single-process); a read-only view of it on the other ranks."""
-    if is_main():
-        return store
-    return ReadOnlyStore(store.path)

@@ -27,6 +27,7 @@ from ecs_core.checkpoint import ResumeError, check_resumable, restore
 from ecs_core.config import RunConfig
 from ecs_core.context import Context, StopFlag, Stopped
 from ecs_core.data import load_dataset, make_batches
+from ecs_core.distributed import Runtime
 from ecs_core.imp import imp_rounds
 from ecs_core.models import build_model, prunable_weights
 from ecs_core.prune.mask import layer_report
@@ -52,28 +53,32 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare(config: RunConfig, store: RunStore | None = None) -> Context:
-    """Steps that can fail on bad input, before anything is written (data, model, device)."""
-    device = distributed.setup(resolve_device(config.device))  # DDP: identity for 1 process
+def prepare(
+    config: RunConfig, store: RunStore | None = None, runtime: Runtime | None = None
+) -> Context:
+    """Steps that can fail on bad input, before anything is written (data, model, device).
+    `runtime`: the process group the run is one rank of (None: a single process)."""
+    rt = runtime if runtime is not None else Runtime(resolve_device(config.device))
+    device = rt.device  # DDP: this rank's device
     seed_everything(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.download)
     model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
     model = model.to(memory_format=model_memory_format(device))
-    distributed.seed_rank(config.seed)  # DDP: per-rank seed after the (shared) model init
+    rt.seed_rank(config.seed)  # DDP: per-rank seed after the (shared) model init
     train_b = make_batches(
         data.train_x, data.train_y, data.mean, data.std, config.batch_size, True, data.flip,
         device, config.max_batches,
     )  # fmt: skip
-    train_b = distributed.shard_batches(train_b, config.batch_size)  # DDP: this rank's slices
+    train_b = rt.shard(train_b, config.batch_size)  # DDP: this rank's slices
     test_b = make_batches(data.test_x, data.test_y, data.mean, data.std, 512, False, False, device)
     opt, sched = make_optimizer(
         model, config.lr, config.momentum, config.weight_decay, config.step_size, config.gamma
     )
     # DDP: only rank 0 creates and writes the run directory
-    store = distributed.create_store(config) if store is None else distributed.rank_store(store)
+    store = rt.create_store(config) if store is None else rt.rank_store(store)
     gen = torch.Generator().manual_seed(config.seed)
-    ctx = Context(config, device, data, model, train_b, test_b, store, opt, sched, gen)
-    ctx.ddp = distributed.wrap_model(model)
+    ctx = Context(config, device, data, model, train_b, test_b, store, opt, sched, gen, rt)
+    ctx.ddp = rt.wrap(model)  # DDP: the wrapper training steps go through
     return ctx
 
 
@@ -82,6 +87,7 @@ def run(
     store: RunStore | None = None,
     stop: StopFlag | None = None,
     resume: bool = False,
+    runtime: Runtime | None = None,
 ) -> Iterator[ev.Event]:
     """Run a whole experiment, yielding events. Re-raises the error after a `RunFailed` event.
 
@@ -90,25 +96,30 @@ def run(
     before it is read, and `RunInUse` (nothing written) says another process holds it. What
     the directory holds is read again under the lock, so a run another process finished since
     the caller looked yields nothing, and one it started is resumed rather than overwritten.
+    `runtime`: the process group (None: `distributed.join` reads torchrun's environment, and
+    the group it joins is left at the end).
     """
     config = config.validate()
     if resume and store is None:
         raise ResumeError("resume needs the run directory to continue")
-    ctx = None
+    ctx, joined = None, None
     try:
-        if store is not None and distributed.env_rank() == 0:  # rank 0 locks for every rank
+        rank = distributed.env_rank() if runtime is None else runtime.rank
+        if store is not None and rank == 0:  # DDP: rank 0 locks for every rank
             store.lock()
             if recorded_status(store.path) == "finished":
                 return
             resume = resume or (store.path / "config.json").is_file()
         if resume:
             check_resumable(store, config)  # type: ignore[arg-type]
-        ctx = prepare(config, store)
+        if runtime is None:  # DDP: the group torchrun describes, or one process
+            runtime = joined = distributed.join(resolve_device(config.device))
+        ctx = prepare(config, store, runtime)
         ctx.store.lock()  # a directory made just now by `prepare`; a no-op for `store`
         if resume:
             restore(ctx)
         events = _run(ctx, stop)
-        if config.tensorboard and distributed.is_main():  # a consumer of the events, no more
+        if config.tensorboard and runtime.is_main():  # DDP: rank 0 logs the events
             from ecs_core.tboard import logged
 
             events = logged(events, config.tensorboard)
@@ -118,13 +129,14 @@ def run(
             ctx.store.close()
         if store is not None:
             store.close()  # releases the lock
-        distributed.teardown()
+        if joined is not None:
+            joined.close()  # DDP: leave the group we joined
 
 
 def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     """The run itself, once the directory is ours: events out, summary written at the end."""
     config = ctx.config
-    stop = distributed.agreed_stop(stop)  # DDP: every rank stops at the same batch
+    stop = ctx.runtime.agreed(stop)  # DDP: every rank stops at the same batch
     emit = emitter(ctx)
     t0 = time.time()
     quantizing = False  # from here on the model holds shared weights, not the trained ones
@@ -143,7 +155,7 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         )
         yield from _train_and_prune(ctx, stop, emit)
         _save_model(ctx)
-        if config.quantize and config.prunes and distributed.is_main():
+        if config.quantize and config.prunes and ctx.runtime.is_main():  # DDP: rank 0
             from ecs_core.quant.stage import quantize_stage
 
             quantizing = True

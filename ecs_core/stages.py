@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from ecs_core import distributed
 from ecs_core import events as ev
 from ecs_core.checkpoint import apply_mask, save_checkpoint
 from ecs_core.context import Context, StopFlag, Stopped
 from ecs_core.data.loader import Batches
+from ecs_core.distributed import full_batches
 from ecs_core.models import build_model
 from ecs_core.prune import PruneError, PruneResult, prune
 from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
@@ -62,8 +62,8 @@ def epochs(
         t = time.time()
         step = yield from _batches(ctx, epoch, stop, emit, name)
         ctx.scheduler.step()
-        step = distributed.reduce_step(step)  # DDP: epoch totals over all ranks
-        distributed.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
+        step = ctx.runtime.reduce_step(step)  # DDP: epoch totals over all ranks
+        ctx.runtime.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
         test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
         seconds = time.time() - t
         ctx.epoch = epoch
@@ -139,14 +139,14 @@ def prune_stage(
     magnitude scores among the weights in `keep` (`where`: round, rounds)."""
     cfg = ctx.config
     score_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    scoring = _ScoringBatches(distributed.full_batches(ctx.train), score_gen)
+    scoring = _ScoringBatches(full_batches(ctx.train), score_gen)  # DDP: the global batches
 
     def score() -> PruneResult:
         return prune(ctx.model, method, density, scoring, cfg.scope, cfg.budget,
                      cfg.score_batches, cfg.seed, cfg.prune_iterations, ablate, keep)  # fmt: skip
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
-    result = distributed.on_main(score)
+    result = ctx.runtime.on_main(score)
     yield emit(ev.Pruned(**_prune_fields(result), **where))
     yield from _check_result(ctx, result, density, emit)
     return result

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from ecs_core.config import RunConfig
 from ecs_core.sweep import Grid, make_cells, open_run_dir
 from ecs_tui.cli import app
-from ecs_tui.commands.sweep import EXIT_BUSY
+from ecs_tui.commands.exits import EXIT_BUSY
 
 TINY = ["--width", "0.125", "--epochs", "1", "--max-batches", "1", "--batch-size", "32",
         "--no-quantize"]  # fmt: skip

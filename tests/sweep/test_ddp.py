@@ -131,18 +131,43 @@ def test_shards_are_disjoint_slices_of_the_single_process_batch() -> None:
         assert all(len(g[b][1]) == 10 for g in got)
 
 
-def test_global_batch_must_divide_over_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
-    world = distributed.World(0, 3, 0, torch.device("cpu"), False)
-    monkeypatch.setattr(distributed, "_world", world)
+def test_global_batch_must_divide_over_ranks() -> None:
+    group = distributed.Group(0, 3, 0, torch.device("cpu"), False)
     with pytest.raises(ConfigError, match="multiple of 3"):
-        distributed.shard_batches(object(), 32)  # type: ignore[arg-type]
+        group.shard(object(), 32)  # type: ignore[arg-type]
 
 
 def test_single_process_is_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     cpu = torch.device("cpu")
-    assert distributed.setup(cpu) == cpu and distributed.world() is None
-    assert distributed.wrap_model(torch.nn.Linear(2, 2)) is None
-    assert distributed.on_main(lambda: 7) == 7 and distributed.is_main()
-    batches = object()
-    assert distributed.shard_batches(batches, 5) is batches  # type: ignore[arg-type]
+    rt = distributed.join(cpu)
+    assert type(rt) is distributed.Runtime and rt.device == cpu and rt.is_main()
+    assert rt.wrap(torch.nn.Linear(2, 2)) is None
+    assert rt.on_main(lambda: 7) == 7
+    batches, stop = object(), object()
+    assert rt.shard(batches, 5) is batches  # type: ignore[arg-type]
+    assert rt.agreed(stop) is stop and rt.reduce_step(None) is None
+
+
+def test_the_pipeline_runs_on_the_runtime_it_is_given(tmp_path: Path) -> None:
+    """`run(..., runtime=...)`: every DDP call goes to that object (a recording single-process
+    runtime here), and the pipeline leaves a runtime it did not make open."""
+
+    names = ("seed_rank", "shard", "wrap", "reduce_step", "sync_buffers", "agreed", "on_main",
+             "create_store", "close")  # fmt: skip
+
+    def recorded(name: str):
+        def method(self, *args):
+            self.calls.append(name)
+            return getattr(distributed.Runtime, name)(self, *args)
+
+        return method
+
+    Recording = type("Recording", (distributed.Runtime,), {n: recorded(n) for n in names})
+    rt = Recording(torch.device("cpu"))
+    rt.calls = []
+    config = RunConfig(**{**BASE.to_dict(), "epochs": 1, "max_batches": 2,
+                          "runs_dir": str(tmp_path)})  # fmt: skip
+    last = list(pipeline.run(config, runtime=rt))[-1]
+    assert last.kind == "run_finished" and last.status == "finished"
+    assert set(rt.calls) == set(names) - {"close"}

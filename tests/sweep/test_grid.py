@@ -207,6 +207,11 @@ def test_axes_also_take_ecs_runs_singular_spelling(runner: CliRunner, tmp_path: 
         (["--methods", "snip,pruneit"], "unknown method 'pruneit'"),
         (["--seeds", ","], "at least one value"),
         (["--grid", "missing.toml"], "cannot read grid file"),
+        (["--resume", "runs/x"], "ecs sweep does not take --resume"),
+        (["--compression", "20", "--json"], "does not take --compression, --json"),
+        (["--retain", "0.1"], "does not take --density"),  # `ecs run`'s other spelling
+        (["--no-such-option"], "No such option: --no-such-option"),
+        (["--epochs", "many"], "Invalid value for '--epochs'"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(
@@ -216,6 +221,21 @@ def test_bad_options_exit_2_with_one_line(
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_every_ecs_run_option_reaches_the_cells(runner: CliRunner, tmp_path: Path) -> None:
+    """The options after `ecs sweep` are `ecs run`'s own, parsed by its command: any of them
+    (here the hidden --prunetype and a --no- flag) lands in every cell's config."""
+    result = runner.invoke(app, [
+        "sweep", "--methods", "snip,ecs", "--prunetype", "True", "--no-quantize", "--lr", "0.05",
+        "--runs-dir", str(tmp_path), "--print-commands",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    configs = [_parse_run_line(line)[0] for line in result.output.strip().splitlines()]
+    assert [(c.method, c.scope, c.quantize, c.lr) for c in configs] == [
+        ("snip", "layer", False, 0.05), ("ecs", "layer", False, 0.05)]  # fmt: skip
+    help_text = runner.invoke(app, ["sweep", "--help"]).output
+    assert "Every other `ecs run` option applies to every cell" in " ".join(help_text.split())
 
 
 def test_run_dir_new_then_resumable_then_refused_with_other_settings(tmp_path: Path) -> None:
