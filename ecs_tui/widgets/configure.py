@@ -17,11 +17,19 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ecs_core.config import BUDGETS, DEVICES, PRECISIONS, SCOPES, ConfigError, RunConfig
+from ecs_core.config import (
+    ABLATIONS,
+    BUDGETS,
+    DEVICES,
+    PRECISIONS,
+    SCOPES,
+    ConfigError,
+    RunConfig,
+)
 from ecs_core.registry import DATASETS, MODELS, PRUNERS
 from ecs_tui.commands.argv import config_to_args, flag
 
@@ -46,8 +54,12 @@ FIELDS = (
     Field("method", "method", PRUNERS),
     Field("scope", "scope", SCOPES),
     Field("budget", "budget", BUDGETS),
+    Field("ablate", "ablate", ABLATIONS),
     Field("density", "density", float),
     Field("epochs", "epochs", int),
+    Field("warmup_epochs", "warm-up", int),
+    Field("score_batches", "score bat", int),
+    Field("prune_iterations", "rounds", int),
     Field("prune_fraction", "imp frac", float),
     Field("rewind_epoch", "rewind", int),
     Field("lr", "lr", float),
@@ -130,11 +142,12 @@ class ConfigurePane(VerticalScroll):
             with Horizontal(classes="field"):
                 yield Label(f.label, classes="field-label")
                 yield self._widget(f, getattr(self.base, f.name))
-        yield Static("", id="cfg-error")
-        with Horizontal(id="cfg-buttons"):
-            yield Button("Start", id="start", variant="success", compact=True)
-            yield Button("Stop", id="stop", variant="error", compact=True)
-            yield Button("Copy cmd", id="copy", compact=True)
+        with Vertical(id="cfg-foot"):  # docked: the verdict and buttons stay in view
+            yield Static("", id="cfg-error")
+            with Horizontal(id="cfg-buttons"):
+                yield Button("Start", id="start", variant="success", compact=True)
+                yield Button("Stop", id="stop", variant="error", compact=True)
+                yield Button("Copy cmd", id="copy", compact=True)
 
     def _widget(self, f: Field, value: Any) -> Select | Input | Checkbox:
         wid = f"cfg-{f.name}"

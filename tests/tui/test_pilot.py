@@ -137,7 +137,9 @@ async def test_copy_command_parses_back_to_the_same_config(
         for name, value in [("model", "resnet34"), ("method", "snip"), ("scope", "layer"),
                             ("density", 0.1), ("epochs", 3), ("lr", 0.05), ("batch_size", 32),
                             ("seed", 7), ("width", 0.25), ("bits", 4), ("device", "cpu"),
-                            ("max_batches", 5), ("quantize", False)]:  # fmt: skip
+                            ("max_batches", 5), ("quantize", False), ("ablate", "shuffle"),
+                            ("score_batches", 3), ("prune_iterations", 7),
+                            ("warmup_epochs", 2)]:  # fmt: skip
             pane.set_value(name, value)
         await pilot.pause()
         await pilot.press("y")
@@ -152,6 +154,30 @@ async def test_copy_command_parses_back_to_the_same_config(
     assert result.exit_code == 0, result.output
     assert seen == [pane.config]
     assert seen[0].width == 0.25 and seen[0].quantize is False and seen[0].max_batches == 5
+    assert (seen[0].ablate, seen[0].score_batches, seen[0].prune_iterations) == ("shuffle", 3, 7)
+    assert seen[0].warmup_epochs == 2
+
+
+async def test_the_form_offers_the_sanity_checks_and_marks_a_bad_one(tui: SimpleNamespace) -> None:
+    """--ablate is a choice of the four; with --method none it is refused, and the verdict
+    line (docked below the fields) says why on an 80x24 terminal too."""
+    from textual.widgets import Select, Static
+
+    from ecs_core.config import ABLATIONS
+
+    app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(ConfigurePane)  # shown at start (c hides it)
+        select = app.query_one("#cfg-ablate", Select)
+        assert tuple(v for _, v in select._options) == ABLATIONS
+        pane.set_value("method", "none")
+        pane.set_value("ablate", "shuffle")
+        await pilot.pause()
+        assert pane.config is None and "--ablate" in (pane.error or "")
+        assert select.has_class("-bad")
+        verdict = app.query_one("#cfg-error", Static)
+        assert verdict.region.bottom <= app.screen.region.bottom - 1  # above the footer
+        assert verdict.region.height > 0
 
 
 async def test_quit_while_running_asks_first(tui: SimpleNamespace) -> None:
