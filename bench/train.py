@@ -56,11 +56,13 @@ def ours(
     ctx = prepare(config)
     enforcer = None
     if masked:
-        enforcer = MaskEnforcer(ctx.model, prune(ctx.model, "magnitude", 0.05).mask)
+        enforcer = MaskEnforcer(ctx.state.model, prune(ctx.state.model, "magnitude", 0.05).mask)
+
+    st = ctx.state
 
     def epoch() -> float:
         steps = train_epoch(
-            ctx.model, ctx.train, ctx.optimizer, ctx.generator, enforcer, precision=precision
+            st.model, ctx.train, st.optimizer, st.generator, enforcer, precision=precision
         )
         return [s.loss for s in steps][-1]  # reading the loss is part of the epoch
 

@@ -1,17 +1,23 @@
-"""Checkpoints and resume: everything needed to continue a run bit-for-bit on CPU.
+"""Checkpoints and resume: the run's training state, and everything needed to continue it
+bit-for-bit on CPU.
 
-A checkpoint holds the model, mask, optimizer, scheduler, every RNG state, the epoch and the
-summary so far; `store.py` writes it atomically and loads it with `weights_only=True`.
+`TrainState` is what a checkpoint holds: the model, mask, optimizer, scheduler, the batch-order
+generator, the epoch and IMP round counters and the best accuracy so far; `save` adds every
+global RNG state, the summary so far and the config. `store.py` writes it atomically and loads
+it with `weights_only=True`. IMP's rewind point (checkpoints/rewind.pt) is a part of it too.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ecs_core.config import RunConfig
 from ecs_core.prune import MaskEnforcer
@@ -19,42 +25,126 @@ from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore, StoreError
 from ecs_core.summary import Summary
 
-if TYPE_CHECKING:
-    from ecs_core.context import Context
+REWIND = "rewind.pt"
+"""IMP: the state after `rewind_epoch` epochs that every round goes back to."""
+_DAMAGED = (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError)
 
 
 class ResumeError(ValueError):
     """A run directory cannot be resumed with this config."""
 
 
-def apply_mask(ctx: Context, mask: Mask) -> None:
-    """Enforce `mask` from now on, including on the optimizer's momentum buffers."""
-    ctx.mask = mask
-    ctx.enforcer = MaskEnforcer(ctx.model, mask)
-    ctx.enforcer.mask_optimizer_state(ctx.optimizer)
+@dataclass
+class TrainState:
+    """What training advances and a checkpoint saves (one per run: `Context.state`)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    """The training batches' order (and augmentation) comes from this generator only."""
+    mask: Mask | None = None
+    enforcer: MaskEnforcer | None = None
+    epoch: int = 0
+    """Epochs completed (over the whole run: IMP's rounds count on)."""
+    round: int = 0
+    """IMP: prune rounds done (0: still the dense run)."""
+    best_acc: float = -1.0
+    """The best test accuracy since the mask in force was applied (-1: none yet)."""
+
+    def apply_mask(self, mask: Mask) -> None:
+        """Enforce `mask` from now on, including on the optimizer's momentum buffers."""
+        self.mask = mask
+        self.enforcer = MaskEnforcer(self.model, mask)
+        self.enforcer.mask_optimizer_state(self.optimizer)
+
+    def save(
+        self, store: RunStore, summary: Summary, config: RunConfig, best: bool = False
+    ) -> Path:
+        """checkpoints/last.pt (and best.pt when `best`): this state, every RNG, the summary."""
+        state = {
+            "epoch": self.epoch,
+            "round": self.round,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "mask": {k: v.cpu() for k, v in self.mask.items()} if self.mask is not None else None,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy_rng": _numpy_state(),
+            "python_rng": random.getstate(),
+            "best_acc": self.best_acc,
+            "summary_json": json.dumps(summary.to_dict()),
+            "config_json": json.dumps(config.to_dict()),
+        }
+        path = store.save_checkpoint(state, "last.pt")
+        if best:
+            store.save_checkpoint(state, "best.pt")
+        return path
+
+    def restore(self, store: RunStore, device: torch.device) -> Summary | None:
+        """Load checkpoints/last.pt into this state; the summary it was saved with (None: the
+        run never saved one, so there is nothing to restore)."""
+        state = store.load_checkpoint("last.pt")
+        if state is None:
+            return None
+        try:
+            self.model.load_state_dict(state["model"])
+            if state["mask"] is not None:
+                self.apply_mask({k: v.to(device).bool() for k, v in state["mask"].items()})
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            if state["cuda_rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+            ns = state["numpy_rng"]
+            np.random.set_state((ns["name"], ns["keys"].numpy().astype(np.uint32), ns["pos"],
+                                 ns["has_gauss"], ns["cached"]))  # fmt: skip
+            random.setstate(state["python_rng"])
+            self.epoch = int(state["epoch"])
+            self.round = int(state.get("round", 0))  # checkpoints from before IMP have none
+            self.best_acc = float(state["best_acc"])
+            summary = Summary.from_dict(json.loads(state["summary_json"]))
+        except _DAMAGED as exc:
+            raise _damaged(store.path / "checkpoints" / "last.pt", exc) from exc
+        summary.run_dir = str(store.path)  # where it is now (it may have moved)
+        return summary
+
+    def save_rewind(self, store: RunStore) -> None:
+        """IMP: keep this state (weights, batch norm, optimizer, LR schedule) to rewind to."""
+        state = {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+        store.save_checkpoint(state, REWIND)
+
+    def rewind(self, store: RunStore) -> None:
+        """IMP: weights, batch norm, optimizer and LR schedule back to the saved rewind point
+        (the epoch counter counts on: a round's epochs follow the last round's)."""
+        state = store.load_checkpoint(REWIND)
+        path = store.path / "checkpoints" / REWIND
+        if state is None:
+            raise StoreError(f"{path} is missing, so IMP cannot rewind: start the run over")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except _DAMAGED as exc:
+            raise _damaged(path, exc) from exc
 
 
-def save_checkpoint(ctx: Context, best: bool = False) -> Any:
-    state = {
-        "epoch": ctx.epoch,
-        "round": ctx.round,
-        "model": ctx.model.state_dict(),
-        "optimizer": ctx.optimizer.state_dict(),
-        "scheduler": ctx.scheduler.state_dict(),
-        "mask": {k: v.cpu() for k, v in ctx.mask.items()} if ctx.mask is not None else None,
-        "generator": ctx.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy_rng": _numpy_state(),
-        "python_rng": random.getstate(),
-        "best_acc": ctx.best_acc,
-        "summary_json": json.dumps(ctx.summary.to_dict()),
-        "config_json": json.dumps(ctx.config.to_dict()),
-    }
-    path = ctx.store.save_checkpoint(state, "last.pt")
-    if best:
-        ctx.store.save_checkpoint(state, "best.pt")
-    return path
+def _damaged(path: Path, exc: Exception) -> StoreError:
+    from ecs_core.errors import one_line
+
+    why = f"{type(exc).__name__}: {one_line(exc, 200)}"
+    return StoreError(
+        f"{path} does not match this model/config ({why}); it is damaged or from another "
+        "run: delete it to start the run over"
+    )
 
 
 def _numpy_state() -> dict[str, Any]:
@@ -72,37 +162,3 @@ def check_resumable(store: RunStore, config: RunConfig) -> None:
             f"{store.path} was run with a different config (differs in: {', '.join(diff)}); "
             "resume with the same options or start a new run"
         )
-
-
-def restore(ctx: Context) -> None:
-    """Load the last checkpoint into `ctx` (nothing to do if the run never finished an epoch)."""
-    state = ctx.store.load_checkpoint("last.pt")
-    if state is None:
-        return
-    try:
-        ctx.model.load_state_dict(state["model"])
-        if state["mask"] is not None:
-            apply_mask(ctx, {k: v.to(ctx.device).bool() for k, v in state["mask"].items()})
-        ctx.optimizer.load_state_dict(state["optimizer"])
-        ctx.scheduler.load_state_dict(state["scheduler"])
-        ctx.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        ns = state["numpy_rng"]
-        np.random.set_state((ns["name"], ns["keys"].numpy().astype(np.uint32), ns["pos"],
-                             ns["has_gauss"], ns["cached"]))  # fmt: skip
-        random.setstate(state["python_rng"])
-        ctx.epoch = int(state["epoch"])
-        ctx.round = int(state.get("round", 0))  # checkpoints from before IMP have none
-        ctx.best_acc = float(state["best_acc"])
-        ctx.summary = Summary.from_dict(json.loads(state["summary_json"]))
-        ctx.summary.run_dir = str(ctx.store.path)  # where it is now (it may have moved)
-    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        from ecs_core.errors import one_line
-
-        why = f"{type(exc).__name__}: {one_line(exc, 200)}"
-        raise StoreError(
-            f"{ctx.store.path / 'checkpoints' / 'last.pt'} does not match this model/config "
-            f"({why}); it is damaged or from another run: delete it to start the run over"
-        ) from exc

@@ -1,6 +1,6 @@
 """What a run holds while it runs (`Context`), and how a stop request reaches it.
 
-Its own module so that the stages (`checkpoint`, `quant.stage`) can name these without
+Its own module so that the stages (`stages`, `imp`, `quant.stage`) can name these without
 importing the pipeline that runs them.
 """
 
@@ -12,12 +12,11 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from ecs_core.checkpoint import TrainState
 from ecs_core.config import RunConfig
 from ecs_core.data import ImageData
 from ecs_core.data.loader import Batches
 from ecs_core.distributed import Runtime
-from ecs_core.prune import MaskEnforcer
-from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore
 from ecs_core.summary import Summary
 
@@ -34,28 +33,24 @@ class Stopped(Exception):
 
 @dataclass
 class Context:
-    """Everything a run holds while it runs (one per call to `run`)."""
+    """Everything a run holds while it runs (one per call to `run`): its inputs, fixed once
+    `prepare` made them, and the training state the stages advance (`state`)."""
 
     config: RunConfig
     device: torch.device
     data: ImageData
-    model: nn.Module
     train: Batches
     test: Batches
     store: RunStore
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    generator: torch.Generator
     runtime: Runtime
     """The process group the run is one rank of (`distributed.Runtime`: a single process)."""
-    mask: Mask | None = None
-    enforcer: MaskEnforcer | None = None
-    epoch: int = 0
-    """Epochs completed (over the whole run: IMP's rounds count on)."""
-    round: int = 0
-    """IMP: prune rounds done (0: still the dense run)."""
-    best_acc: float = -1.0
+    state: TrainState
+    """Model, optimizer, mask and counters: what a checkpoint saves (`checkpoint.TrainState`)."""
     summary: Summary = field(default_factory=Summary)
-    """summary.json so far: the fold of every event emitted (`stages.emitter`)."""
+    """summary.json so far: the fold of every event the run emitted (`pipeline._run`)."""
     ddp: nn.Module | None = None
     """DDP: the DistributedDataParallel wrapper that training steps go through (None: 1 process)."""
+
+    def save_checkpoint(self, best: bool = False) -> Any:
+        """checkpoints/last.pt (and best.pt) of the state as it is now, with the summary."""
+        return self.state.save(self.store, self.summary, self.config, best)

@@ -25,70 +25,43 @@ from collections.abc import Iterator
 
 from ecs_core import events as ev
 from ecs_core.context import Context, StopFlag
-from ecs_core.stages import Emit, apply_result, epochs, prune_stage, stage
-from ecs_core.store import StoreError
-
-REWIND = "rewind.pt"
+from ecs_core.stages import apply_result, epochs, prune_stage, stage
 
 
-def imp_rounds(ctx: Context, stop: StopFlag | None, emit: Emit) -> Iterator[ev.Event]:
+def imp_rounds(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     """Round 0 (dense), then prune-rewind-train for each density of `config.rounds`."""
-    cfg = ctx.config
+    cfg, st = ctx.config, ctx.state
     densities = cfg.rounds
     rounds = len(densities)
     while True:
-        r = ctx.round
+        r = st.round
         end = cfg.epochs + r * (cfg.epochs - cfg.rewind_epoch)
-        if ctx.epoch < end:
-            body = _train(ctx, stop, emit, end)
-            yield from stage("train", end - ctx.epoch, emit, body, round=r, rounds=rounds)
-        yield emit(ev.RoundDone(round=r, rounds=rounds, epochs_done=ctx.epoch))
+        if st.epoch < end:
+            body = _train(ctx, stop, end)
+            yield from stage("train", end - st.epoch, body, round=r, rounds=rounds)
+        yield ev.RoundDone(round=r, rounds=rounds, epochs_done=st.epoch)
         if r == rounds:
             return
-        body = _prune(ctx, emit, densities[r], r + 1, rounds)
-        yield from stage("prune", 0, emit, body, round=r + 1, rounds=rounds)
+        body = _prune(ctx, densities[r], r + 1, rounds)
+        yield from stage("prune", 0, body, round=r + 1, rounds=rounds)
 
 
-def _train(ctx: Context, stop: StopFlag | None, emit: Emit, until: int) -> Iterator[ev.Event]:
-    k = ctx.config.rewind_epoch
-    if ctx.round == 0 and ctx.epoch <= k:
-        yield from epochs(ctx, k, stop, emit, "train")
-        _save_rewind(ctx)  # the state after epoch k (again, identically, after a resume at k)
-    yield from epochs(ctx, until, stop, emit, "train")
+def _train(ctx: Context, stop: StopFlag | None, until: int) -> Iterator[ev.Event]:
+    k, st = ctx.config.rewind_epoch, ctx.state
+    if st.round == 0 and st.epoch <= k:
+        yield from epochs(ctx, k, stop, "train")
+        st.save_rewind(ctx.store)  # the state after epoch k (again, identically, after a resume)
+    yield from epochs(ctx, until, stop, "train")
 
 
-def _prune(ctx: Context, emit: Emit, density: float, r: int, rounds: int) -> Iterator[ev.Event]:
-    cfg = ctx.config
+def _prune(ctx: Context, density: float, r: int, rounds: int) -> Iterator[ev.Event]:
+    cfg, st = ctx.config, ctx.state
     ablate = cfg.ablate if r == rounds else "none"
     result = yield from prune_stage(
-        ctx, emit, density, cfg.method, ablate, keep=ctx.mask, round=r, rounds=rounds
+        ctx, density, cfg.method, ablate, keep=st.mask, round=r, rounds=rounds
     )
-    _rewind(ctx)
-    ctx.round = r
+    st.rewind(ctx.store)
+    st.round = r
     # the mask on the rewound weights; checkpoint of round r (training always follows a round:
     # rewind_epoch < epochs, so no test pass on the untrained pruned model)
-    yield apply_result(ctx, result, ablate, emit, evaluate_now=False)
-
-
-def _save_rewind(ctx: Context) -> None:
-    state = {
-        "epoch": ctx.epoch,
-        "model": ctx.model.state_dict(),
-        "optimizer": ctx.optimizer.state_dict(),
-        "scheduler": ctx.scheduler.state_dict(),
-    }
-    ctx.store.save_checkpoint(state, REWIND)
-
-
-def _rewind(ctx: Context) -> None:
-    state = ctx.store.load_checkpoint(REWIND)
-    path = ctx.store.path / "checkpoints" / REWIND
-    if state is None:
-        raise StoreError(f"{path} is missing, so IMP cannot rewind: start the run over")
-    try:
-        ctx.model.load_state_dict(state["model"])
-        ctx.optimizer.load_state_dict(state["optimizer"])
-        ctx.scheduler.load_state_dict(state["scheduler"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise StoreError(f"{path} does not match this run ({type(exc).__name__}): start the run "
-                         "over") from exc  # fmt: skip
+    yield from apply_result(ctx, result, ablate, evaluate_now=False)

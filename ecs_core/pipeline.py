@@ -6,8 +6,9 @@
     4) train the remaining epochs with the mask enforced after every step
        (IMP, `imp.imp_rounds`: 2-4 become rounds of train, prune, rewind)
     5) quantize and export (weight sharing, int8, compressed file), when asked
-When a method prunes is its spec's (`registry.PrunerSpec.when`); the stages are `stages.py`.
-Every step is reported as an `Event`; the store appends each one to events.jsonl as it happens.
+When a method prunes is its spec's (`registry.PrunerSpec.when`); the stages are `stages.py`,
+plain generators of events. `_run` is the one loop over them: each event is appended to
+events.jsonl, folded into the summary and yielded, in that order, as it happens.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 
 from ecs_core import distributed
 from ecs_core import events as ev
-from ecs_core.checkpoint import ResumeError, check_resumable, restore
+from ecs_core.checkpoint import ResumeError, TrainState, check_resumable
 from ecs_core.config import RunConfig
 from ecs_core.context import Context, StopFlag, Stopped
 from ecs_core.data import load_dataset, make_batches
@@ -32,7 +33,7 @@ from ecs_core.imp import imp_rounds
 from ecs_core.models import build_model, prunable_weights
 from ecs_core.prune.mask import layer_report
 from ecs_core.runfiles import recorded_status
-from ecs_core.stages import Emit, apply_result, emitter, epochs, prune_stage, stage
+from ecs_core.stages import apply_result, emitter, epochs, prune_stage, stage
 from ecs_core.store import RunStore, StoreError
 from ecs_core.train import evaluate, make_optimizer, model_memory_format
 
@@ -76,8 +77,8 @@ def prepare(
     )
     # DDP: only rank 0 creates and writes the run directory
     store = rt.create_store(config) if store is None else rt.rank_store(store)
-    gen = torch.Generator().manual_seed(config.seed)
-    ctx = Context(config, device, data, model, train_b, test_b, store, opt, sched, gen, rt)
+    state = TrainState(model, opt, sched, torch.Generator().manual_seed(config.seed))
+    ctx = Context(config, device, data, train_b, test_b, store, rt, state)
     ctx.ddp = rt.wrap(model)  # DDP: the wrapper training steps go through
     return ctx
 
@@ -116,8 +117,8 @@ def run(
             runtime = joined = distributed.join(resolve_device(config.device))
         ctx = prepare(config, store, runtime)
         ctx.store.lock()  # a directory made just now by `prepare`; a no-op for `store`
-        if resume:
-            restore(ctx)
+        if resume:  # the last checkpoint, if the run got as far as one
+            ctx.summary = ctx.state.restore(ctx.store, ctx.device) or ctx.summary
         events = _run(ctx, stop)
         if config.tensorboard and runtime.is_main():  # DDP: rank 0 logs the events
             from ecs_core.tboard import logged
@@ -134,32 +135,19 @@ def run(
 
 
 def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
-    """The run itself, once the directory is ours: events out, summary written at the end."""
-    config = ctx.config
+    """The run itself, once the directory is ours: the one loop that appends each event the
+    stages yield to events.jsonl, folds it into the summary and yields it; the summary is
+    written at the end (finished, stopped or failed)."""
     stop = ctx.runtime.agreed(stop)  # DDP: every rank stops at the same batch
     emit = emitter(ctx)
     t0 = time.time()
     quantizing = False  # from here on the model holds shared weights, not the trained ones
     try:
-        yield emit(
-            ev.RunStarted(
-                run_dir=str(ctx.store.path),
-                config=config.to_dict(),
-                device=str(ctx.device),
-                params=sum(p.numel() for p in ctx.model.parameters()),
-                train_size=len(ctx.data.train_y),
-                test_size=len(ctx.data.test_y),
-                resumed_from_epoch=ctx.epoch,
-                layers=None if config.prunes else _dense_layers(ctx),
+        for event in _stages(ctx, stop):
+            quantizing = quantizing or (
+                isinstance(event, ev.StageStarted) and event.stage == "quantize"
             )
-        )
-        yield from _train_and_prune(ctx, stop, emit)
-        _save_model(ctx)
-        if config.quantize and config.prunes and ctx.runtime.is_main():  # DDP: rank 0
-            from ecs_core.quant.stage import quantize_stage
-
-            quantizing = True
-            yield from stage("quantize", 0, emit, quantize_stage(ctx, emit, stop))
+            yield emit(event)
         yield emit(_finish(ctx, "finished", t0))
     except Stopped:
         if not quantizing:  # model.safetensors already holds the trained weights
@@ -188,6 +176,33 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         raise
 
 
+def _stages(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
+    """Steps 1-5 as one stream of events (the numbered steps of this module's docstring)."""
+    config, st = ctx.config, ctx.state
+    yield ev.RunStarted(
+        run_dir=str(ctx.store.path),
+        config=config.to_dict(),
+        device=str(ctx.device),
+        params=sum(p.numel() for p in st.model.parameters()),
+        train_size=len(ctx.data.train_y),
+        test_size=len(ctx.data.test_y),
+        resumed_from_epoch=st.epoch,
+        layers=None if config.prunes else _dense_layers(st.model),
+    )
+    if config.rounds:  # 2-4 as IMP's rounds of train, prune, rewind
+        yield from imp_rounds(ctx, stop)
+    else:
+        yield from _train_and_prune(ctx, stop)
+    if ctx.summary.test_acc is None:  # no epoch and no mask evaluated the model
+        loss, acc = evaluate(st.model, ctx.test, config.precision)
+        yield ev.Evaluated(test_acc=acc, test_loss=loss)
+    _save_model(ctx)
+    if config.quantize and config.prunes and ctx.runtime.is_main():  # 5; DDP: rank 0
+        from ecs_core.quant.stage import quantize_stage
+
+        yield from stage("quantize", 0, quantize_stage(ctx, stop))
+
+
 def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:
     """Write the final summary (finished or stopped) and make the event that says so: the
     event carries the summary it leaves (the fold of every event, this one included)."""
@@ -197,37 +212,29 @@ def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:
     return ev.RunFinished(status, final.test_acc, final.to_dict(), seconds)
 
 
-def _train_and_prune(ctx: Context, stop: StopFlag | None, emit: Emit) -> Iterator[ev.Event]:
-    """Steps 2-4: warm-up, prune, train (or IMP's rounds of train, prune, rewind)."""
+def _train_and_prune(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
+    """Steps 2-4 of a one-shot method (or none): warm-up, prune, train."""
+    cfg, st = ctx.config, ctx.state
+    if cfg.prunes and st.mask is None and 0 < cfg.prune_epoch and st.epoch < cfg.epochs:
+        until = cfg.prune_epoch
+        yield from stage("warmup", until - st.epoch, epochs(ctx, until, stop, "warmup"))
+    if cfg.prunes and st.mask is None:
+        yield from stage("prune", 0, _one_shot(ctx))
+    if st.epoch < cfg.epochs:
+        yield from stage("train", cfg.epochs - st.epoch, epochs(ctx, cfg.epochs, stop, "train"))
+
+
+def _one_shot(ctx: Context) -> Iterator[ev.Event]:
     cfg = ctx.config
-    if cfg.rounds:
-        yield from imp_rounds(ctx, stop, emit)
-    else:
-        if cfg.prunes and ctx.mask is None and 0 < cfg.prune_epoch and ctx.epoch < cfg.epochs:
-            until = cfg.prune_epoch
-            body = epochs(ctx, until, stop, emit, "warmup")
-            yield from stage("warmup", until - ctx.epoch, emit, body)
-        if cfg.prunes and ctx.mask is None:
-            yield from stage("prune", 0, emit, _one_shot(ctx, emit))
-        if ctx.epoch < cfg.epochs:
-            body = epochs(ctx, cfg.epochs, stop, emit, "train")
-            yield from stage("train", cfg.epochs - ctx.epoch, emit, body)
-    if ctx.summary.test_acc is None:
-        loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-        yield emit(ev.Evaluated(test_acc=acc, test_loss=loss))
+    result = yield from prune_stage(ctx, cfg.density, cfg.method, cfg.ablate)
+    yield from apply_result(ctx, result, cfg.ablate)
 
 
-def _one_shot(ctx: Context, emit: Emit) -> Iterator[ev.Event]:
-    cfg = ctx.config
-    result = yield from prune_stage(ctx, emit, cfg.density, cfg.method, cfg.ablate)
-    yield apply_result(ctx, result, cfg.ablate, emit)
-
-
-def _dense_layers(ctx: Context) -> list[dict[str, Any]]:
+def _dense_layers(model: torch.nn.Module) -> list[dict[str, Any]]:
     """The per-layer report of a run that keeps every weight."""
-    ones = {k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(ctx.model).items()}
+    ones = {k: torch.ones_like(w, dtype=torch.bool) for k, w in prunable_weights(model).items()}
     return layer_report(ones)
 
 
 def _save_model(ctx: Context) -> None:
-    ctx.store.save_tensors("model.safetensors", ctx.model.state_dict())
+    ctx.store.save_tensors("model.safetensors", ctx.state.model.state_dict())

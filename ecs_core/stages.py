@@ -1,6 +1,9 @@
-"""The stages a run is made of, as generators of events: train epochs, prune, and the stage
-frame around them. `pipeline.run` orders them (and `imp.rounds` repeats them); each takes the
-run's `Context` and `emit` (which appends an event to the run's events.jsonl and returns it).
+"""The stages a run is made of, as plain generators of events: train epochs, prune, and the
+stage frame around them. `pipeline.run` orders them (and `imp.imp_rounds` repeats them); each
+takes the run's `Context` (its inputs, and the `TrainState` it advances) and yields its events.
+They write no event: `pipeline._run` is the one loop that appends each event to events.jsonl
+and folds it into the summary (`emitter`) before the stage goes on, so a stage that resumes
+after a `yield` sees the summary with that event in it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from typing import Any
 import torch
 
 from ecs_core import events as ev
-from ecs_core.checkpoint import apply_mask, save_checkpoint
 from ecs_core.context import Context, StopFlag, Stopped
 from ecs_core.data.loader import Batches
 from ecs_core.distributed import full_batches
@@ -29,7 +31,7 @@ Emit = Callable[[ev.Event], ev.Event]
 
 def emitter(ctx: Context) -> Emit:
     """`emit(event)`: append the event to the run's events.jsonl and fold it into the run's
-    summary (`Summary.apply`); the one way an event leaves the engine."""
+    summary (`Summary.apply`); the one way an event leaves the engine (`pipeline._run`)."""
 
     def emit(event: ev.Event) -> ev.Event:
         ctx.store.append_event(event)
@@ -39,66 +41,60 @@ def emitter(ctx: Context) -> Emit:
     return emit
 
 
-def stage(name: str, epochs: int, emit: Emit, body: Iterator[ev.Event], **where: int) -> Any:
+def stage(name: str, epochs: int, body: Iterator[ev.Event], **where: int) -> Any:
     """Wrap a stage body in stage_started / stage_finished events; return the body's result.
     `where`: IMP's `round` and `rounds`, carried by the stage_started event."""
     t = time.time()
-    yield emit(ev.StageStarted(stage=name, epochs=epochs, **where))
+    yield ev.StageStarted(stage=name, epochs=epochs, **where)
     result = yield from body
-    yield emit(ev.StageFinished(stage=name, seconds=time.time() - t))
+    yield ev.StageFinished(stage=name, seconds=time.time() - t)
     return result
 
 
-def epochs(
-    ctx: Context, until: int, stop: StopFlag | None, emit: Emit, name: str
-) -> Iterator[ev.Event]:
-    """Train until `ctx.epoch == until` (epochs count on over the whole run, IMP rounds too),
+def epochs(ctx: Context, until: int, stop: StopFlag | None, name: str) -> Iterator[ev.Event]:
+    """Train until `state.epoch == until` (epochs count on over the whole run, IMP rounds too),
     with an epoch_end event, and a checkpoint every `checkpoint_every` epochs and at the end
     of a training stage."""
-    cfg = ctx.config
-    while ctx.epoch < until:
-        epoch = ctx.epoch + 1
-        lr = ctx.optimizer.param_groups[0]["lr"]
+    cfg, st = ctx.config, ctx.state
+    while st.epoch < until:
+        epoch = st.epoch + 1
+        lr = st.optimizer.param_groups[0]["lr"]
         t = time.time()
-        step = yield from _batches(ctx, epoch, stop, emit, name)
-        ctx.scheduler.step()
+        step = yield from _batches(ctx, epoch, stop, name)
+        st.scheduler.step()
         step = ctx.runtime.reduce_step(step)  # DDP: epoch totals over all ranks
-        ctx.runtime.sync_buffers(ctx.model)  # DDP: rank 0's batch-norm statistics everywhere
-        test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
+        ctx.runtime.sync_buffers(st.model)  # DDP: rank 0's batch-norm statistics everywhere
+        test_loss, test_acc = evaluate(st.model, ctx.test, cfg.precision)
         seconds = time.time() - t
-        ctx.epoch = epoch
+        st.epoch = epoch
         train_loss = step.loss if step else float("nan")
         train_acc = step.acc if step else 0.0
-        best = test_acc > ctx.best_acc
-        ctx.best_acc = max(ctx.best_acc, test_acc)
-        yield emit(
-            ev.EpochEnd(
-                stage=name, epoch=epoch, epochs=cfg.total_epochs, train_loss=train_loss,
-                train_acc=train_acc, test_loss=test_loss, test_acc=test_acc, lr=lr,
-                seconds=seconds, img_per_s=(step.seen if step else 0) / max(1e-9, seconds),
-                density=ctx.summary.get("density", 1.0), round=ctx.round,
-            )
+        best = test_acc > st.best_acc
+        st.best_acc = max(st.best_acc, test_acc)
+        yield ev.EpochEnd(
+            stage=name, epoch=epoch, epochs=cfg.total_epochs, train_loss=train_loss,
+            train_acc=train_acc, test_loss=test_loss, test_acc=test_acc, lr=lr,
+            seconds=seconds, img_per_s=(step.seen if step else 0) / max(1e-9, seconds),
+            density=ctx.summary.get("density", 1.0), round=st.round,
         )  # fmt: skip
         if epoch % cfg.checkpoint_every == 0 or (epoch == until and name == "train"):
-            path = save_checkpoint(ctx, best=best)
-            yield emit(ev.CheckpointSaved(path=str(path), epoch=epoch, best=best))
+            path = ctx.save_checkpoint(best=best)
+            yield ev.CheckpointSaved(path=str(path), epoch=epoch, best=best)
         if stop is not None and stop.is_set():
             raise Stopped
 
 
-def _batches(ctx: Context, epoch: int, stop: StopFlag | None, emit: Emit, name: str) -> Any:
+def _batches(ctx: Context, epoch: int, stop: StopFlag | None, name: str) -> Any:
     """One epoch's optimizer steps, with throttled batch_progress events; the last step."""
-    net = ctx.ddp if ctx.ddp is not None else ctx.model  # DDP: train through the wrapper
-    cfg = ctx.config
+    st, cfg = ctx.state, ctx.config
+    net = ctx.ddp if ctx.ddp is not None else st.model  # DDP: train through the wrapper
     steps = train_epoch(
-        net, ctx.train, ctx.optimizer, ctx.generator, ctx.enforcer, epoch, cfg.precision
+        net, ctx.train, st.optimizer, st.generator, st.enforcer, epoch, cfg.precision
     )
-    return (yield from progress(steps, name, epoch, cfg.total_epochs, emit, stopper(stop)))
+    return (yield from progress(steps, name, epoch, cfg.total_epochs, stopper(stop)))
 
 
-def progress(
-    steps: Iterator[Step], name: str, epoch: int, epochs: int, emit: Emit, check: Callable
-) -> Any:
+def progress(steps: Iterator[Step], name: str, epoch: int, epochs: int, check: Callable) -> Any:
     """Drive one epoch's steps (training, or the quantize stage's centroid fine-tuning):
     a batch_progress event at most every PROGRESS_EVERY_S and at the last batch, `check()`
     (which raises `Stopped` on a stop request) after every step; returns the last step."""
@@ -107,12 +103,10 @@ def progress(
         now = time.time()
         if now - last >= PROGRESS_EVERY_S or step.batch == step.batches:
             last = now
-            yield emit(
-                ev.BatchProgress(
-                    stage=name, epoch=epoch, epochs=epochs, batch=step.batch,
-                    batches=step.batches, loss=step.loss,
-                    img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
-                )
+            yield ev.BatchProgress(
+                stage=name, epoch=epoch, epochs=epochs, batch=step.batch,
+                batches=step.batches, loss=step.loss,
+                img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
             )  # fmt: skip
         check()
     return step
@@ -129,8 +123,8 @@ def stopper(stop: StopFlag | None) -> Callable[[], None]:
 
 
 def prune_stage(
-    ctx: Context, emit: Emit, density: float, method: str, ablate: str,
-    keep: Mask | None = None, **where: int,
+    ctx: Context, density: float, method: str, ablate: str, keep: Mask | None = None,
+    **where: int,
 ) -> Iterator[ev.Event]:  # fmt: skip
     """Score, mask, report; refuse layer collapse; apply the mask (re-initialising the kept
     weights for `--ablate reinit`); save masks.safetensors and a checkpoint.
@@ -142,67 +136,63 @@ def prune_stage(
     scoring = _ScoringBatches(full_batches(ctx.train), score_gen)  # DDP: the global batches
 
     def score() -> PruneResult:
-        return prune(ctx.model, method, density, scoring, cfg.scope, cfg.budget,
+        return prune(ctx.state.model, method, density, scoring, cfg.scope, cfg.budget,
                      cfg.score_batches, cfg.seed, cfg.prune_iterations, ablate, keep)  # fmt: skip
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
     result = ctx.runtime.on_main(score)
-    yield emit(ev.Pruned(**_prune_fields(result), **where))
-    yield from _check_result(ctx, result, density, emit)
+    yield ev.Pruned(**_prune_fields(result), **where)
+    yield from _check_result(ctx, result, density)
     return result
 
 
 def apply_result(
-    ctx: Context, result: PruneResult, ablate: str, emit: Emit, evaluate_now: bool = True
-) -> ev.MaskApplied:
-    """The mask in force from now on (after any rewind), and its model evaluated and saved.
+    ctx: Context, result: PruneResult, ablate: str, evaluate_now: bool = True
+) -> Iterator[ev.Event]:
+    """The mask in force from now on (after any rewind), and its model evaluated and saved:
+    the mask_applied event, then (with that event in the summary) masks and a checkpoint.
 
     `evaluate_now=False` (IMP's rounds, which always train next): no test pass on the pruned,
     untrained model; it would be most of the work between rounds (a full test set), and the
     round's result is its accuracy after training."""
-    cfg = ctx.config
+    cfg, st = ctx.config, ctx.state
     if ablate == "reinit":  # a fresh draw of the kept weights (same init, another seed)
         d = ctx.data
 
         def fresh() -> torch.nn.Module:
             return build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)
 
-        reinit_weights(ctx.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
-    apply_mask(ctx, result.mask)
-    applied = ev.MaskApplied(round=ctx.round)  # IMP: the last round's numbers are not this
+        reinit_weights(st.model, fresh, cfg.seed + REINIT_SEED)  # DDP: same draw on every rank
+    st.apply_mask(result.mask)
+    applied = ev.MaskApplied(round=st.round)  # IMP: the last round's numbers are not this
     if evaluate_now:  # model's, and none are until its first epoch ends
         # The pruned model's own accuracy (before any training with the mask): reported, and
         # the run's result if no epoch follows.
-        loss, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-        applied = ev.MaskApplied(test_acc=acc, test_loss=loss, round=ctx.round)
-    emit(applied)  # the summary's best_test_acc restarts: the dense training's is not this one's
-    ctx.best_acc = -1.0
+        loss, acc = evaluate(st.model, ctx.test, cfg.precision)
+        applied = ev.MaskApplied(test_acc=acc, test_loss=loss, round=st.round)
+    yield applied  # the summary's best_test_acc restarts: the dense training's is not this one's
+    st.best_acc = -1.0
     ctx.store.save_tensors(
         "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
     )
-    save_checkpoint(ctx)
-    return applied
+    ctx.save_checkpoint()
 
 
-def _check_result(
-    ctx: Context, result: PruneResult, density: float, emit: Emit
-) -> Iterator[ev.Event]:
+def _check_result(ctx: Context, result: PruneResult, density: float) -> Iterator[ev.Event]:
     cfg = ctx.config
     if result.collapsed_layers:
         names = ", ".join(result.collapsed_layers)
-        yield emit(ev.Log(message=f"layer collapse: no weights kept in {names}", level="error"))
+        yield ev.Log(message=f"layer collapse: no weights kept in {names}", level="error")
         if not cfg.allow_collapse:
             raise PruneError(
                 f"pruning to density {density:g} ({cfg.scope} scope) leaves no weights in "
                 f"{names}; use --scope layer, a higher --density, or --allow-collapse"
             )
     if result.budget == "union":
-        yield emit(
-            ev.Log(
-                message=f"ECS union budget kept {result.density:.2%} of weights for a target "
-                f"of {cfg.density:.2%}; compare with other methods at the achieved density",
-                level="warning",
-            )
+        yield ev.Log(
+            message=f"ECS union budget kept {result.density:.2%} of weights for a target "
+            f"of {cfg.density:.2%}; compare with other methods at the achieved density",
+            level="warning",
         )
 
 

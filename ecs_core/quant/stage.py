@@ -1,6 +1,6 @@
 """The pipeline's quantize stage: share weights, fine-tune centroids, int8, export, measure.
 
-`pipeline.run` calls `yield from quantize_stage(ctx, emit)` after training; its Quantized and
+`pipeline.run` calls `yield from quantize_stage(ctx, stop)` after training; its Quantized and
 Exported events are what summary.json's `quant` and `sizes` are folded from (`summary.py`).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -18,7 +18,7 @@ from ecs_core import events as ev
 from ecs_core.data.loader import Batches
 from ecs_core.quant.codec import save_compressed
 from ecs_core.quant.kmeans import ShareReport, share_weights, shareable_weights
-from ecs_core.stages import progress, stopper
+from ecs_core.stages import progress, stage, stopper
 from ecs_core.train import NonFiniteLoss, Step, autocast, evaluate
 
 if TYPE_CHECKING:
@@ -108,46 +108,44 @@ def finetune_centroids(
         r.codebook = c.detach().cpu()
 
 
-def _finetune(ctx: Context, report: ShareReport, emit, check) -> Iterator[ev.Event]:
-    """`finetune_epochs` epochs of centroid training, reported like training epochs."""
-    cfg = ctx.config
+def _finetune(ctx: Context, report: ShareReport, check: Callable) -> Iterator[ev.Event]:
+    """`finetune_epochs` epochs of centroid training, reported like training epochs (their
+    optimizer is over the centroids, and their epochs are not the run's: 1..finetune_epochs)."""
+    cfg, st = ctx.config, ctx.state
     epochs = cfg.finetune_epochs
-    t0 = time.time()
-    yield emit(ev.StageStarted(stage="finetune", epochs=epochs))
     for epoch in range(1, epochs + 1):
         t = time.time()
         steps = finetune_centroids(
-            ctx.model, report, ctx.train, ctx.generator, cfg.quantize_bn, precision=cfg.precision
+            st.model, report, ctx.train, st.generator, cfg.quantize_bn, precision=cfg.precision
         )
-        step = yield from progress(steps, "finetune", epoch, epochs, emit, check)
+        step = yield from progress(steps, "finetune", epoch, epochs, check)
         loss, acc = (step.loss, step.acc) if step else (float("nan"), 0.0)
-        test_loss, test_acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
-        yield emit(ev.EpochEnd(
+        test_loss, test_acc = evaluate(st.model, ctx.test, cfg.precision)
+        yield ev.EpochEnd(
             stage="finetune", epoch=epoch, epochs=epochs, train_loss=loss, train_acc=acc,
             test_loss=test_loss, test_acc=test_acc, lr=FINETUNE_LR, seconds=time.time() - t,
             img_per_s=ctx.train.num_images / max(1e-9, time.time() - t),
             density=ctx.summary.get("density", 1.0),
-        ))  # fmt: skip
-    yield emit(ev.StageFinished(stage="finetune", seconds=time.time() - t0))
+        )  # fmt: skip
 
 
-def _int8(ctx: Context, emit, check) -> Iterator[ev.Event]:
+def _int8(ctx: Context, check: Callable) -> Iterator[ev.Event]:
     """Build and evaluate the int8 CPU model; on any failure warn and return None."""
     from ecs_core.context import Stopped
     from ecs_core.quant.int8 import build_int8, int8_accuracy
 
     try:
         calib = calibration_images(ctx.train, ctx.config.calib_batches, ctx.config.seed)
-        model = build_int8(ctx.model, calib, INT8_BATCH, check=check)
+        model = build_int8(ctx.state.model, calib, INT8_BATCH, check=check)
         acc = int8_accuracy(model, ctx.test.epoch())
     except Stopped:
         raise
     except Exception as exc:  # int8 is a bonus; the run goes on without it
         reason = str(exc).splitlines()[0] if str(exc) else ""
-        yield emit(ev.Log(
+        yield ev.Log(
             message=f"int8 inference model skipped: {type(exc).__name__}: {reason}",
             level="warning",
-        ))  # fmt: skip
+        )
         return None
     return acc
 
@@ -163,7 +161,7 @@ def export_meta(ctx: Context, bits: int, test_acc: float | None) -> dict[str, An
     }  # fmt: skip
 
 
-def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:
+def quantize_stage(ctx: Context, stop: Any = None) -> Iterator[ev.Event]:
     """Weight sharing, optional centroid fine-tuning, int8, export (the Quantized and Exported
     events give the summary its `quant` and `sizes`).
 
@@ -171,25 +169,28 @@ def quantize_stage(ctx: Context, emit, stop: Any = None) -> Iterator[ev.Event]:
     batch, or between steps; `--resume` then redoes this stage from the trained weights.
     """
     check = stopper(stop)
-    cfg = ctx.config
+    cfg, model, mask = ctx.config, ctx.state.model, ctx.state.mask
     t = time.time()
-    report = share_weights(ctx.model, cfg.bits, ctx.mask, cfg.quantize_bn)
+    report = share_weights(model, cfg.bits, mask, cfg.quantize_bn)
     check()
     if cfg.finetune_epochs > 0:
-        yield from _finetune(ctx, report, emit, check)
-    _, acc = evaluate(ctx.model, ctx.test, ctx.config.precision)
+        yield from stage("finetune", cfg.finetune_epochs, _finetune(ctx, report, check))
+    _, acc = evaluate(model, ctx.test, cfg.precision)
     check()
-    ctx.store.save_tensors("quantized.safetensors", ctx.model.state_dict())
-    int8_acc = yield from _int8(ctx, emit, check)
+    ctx.store.save_tensors("quantized.safetensors", model.state_dict())
+    int8_acc = yield from _int8(ctx, check)
     check()
     rows = report.rows()
-    yield emit(ev.Quantized(
-        bits=cfg.bits, unique_before=report.unique_before, unique_after=report.unique_after,
-        layers=rows, test_acc=acc, int8_test_acc=int8_acc, seconds=time.time() - t,
-    ))  # fmt: skip
+    yield ev.Quantized(
+        bits=cfg.bits,
+        unique_before=report.unique_before,
+        unique_after=report.unique_after,
+        layers=rows,
+        test_acc=acc,
+        int8_test_acc=int8_acc,
+        seconds=time.time() - t,
+    )
     path = ctx.store.path / "model.ecsz"
-    size = save_compressed(path, ctx.model, ctx.mask, export_meta(ctx, cfg.bits, acc))
-    dense, sparse = dense_bytes(ctx.model), csr_bytes(ctx.model)
-    yield emit(ev.Exported(
-        path=str(path), dense_bytes=dense, sparse_bytes=sparse, compressed_bytes=size
-    ))  # fmt: skip
+    size = save_compressed(path, model, mask, export_meta(ctx, cfg.bits, acc))
+    dense, sparse = dense_bytes(model), csr_bytes(model)
+    yield ev.Exported(path=str(path), dense_bytes=dense, sparse_bytes=sparse, compressed_bytes=size)

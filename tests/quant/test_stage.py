@@ -90,7 +90,8 @@ def test_int8_failure_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(int8, "check_available", unavailable)
     cfg = RunConfig(width=0.125, epochs=0, device="cpu", download=False, runs_dir=str(tmp_path))
     ctx = prepare(cfg.validate())
-    out = list(quantize_stage(ctx, emitter(ctx)))  # events folded into ctx.summary as in a run
+    emit = emitter(ctx)  # each event appended and folded into ctx.summary, as in a run
+    out = [emit(e) for e in quantize_stage(ctx)]
     warnings = [e for e in out if isinstance(e, ev.Log) and e.level == "warning"]
     assert warnings and "no int8 kernels" in warnings[0].message
     quantized = next(e for e in out if isinstance(e, ev.Quantized))

@@ -50,8 +50,8 @@ def keep_state(out: Path):
 
     def save(ctx: pipeline.Context) -> None:
         original(ctx)
-        state = {k: v.detach().cpu().clone() for k, v in ctx.model.state_dict().items()}
-        mask = {k: v.cpu().clone() for k, v in (ctx.mask or {}).items()}
+        state = {k: v.detach().cpu().clone() for k, v in ctx.state.model.state_dict().items()}
+        mask = {k: v.cpu().clone() for k, v in (ctx.state.mask or {}).items()}
         torch.save({"model": state, "mask": mask, "summary": ctx.summary.to_dict()},
                    out / f"{TAG['now']}-rank{RANK}.pt")  # fmt: skip
 

@@ -77,7 +77,7 @@ def test_only_rank_0_writes_and_files_hold_its_model(ddp: dict) -> None:
 def test_matches_single_process_with_same_global_batch(ddp: dict, tmp_path: Path) -> None:
     """Same mask exactly (rank 0 scores the global batches); weights within TOLERANCE; and the
     tolerance is meaningful: a half-batch single-process run falls outside it."""
-    init = _params(pipeline.prepare(BASE, RunStore(tmp_path / "init")).model.state_dict())
+    init = _params(pipeline.prepare(BASE, RunStore(tmp_path / "init")).state.model.state_dict())
 
     def single(batch_size: int) -> tuple[dict, dict]:
         config = RunConfig(**{**BASE.to_dict(), "batch_size": batch_size,
