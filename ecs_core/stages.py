@@ -150,7 +150,7 @@ def apply_result(
     ctx: Context, result: PruneResult, ablate: str, evaluate_now: bool = True
 ) -> Iterator[ev.Event]:
     """The mask in force from now on (after any rewind), and its model evaluated and saved:
-    the mask_applied event, then (with that event in the summary) masks and a checkpoint.
+    masks and a checkpoint (its summary with the event folded in), then the mask_applied event.
 
     `evaluate_now=False` (IMP's rounds, which always train next): no test pass on the pruned,
     untrained model; it would be most of the work between rounds (a full test set), and the
@@ -170,12 +170,13 @@ def apply_result(
         # the run's result if no epoch follows.
         loss, acc = evaluate(st.model, ctx.test, cfg.precision)
         applied = ev.MaskApplied(test_acc=acc, test_loss=loss, round=st.round)
-    yield applied  # the summary's best_test_acc restarts: the dense training's is not this one's
-    st.best_acc = -1.0
+    st.best_acc = -1.0  # as the summary's best_test_acc: the dense training's is not this one's
     ctx.store.save_tensors(
         "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
     )
-    ctx.save_checkpoint()
+    # saved before the event leaves, so whoever sees mask_applied can resume from the mask
+    st.save(ctx.store, ctx.summary.copy().apply(applied), cfg)
+    yield applied
 
 
 def _check_result(ctx: Context, result: PruneResult, density: float) -> Iterator[ev.Event]:

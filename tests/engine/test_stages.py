@@ -103,3 +103,22 @@ def _weights(ctx) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
     from ecs_core.models import prunable_weights
 
     return prunable_weights(ctx.state.model)
+
+
+def test_the_checkpoint_holds_the_mask_before_mask_applied_is_seen(tmp_path: Path) -> None:
+    """A consumer that stops at mask_applied (a second Ctrl-C) leaves a run that resumes from
+    the mask, not one that prunes again."""
+    import json
+
+    from ecs_core.pipeline import run
+    from ecs_core.store import RunStore
+
+    seen = None
+    for e in run(_config(tmp_path, method="snip", epochs=1)):
+        if isinstance(e, ev.RunStarted):
+            store = RunStore(e.run_dir)
+        if isinstance(e, ev.MaskApplied):
+            seen = store.load_checkpoint("last.pt")
+            break
+    assert seen is not None and seen["mask"] is not None and seen["epoch"] == 0
+    assert json.loads(seen["summary_json"])["pruned_test_acc"] == e.test_acc
