@@ -7,7 +7,8 @@ importing the pipeline that runs them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -51,6 +52,7 @@ class Context:
     ddp: nn.Module | None = None
     """DDP: the DistributedDataParallel wrapper that training steps go through (None: 1 process)."""
 
-    def save_checkpoint(self, best: bool = False) -> Any:
-        """checkpoints/last.pt (and best.pt) of the state as it is now, with the summary."""
-        return self.state.save(self.store, self.summary, self.config, best)
+    def save_checkpoint(self, best: bool = False, summary: Summary | None = None) -> Path:
+        """checkpoints/last.pt (and best.pt) of the state as it is now, with the summary so
+        far (or `summary`: one with an event folded in that has not left yet)."""
+        return self.state.save(self.store, summary or self.summary, self.config, best)

@@ -175,7 +175,7 @@ def apply_result(
         "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
     )
     # saved before the event leaves, so whoever sees mask_applied can resume from the mask
-    st.save(ctx.store, ctx.summary.copy().apply(applied), cfg)
+    ctx.save_checkpoint(summary=ctx.summary.copy().apply(applied))
     yield applied
 
 
