@@ -315,6 +315,28 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
     await workers_done(app)
     await pilot.pause()
+    await tables_measured(pilot)
+
+
+async def tables_measured(pilot: Pilot) -> None:
+    """Wait until every DataTable has measured its rows, with no worker left to redraw one.
+    Textual's DataTable sizes its columns on its own next idle after rows are added
+    (`_on_idle`), so a picture taken in between shows each column as wide as its label, its
+    cells cut ("finish 5.00 78.1 77." for "finished 5.00% 78.10% 77.50%": the Runs tab's
+    snapshot failed in CI that way, twice). Two clean looks in a row, a pause apart."""
+    from textual.widgets import DataTable
+
+    def pending() -> bool:
+        tables = pilot.app.screen.query(DataTable)
+        return any(t._require_update_dimensions or t._updated_cells for t in tables)
+
+    clean = 0
+    for _ in range(100):  # 2 s at most: the picture's comparison says the rest
+        await workers_done(pilot.app)
+        clean = 0 if pending() else clean + 1
+        if clean == 2:
+            return
+        await pilot.pause(0.02)
 
 
 @pytest.fixture
