@@ -1,18 +1,20 @@
-"""Run configuration: one frozen dataclass, one line of doc per field.
+"""Run configuration: one frozen dataclass; each field that is an `ecs run` option is declared
+there once, with `option(default, help, ...)` (see `ecs_core/options.py`).
 
-Every `ecs run` option maps to one field here, one to one; the TUI builds the same object.
-`validate()` turns every bad value a user can type into a `ConfigError` naming the field and
-the valid choices, before anything is created on disk.
+`ecs run`'s options, the app's form and the command line that reproduces a run are all made
+from these fields; the app builds the same object. `validate()` checks every field against its
+declaration, then the rules across fields, turning every bad value a user can type into a
+`ConfigError` naming the option and the valid values, before anything is created on disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_core.names import ConfigError, canonical_name
+from ecs_core.options import option, options
 from ecs_core.registry import DATASETS, MODELS, PRUNERS, pruner
 from ecs_core.rounds import imp_densities
 
@@ -26,8 +28,6 @@ ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
-FLOAT32_MAX = 3.4028234663852886e38
-"""Rates and factors become float32 tensors in the optimizer: larger values overflow."""
 SEED_RANGE = (-(2**63), 2**63 - 1)
 """What torch's generators take, with room for the seed + 1 and seed + rank used in a run."""
 
@@ -44,185 +44,172 @@ def check_model_spec(spec: str) -> str:
     return spec
 
 
+def _model_name(name: str) -> str:
+    """A registered model (any case), or the user's own `package.module:factory`."""
+    return check_model_spec(name) if ":" in name else canonical_name(name, MODELS, "model")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that decides what a run computes (plus where it writes)."""
+    """Everything that decides what a run computes (plus where it writes).
+
+    Each option's help is its doc; `label` puts it on the app's form; `bounds` and `choices`
+    are what `validate` holds it to."""
 
     # --- what to train
-    model: str = "vgg16"
-    """Architecture: vgg16 / vgg19 (with batch norm), resnet18 / 34 / 50, CIFAR variants; or
-    your own, `package.module:factory` with factory(num_classes, in_channels, width)."""
-    dataset: str = "digits"
-    """digits (embedded, works offline), fashion-mnist, cifar10 or cifar100."""
-    width: float = 1.0
-    """Channel multiplier; 0.25 gives a quarter-width model that trains on a laptop."""
+    model: str = option(
+        "vgg16",
+        "{choices} (any case); or your own, package.module:factory with "
+        "factory(num_classes, in_channels, width).",
+        label="model", choices=MODELS, parse=_model_name,
+    )  # fmt: skip
+    dataset: str = option(
+        "digits", "{choices}; digits is embedded (works offline).",
+        label="dataset", choices=DATASETS,
+    )  # fmt: skip
+    width: float = option(
+        1.0, "Channel multiplier (0.25 = quarter width, trains on a laptop).",
+        label="width", bounds="(0, 8]",
+    )  # fmt: skip
 
     # --- how to prune
-    method: str = "ecs"
-    """Pruning method: ecs, snip, grasp, synflow, random, magnitude, or none (train dense)."""
-    density: float = 0.05
-    """Retained fraction of prunable (conv + linear) weights, in (0, 1]."""
-    scope: str = "global"
-    """global: one threshold over all layers; layer: keep `density` in every layer."""
-    budget: str = "exact"
-    """ECS only. exact: keep exactly `density`; union: top-x by |w| union top-x by |g| (x..2x)."""
-    warmup_epochs: int = 1
-    """Epochs trained before pruning, for methods that prune after training (ecs, magnitude)."""
-    score_batches: int = 1
-    """Batches whose gradients are summed to score connections (snip, ecs, grasp)."""
-    ablate: str = "none"
-    """Sanity check of the method: shuffle (each layer's mask permuted), reinit (kept weights
-    re-initialised), invert (lowest scores kept), or none. Part of the run's name."""
-    prune_iterations: int = 100
-    """SynFlow: pruning rounds; round k keeps density**(k/n) (exponential schedule)."""
-    prune_fraction: float = 0.2
-    """IMP: fraction of the remaining weights removed each round (Frankle & Carbin: 0.2)."""
-    rewind_epoch: int = 0
-    """IMP: after each round the kept weights, optimizer and LR schedule go back to their
-    state after this epoch of the dense run (0: initialisation, the original lottery ticket)."""
-    allow_collapse: bool = False
-    """Go on even if pruning leaves a layer with no weights at all."""
+    method: str = option(
+        "ecs", "Pruning method: {choices} (none trains the dense model).",
+        label="method", choices=PRUNERS,
+    )  # fmt: skip
+    density: float = option(
+        0.05, "Fraction of prunable (conv + linear) weights kept, in (0, 1].",
+        aliases=("--retain",), label="density", bounds="(0, 1]",
+    )  # fmt: skip
+    scope: str = option(
+        "global", "global: one threshold over all layers | layer: keep the density in each.",
+        label="scope", choices=SCOPES,
+    )  # fmt: skip
+    budget: str = option(
+        "exact", "ECS: exact (= density) | union (top-x by |w| union top-x by |g|: x..2x).",
+        label="budget", choices=BUDGETS,
+    )  # fmt: skip
+    warmup_epochs: int = option(
+        1, "Epochs trained before pruning, for methods that prune after training (ecs, "
+        "magnitude).", label="warm-up", bounds=">= 0",
+    )  # fmt: skip
+    score_batches: int = option(
+        1, "Batches whose gradients are summed to score connections (snip, ecs, grasp).",
+        label="score bat", bounds=">= 1",
+    )  # fmt: skip
+    ablate: str = option(
+        "none", "Sanity check: none | shuffle (each layer's mask permuted) | reinit (kept "
+        "weights re-initialised) | invert (kept lowest scores). Part of the run's name.",
+        label="ablate", choices=ABLATIONS, noun="ablation (--ablate)",
+    )  # fmt: skip
+    prune_iterations: int = option(
+        100, "SynFlow: pruning rounds (density**(k/n) at round k).",
+        label="rounds", bounds=">= 1",
+    )  # fmt: skip
+    prune_fraction: float = option(
+        0.2, "IMP: fraction of the remaining weights removed per round (Frankle & Carbin: 0.2).",
+        label="imp frac", bounds="(0, 1)",
+    )  # fmt: skip
+    rewind_epoch: int = option(
+        0, "IMP: after each round the kept weights, optimizer and LR schedule go back to this "
+        "epoch of the dense run (0 = initialisation, the lottery ticket).",
+        label="rewind", bounds=">= 0",
+    )  # fmt: skip
+    allow_collapse: bool = option(
+        False, "Go on even if pruning leaves a layer with no weights at all."
+    )
 
     # --- how to train (the original's defaults)
-    epochs: int = 70
-    """Total training epochs, warm-up included."""
-    batch_size: int = 128
-    """Images per optimizer step."""
-    lr: float = 0.1
-    """SGD learning rate at the start."""
-    momentum: float = 0.9
-    """SGD momentum."""
-    weight_decay: float = 5e-4
-    """L2 penalty added by SGD."""
-    step_size: int = 20
-    """StepLR: multiply the learning rate by `gamma` every this many epochs."""
-    gamma: float = 0.1
-    """StepLR decay factor."""
-    max_batches: int | None = None
-    """Cap on batches per epoch (smoke runs); None trains on the whole training set."""
-    seed: int = 0
-    """Seeds model init, shuffling, augmentation and pruning; same seed, same run on CPU."""
-    device: str = "auto"
-    """auto (cuda when available), cpu or cuda."""
-    precision: str = "auto"
-    """auto: bf16 autocast on CUDA, fp32 on the CPU; or fp32, or bf16 (fast with AVX512-BF16)."""
+    epochs: int = option(
+        70, "Total epochs, warm-up included (IMP: per round).", label="epochs", bounds=">= 0"
+    )
+    batch_size: int = option(
+        128, "Images per optimizer step.", aliases=("--batchsize",), label="batch",
+        bounds=">= 1",
+    )  # fmt: skip
+    lr: float = option(0.1, "SGD learning rate at the start.", label="lr", bounds="> 0")
+    momentum: float = option(0.9, "SGD momentum.", bounds="[0, 1)")
+    weight_decay: float = option(
+        5e-4, "L2 weight decay (added by SGD).", aliases=("--weightdecay",), bounds=">= 0"
+    )
+    step_size: int = option(
+        20, "StepLR: multiply the learning rate by gamma every this many epochs.",
+        aliases=("--step",), bounds=">= 1",
+    )  # fmt: skip
+    gamma: float = option(0.1, "StepLR decay factor.", bounds="(0, 1]")
+    max_batches: int | None = option(
+        None, "Cap on batches per epoch (smoke runs); unset: the whole training set.",
+        label="max batch", bounds=">= 1", blank="all",
+    )  # fmt: skip
+    seed: int = option(
+        0, "Seeds model init, shuffling, augmentation and pruning; same seed, same run on CPU.",
+        label="seed", bounds=f"{SEED_RANGE[0]}..{SEED_RANGE[1]}", kind="a 64-bit integer",
+    )  # fmt: skip
+    device: str = option(
+        "auto", "auto (cuda when available) | cpu | cuda.", label="device", choices=DEVICES
+    )
+    precision: str = option(
+        "auto", "auto (bf16 autocast on CUDA, fp32 on the CPU) | fp32 | bf16 (fast with "
+        "AVX512-BF16).", label="precision", choices=PRECISIONS,
+    )  # fmt: skip
 
     # --- quantization and export
-    quantize: bool = True
-    """After training a pruned model: k-means weight sharing, 8-bit, compressed file."""
-    bits: int = 5
-    """Weight sharing uses 2**bits clusters per layer (5 -> 32, as the original report)."""
-    quantize_bn: bool = False
-    """Also share batch-norm weights (the original did)."""
-    finetune_epochs: int = 0
-    """Epochs of centroid fine-tuning after weight sharing (Deep Compression)."""
-    calib_batches: int = 8
-    """Batches used to calibrate the int8 inference model."""
+    quantize: bool = option(
+        True, "After training a pruned model: k-means weight sharing, int8, compressed export.",
+        label="quantize",
+    )  # fmt: skip
+    bits: int = option(
+        5, "Weight sharing: 2**bits clusters per layer (5 -> 32, as the original report).",
+        label="bits", bounds="1..8",
+    )  # fmt: skip
+    quantize_bn: bool = option(False, "Also share batch-norm weights (the original did).")
+    finetune_epochs: int = option(
+        0, "Epochs of centroid fine-tuning after weight sharing (Deep Compression).",
+        bounds=">= 0",
+    )  # fmt: skip
+    calib_batches: int = option(
+        8, "Batches used to calibrate the int8 inference model.", bounds=">= 1"
+    )
 
     # --- where
-    data_dir: str = "./data"
-    """Where datasets live (and are downloaded to, when the network allows)."""
-    download: bool = True
-    """Download a missing dataset (CIFAR, Fashion-MNIST) when the network allows."""
-    runs_dir: str = "./runs"
-    """Parent folder of run directories."""
-    checkpoint_every: int = 1
-    """Write a resumable checkpoint every this many epochs."""
-    tensorboard: str = field(default="", compare=False)
-    """Also write TensorBoard logs to this folder ("" = none); a sweep gives each cell a
-    sub-folder. Where to log, not what to compute: a resume may change it."""
+    data_dir: str = option(
+        "./data", "Where datasets live (and are downloaded to, when the network allows)."
+    )
+    download: bool = option(
+        True, "Download a missing dataset (CIFAR, Fashion-MNIST) when the network allows."
+    )
+    runs_dir: str = option("./runs", "Parent folder of run directories.")
+    checkpoint_every: int = option(
+        1, "Write a resumable checkpoint every this many epochs.", bounds=">= 1"
+    )
+    tensorboard: str = option(
+        "", "Also write TensorBoard logs here (a sweep: one sub-folder per cell); a resume may "
+        "change it.", compare=False, label="tb logs",
+    )  # fmt: skip
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Free-form notes carried into config.json (never read by the engine)."""
+    """Free-form notes carried into config.json (never read by the engine; no option)."""
 
     def validate(self) -> RunConfig:
-        """Return a copy with canonical names; raise `ConfigError` on the first bad field."""
-        if ":" in self.model:
-            model = check_model_spec(self.model)
-        else:
-            model = canonical_name(self.model, MODELS, "model")
-        dataset = canonical_name(self.dataset, DATASETS, "dataset")
-        method = canonical_name(self.method, PRUNERS, "method")
-        scope = canonical_name(self.scope, SCOPES, "scope")
-        ablate = canonical_name(self.ablate, ABLATIONS, "ablation (--ablate)")
-        budget = canonical_name(self.budget, BUDGETS, "budget")
-        device = canonical_name(self.device, DEVICES, "device")
-        precision = canonical_name(self.precision, PRECISIONS, "precision")
-        _check(0 < self.density <= 1, "density", f"must be in (0, 1], got {self.density}")
-        _check(0 < self.width <= 8, "width", f"must be in (0, 8], got {self.width}")
-        _check(self.epochs >= 0, "epochs", f"must be >= 0, got {self.epochs}")
-        _check(self.batch_size >= 1, "batch-size", f"must be >= 1, got {self.batch_size}")
-        _check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _check(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
-        _check(self.weight_decay >= 0, "weight-decay", f"must be >= 0, got {self.weight_decay}")
-        _check(self.step_size >= 1, "step-size", f"must be >= 1, got {self.step_size}")
-        _check(0 < self.gamma <= 1, "gamma", f"must be in (0, 1], got {self.gamma}")
-        _check(self.warmup_epochs >= 0, "warmup-epochs", f"must be >= 0, got {self.warmup_epochs}")
-        _check(self.score_batches >= 1, "score-batches", f"must be >= 1, got {self.score_batches}")
-        _check(
-            self.prune_iterations >= 1,
-            "prune-iterations",
-            f"must be >= 1, got {self.prune_iterations}",
-        )
-        _check(
-            0 < self.prune_fraction < 1,
-            "prune-fraction",
-            f"must be in (0, 1), got {self.prune_fraction}",
-        )
-        _check(self.rewind_epoch >= 0, "rewind-epoch", f"must be >= 0, got {self.rewind_epoch}")
-        _check(
-            pruner(method).when != "iterative" or self.rewind_epoch < self.epochs,
-            "rewind-epoch",
-            f"must be below --epochs ({self.epochs}): each round trains epochs "
-            f"rewind-epoch+1..epochs, got {self.rewind_epoch}",
-        )
-        _check(
-            self.max_batches is None or self.max_batches >= 1,
-            "max-batches",
-            f"must be >= 1, got {self.max_batches}",
-        )
-        _check(1 <= self.bits <= 8, "bits", f"must be in 1..8, got {self.bits}")
-        _check(
-            self.finetune_epochs >= 0,
-            "finetune-epochs",
-            f"must be >= 0, got {self.finetune_epochs}",
-        )
-        _check(self.calib_batches >= 1, "calib-batches", f"must be >= 1, got {self.calib_batches}")
-        _check(
-            self.checkpoint_every >= 1,
-            "checkpoint-every",
-            f"must be >= 1, got {self.checkpoint_every}",
-        )
-        for name in ("density", "width", "lr", "momentum", "weight_decay", "gamma",
-                     "prune_fraction"):  # fmt: skip
-            v = getattr(self, name)
-            _check(math.isfinite(v), name, "must be a finite number")
-            _check(abs(v) <= FLOAT32_MAX, name, f"must be at most {FLOAT32_MAX:.3g}, got {v:g}")
-        _check(
-            SEED_RANGE[0] <= self.seed <= SEED_RANGE[1],
-            "seed",
-            f"must be a 64-bit integer, in {SEED_RANGE[0]}..{SEED_RANGE[1]}, got {self.seed}",
-        )
-        dense = pruner(method).when == "never"
-        if dense and ablate != "none":
+        """Return a copy with canonical names; raise `ConfigError` on the first bad value:
+        names first, then numbers (each against its declaration), then the rules across
+        fields."""
+        fields = list(options(type(self)))
+        named = {f.name: o.check(f.name, getattr(self, f.name)) for f, o in fields if o.choices}
+        for f, o in fields:
+            if not o.choices:
+                o.check(f.name, getattr(self, f.name))
+        spec = pruner(named["method"])
+        if spec.when == "iterative" and not self.rewind_epoch < self.epochs:
             raise ConfigError(
-                f"--ablate {ablate} needs a pruning method; --method {method} is dense"
+                f"--rewind-epoch must be below --epochs ({self.epochs}): each round trains "
+                f"epochs rewind-epoch+1..epochs, got {self.rewind_epoch}"
             )
-        if dense:
-            density = 1.0
-        else:
-            density = self.density
-        return dataclasses.replace(
-            self,
-            model=model,
-            dataset=dataset,
-            method=method,
-            scope=scope,
-            ablate=ablate,
-            budget=budget,
-            device=device,
-            precision=precision,
-            density=density,
-        )
+        dense = spec.when == "never"
+        if dense and named["ablate"] != "none":
+            raise ConfigError(
+                f"--ablate {named['ablate']} needs a pruning method; --method {spec.name} is dense"
+            )
+        return dataclasses.replace(self, **named, density=1.0 if dense else self.density)
 
     @property
     def model_tag(self) -> str:
@@ -290,14 +277,9 @@ class RunConfig:
         return out
 
 
-def _check(ok: bool, name: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"--{name.replace('_', '-')} {message}")
-
-
 def _coerce(name: str, value: Any, default: Any) -> Any:
     """Check a config.json value against the field's default type."""
-    if name == "max_batches":
+    if default is None:  # an optional number (max_batches)
         if value is None or (isinstance(value, int) and not isinstance(value, bool)):
             return value
         raise ConfigError(f"config field {name!r} must be an integer or null, got {value!r}")

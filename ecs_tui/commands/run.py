@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ecs_core.config import INSTALL_EXTRA, ConfigError, RunConfig
-from ecs_core.registry import DATASETS, MODELS, PRUNERS
 from ecs_tui.commands.execute import execute, launch_ddp
 from ecs_tui.commands.exits import fail
+from ecs_tui.commands.options import with_field_options
 
-_D = RunConfig()
 Opt = typer.Option
 
 
@@ -26,17 +25,17 @@ def parse_prunetype(value: str) -> str:
     raise ConfigError(f"--prunetype must be True (layer-wise) or False (global), got {value!r}")
 
 
-def build_config(**kw: object) -> RunConfig:
+def build_config(**kw: Any) -> RunConfig:
     """Options -> validated RunConfig (aliases resolved); raises ConfigError."""
-    compression = kw.pop("compression")
-    prunetype = kw.pop("prunetype")
+    compression = kw.pop("compression", None)
+    prunetype = kw.pop("prunetype", None)
     if compression is not None:
-        if not compression >= 1:  # type: ignore[operator]
+        if not compression >= 1:
             raise ConfigError(f"--compression must be >= 1 (20 means keep 1/20), got {compression}")
-        kw["density"] = 1.0 / compression  # type: ignore[operator]
+        kw["density"] = 1.0 / compression
     if prunetype is not None:
-        kw["scope"] = parse_prunetype(prunetype)  # type: ignore[arg-type]
-    return RunConfig(**kw).validate()  # type: ignore[arg-type]
+        kw["scope"] = parse_prunetype(prunetype)
+    return RunConfig(**kw).validate()
 
 
 def check_tensorboard(config: RunConfig) -> None:
@@ -61,83 +60,12 @@ def _typed_fields(ctx: typer.Context) -> set[str]:
 
 def run_command(
     ctx: typer.Context,
-    model: Annotated[str, Opt(help=" | ".join(MODELS) + " (any case).")] = _D.model,
-    dataset: Annotated[str, Opt(help=" | ".join(DATASETS) + ".")] = _D.dataset,
-    width: Annotated[float, Opt(help="Channel multiplier (0.25 = quarter width).")] = _D.width,
-    method: Annotated[str, Opt(help=" | ".join(PRUNERS) + ".")] = _D.method,
-    density: Annotated[
-        float, Opt("--density", "--retain", help="Fraction of weights kept, in (0, 1].")
-    ] = _D.density,
     compression: Annotated[
         float | None, Opt(help="Compression ratio; 20 means --density 0.05.", show_default=False)
     ] = None,
-    scope: Annotated[str, Opt(help="global | layer.")] = _D.scope,
     prunetype: Annotated[
         str | None, Opt(help="Original flag: True = layer scope, False = global.", hidden=True)
     ] = None,
-    budget: Annotated[str, Opt(help="ECS: exact (= density) | union (x..2x).")] = _D.budget,
-    warmup_epochs: Annotated[int, Opt(help="ECS/magnitude: epochs before pruning.")] = (
-        _D.warmup_epochs
-    ),
-    score_batches: Annotated[int, Opt(help="Batches of gradients for scores.")] = _D.score_batches,
-    ablate: Annotated[
-        str, Opt(help="Sanity check: none | shuffle | reinit | invert (kept lowest scores).")
-    ] = _D.ablate,
-    prune_iterations: Annotated[
-        int, Opt(help="SynFlow: pruning rounds (density**(k/n) at round k).")
-    ] = _D.prune_iterations,
-    prune_fraction: Annotated[
-        float, Opt(help="IMP: fraction of the remaining weights removed per round.")
-    ] = _D.prune_fraction,
-    rewind_epoch: Annotated[
-        int, Opt(help="IMP: rewind kept weights to this epoch (0 = lottery ticket).")
-    ] = _D.rewind_epoch,
-    allow_collapse: Annotated[bool, Opt(help="Go on if a layer loses all weights.")] = False,
-    epochs: Annotated[int, Opt(help="Total epochs, warm-up included (IMP: per round).")] = (
-        _D.epochs
-    ),
-    batch_size: Annotated[int, Opt("--batch-size", "--batchsize", help="Batch size.")] = (
-        _D.batch_size
-    ),
-    lr: Annotated[float, Opt(help="SGD learning rate.")] = _D.lr,
-    momentum: Annotated[float, Opt(help="SGD momentum.")] = _D.momentum,
-    weight_decay: Annotated[
-        float, Opt("--weight-decay", "--weightdecay", help="L2 weight decay.")
-    ] = _D.weight_decay,
-    step_size: Annotated[
-        int, Opt("--step-size", "--step", help="StepLR period in epochs.")
-    ] = _D.step_size,
-    gamma: Annotated[float, Opt(help="StepLR factor.")] = _D.gamma,
-    max_batches: Annotated[
-        int | None, Opt(help="Cap batches per epoch (smoke runs).", show_default=False)
-    ] = None,
-    seed: Annotated[int, Opt(help="Random seed.")] = _D.seed,
-    device: Annotated[str, Opt(help="auto | cpu | cuda.")] = _D.device,
-    precision: Annotated[
-        str, Opt(help="auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (autocast).")
-    ] = _D.precision,
-    quantize: Annotated[bool, Opt(help="Weight sharing + int8 + export after pruning.")] = (
-        _D.quantize
-    ),
-    bits: Annotated[int, Opt(help="Weight sharing: 2**bits clusters per layer.")] = _D.bits,
-    quantize_bn: Annotated[bool, Opt(help="Also share batch-norm weights.")] = False,
-    finetune_epochs: Annotated[int, Opt(help="Centroid fine-tuning epochs.")] = (
-        _D.finetune_epochs
-    ),
-    calib_batches: Annotated[int, Opt(help="int8 calibration batches.")] = _D.calib_batches,
-    data_dir: Annotated[str, Opt(help="Dataset folder.")] = _D.data_dir,
-    download: Annotated[bool, Opt(help="Download missing datasets.")] = True,
-    runs_dir: Annotated[str, Opt(help="Parent folder of run directories.")] = _D.runs_dir,
-    checkpoint_every: Annotated[int, Opt(help="Checkpoint period in epochs.")] = (
-        _D.checkpoint_every
-    ),
-    tensorboard: Annotated[
-        str,
-        Opt(
-            help="Also write TensorBoard logs here (a sweep: one sub-folder per cell).",
-            show_default=False,
-        ),
-    ] = _D.tensorboard,
     resume: Annotated[
         Path | None,
         Opt(help="Continue this run directory from its last checkpoint.", show_default=False),
@@ -153,34 +81,31 @@ def run_command(
     nproc: Annotated[
         int, Opt(help="Data-parallel processes, one per GPU (launches torchrun).")
     ] = 1,
+    **fields: Any,
 ) -> None:
     """Train, prune, quantize and export one model, headless."""
-    kw = dict(locals())
-    kw.pop("ctx")
-    resume_dir, as_json = kw.pop("resume"), kw.pop("json_out")
-    run_dir, nproc = kw.pop("run_dir"), kw.pop("nproc")
     try:
-        config = build_config(**kw)
+        config = build_config(**fields, compression=compression, prunetype=prunetype)
     except ConfigError as exc:
         raise fail(str(exc)) from None
     check_tensorboard(config)
     if nproc < 1:
         raise fail(f"--nproc must be >= 1, got {nproc}")
-    if run_dir is not None and resume_dir is not None:
+    if run_dir is not None and resume is not None:
         raise fail("give --run-dir or --resume, not both")
     store = None
     if run_dir is not None:
         store = _open_run_dir(run_dir, config)
         if store is None:
             return
-    elif resume_dir is not None:
-        store, config = _resume_target(resume_dir, config, _typed_fields(ctx))
+    elif resume is not None:
+        store, config = _resume_target(resume, config, _typed_fields(ctx))
         if store is None:
             return
     if nproc > 1:
         resume_path = store.path if store is not None else None
-        raise typer.Exit(launch_ddp(config, nproc, resume_path, as_json))
-    raise typer.Exit(execute(config, store, as_json))
+        raise typer.Exit(launch_ddp(config, nproc, resume_path, json_out))
+    raise typer.Exit(execute(config, store, json_out))
 
 
 def _open_run_dir(path: Path, config: RunConfig):
@@ -221,6 +146,9 @@ def _resume_target(path: Path, config: RunConfig, typed: set[str]):
     for f in dataclasses.fields(RunConfig):
         merged[f.name] = getattr(config if f.name in typed else saved, f.name)
     return store, RunConfig(**merged)
+
+
+with_field_options(run_command, RunConfig)  # every RunConfig option field, before the above
 
 
 def register(app: typer.Typer) -> None:

@@ -8,9 +8,11 @@ the CLI prints. `command_line` turns a config back into the `ecs run ...` line t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import shlex
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,71 +20,65 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ecs_core.config import (
-    ABLATIONS,
-    BUDGETS,
-    DEVICES,
-    PRECISIONS,
-    SCOPES,
-    ConfigError,
-    RunConfig,
-)
-from ecs_core.registry import DATASETS, MODELS, PRUNERS
+from ecs_core.config import ConfigError, RunConfig
+from ecs_core.options import Option, options
 from ecs_tui.commands.argv import config_to_args, flag
+
+ORDER = (
+    "model", "dataset", "method", "scope", "budget", "ablate", "density", "epochs",
+    "warmup_epochs", "score_batches", "prune_iterations", "prune_fraction", "rewind_epoch",
+    "lr", "batch_size", "seed", "width", "bits", "device", "precision", "max_batches",
+    "quantize", "tensorboard",
+)  # fmt: skip
+"""Where the rows stand; an option given a `label` and not named here comes last."""
 
 
 @dataclass(frozen=True)
 class Field:
-    """One row of the form: a RunConfig field, its label, and how it is typed in."""
+    """One row of the form: an option field of the config, as its declaration says."""
 
     name: str
-    label: str
-    kind: type | tuple[str, ...] | dict[str, Any]
-    """Choices (a Select): a tuple, or a registry whose names are read when the form is built;
-    else int / float / bool / str (`max_batches` is int-or-blank)."""
+    kind: type
+    """int / float / bool / str (an optional number: its type, or blank)."""
+    option: Option
+
+    @property
+    def label(self) -> str:
+        return self.option.label
 
     def choices(self) -> tuple[str, ...] | None:
-        return tuple(self.kind) if isinstance(self.kind, tuple | dict) else None
+        """The valid names (a registry's, as registered now), or None: typed in."""
+        return tuple(self.option.choices) if self.option.choices is not None else None
 
 
-FIELDS = (
-    Field("model", "model", MODELS),
-    Field("dataset", "dataset", DATASETS),
-    Field("method", "method", PRUNERS),
-    Field("scope", "scope", SCOPES),
-    Field("budget", "budget", BUDGETS),
-    Field("ablate", "ablate", ABLATIONS),
-    Field("density", "density", float),
-    Field("epochs", "epochs", int),
-    Field("warmup_epochs", "warm-up", int),
-    Field("score_batches", "score bat", int),
-    Field("prune_iterations", "rounds", int),
-    Field("prune_fraction", "imp frac", float),
-    Field("rewind_epoch", "rewind", int),
-    Field("lr", "lr", float),
-    Field("batch_size", "batch", int),
-    Field("seed", "seed", int),
-    Field("width", "width", float),
-    Field("bits", "bits", int),
-    Field("device", "device", DEVICES),
-    Field("precision", "precision", PRECISIONS),
-    Field("max_batches", "max batch", int),
-    Field("quantize", "quantize", bool),
-    Field("tensorboard", "tb logs", str),
-)
-FIELD_NAMES = tuple(f.name for f in FIELDS)
+@functools.cache
+def form_fields(config_class: type = RunConfig) -> tuple[Field, ...]:
+    """The rows: every option field with a form label, in `ORDER`."""
+    hints = typing.get_type_hints(config_class)
+    rows = [
+        Field(f.name, _base_type(hints[f.name]), o) for f, o in options(config_class) if o.label
+    ]
+    place = {name: i for i, name in enumerate(ORDER)}
+    return tuple(sorted(rows, key=lambda r: place.get(r.name, len(ORDER))))
+
+
+def _base_type(hint: Any) -> type:
+    """`int | None` -> int; a plain type as it is."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
 
 
 def parse_value(f: Field, text: str) -> Any:
     """Text typed in a field -> the field's type; a `ConfigError` in the CLI's words if not."""
     text = text.strip()
-    if f.name == "max_batches" and text.lower() in ("", "all", "none"):
+    if f.option.blank and text.lower() in ("", f.option.blank, "none"):
         return None
     try:
-        return f.kind(text)  # type: ignore[operator]
+        return f.kind(text)
     except ValueError:
         what = "an integer" if f.kind is int else "a number"
         raise ConfigError(f"{flag(f.name)} must be {what}, got {text!r}") from None
@@ -91,7 +87,7 @@ def parse_value(f: Field, text: str) -> Any:
 def build_config(values: dict[str, Any], base: RunConfig) -> RunConfig:
     """Form values (text, choices, bools) over `base` -> validated RunConfig, or ConfigError."""
     kw: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in form_fields(type(base)):
         value = values[f.name]
         kw[f.name] = (
             parse_value(f, value) if isinstance(value, str) and f.kind in (int, float) else value
@@ -99,13 +95,14 @@ def build_config(values: dict[str, Any], base: RunConfig) -> RunConfig:
     return dataclasses.replace(base, **kw).validate()
 
 
-def field_of_error(message: str) -> str | None:
-    """Which field a `ConfigError` message is about ("--batch-size must ..." -> batch_size)."""
+def field_of_error(message: str, names: tuple[str, ...]) -> str | None:
+    """Which of `names` a `ConfigError` message is about ("--batch-size must ..." ->
+    batch_size)."""
     m = re.match(r"--([a-z-]+)", message) or re.match(r"unknown (\w+)", message)
     if m is None:
         return None
     name = m.group(1).replace("-", "_")
-    return name if name in FIELD_NAMES else None
+    return name if name in names else None
 
 
 def command_line(config: RunConfig) -> str:
@@ -116,31 +113,29 @@ def command_line(config: RunConfig) -> str:
 
 
 def display(value: Any) -> str:
-    """A config value as the form shows it (blank for an unlimited max_batches)."""
+    """A config value as the form shows it (blank for an unset optional number)."""
     if value is None:
         return ""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class ConfigurePane(VerticalScroll):
-    """The form. Posts `ConfigurePane.Changed` with the validated config, or the error."""
-
-    @dataclass
-    class Changed(Message):
-        pane: ConfigurePane
-        config: RunConfig | None
-        error: str | None
+    """The form: a row per labelled option of `base`'s config class; `config` is the validated
+    config, or None and `error` says why."""
 
     def __init__(self, base: RunConfig, **kw: Any) -> None:
         super().__init__(**kw)
         self.base = base
+        self.fields = form_fields(type(base))
         self.config: RunConfig | None = None
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
-        for f in FIELDS:
+        for f in self.fields:
             with Horizontal(classes="field"):
-                yield Label(f.label, classes="field-label")
+                label = Label(f.label, classes="field-label")
+                label.tooltip = Content(f.option.describe())  # the words of `ecs run --help`
+                yield label
                 yield self._widget(f, getattr(self.base, f.name))
         with Vertical(id="cfg-foot"):  # docked: the verdict and buttons stay in view
             yield Static("", id="cfg-error")
@@ -156,20 +151,19 @@ class ConfigurePane(VerticalScroll):
             return Select(options, value=value, allow_blank=False, compact=True, id=wid)
         if f.kind is bool:
             return Checkbox("", value=bool(value), compact=True, id=wid)
-        placeholder = "all" if f.name == "max_batches" else ""
-        return Input(display(value), placeholder=placeholder, compact=True, id=wid)
+        return Input(display(value), placeholder=f.option.blank, compact=True, id=wid)
 
     def on_mount(self) -> None:
         self.validate_form()
 
     def values(self) -> dict[str, Any]:
         """Raw form values: text for inputs, the choice for selects, bool for checkboxes."""
-        return {f.name: self.query_one(f"#cfg-{f.name}").value for f in FIELDS}
+        return {f.name: self.query_one(f"#cfg-{f.name}").value for f in self.fields}
 
     def load(self, config: RunConfig) -> None:
         """Show `config` in the form (an opened run's settings: `y` copies, `s` runs it again)."""
         self.base = config
-        for f in FIELDS:
+        for f in self.fields:
             self.set_value(f.name, getattr(config, f.name))
         self.validate_form()
 
@@ -184,7 +178,7 @@ class ConfigurePane(VerticalScroll):
     def set_value(self, name: str, value: Any) -> None:
         """Set one field programmatically (tests, command palette); validation follows."""
         widget = self.query_one(f"#cfg-{name}")
-        choices = next(f.choices() for f in FIELDS if f.name == name)
+        choices = next(f.choices() for f in self.fields if f.name == name)
         if isinstance(widget, Select) and choices is not None and value not in choices:
             widget.set_options([(c, c) for c in (*choices, value)])  # e.g. a pkg.mod:factory model
         widget.value = display(value) if isinstance(widget, Input) else value
@@ -202,24 +196,26 @@ class ConfigurePane(VerticalScroll):
             self.config, self.error = build_config(self.values(), self.base), None
         except ConfigError as exc:
             self.config, self.error = None, str(exc)
-        bad = field_of_error(self.error) if self.error else None
-        for f in FIELDS:
+        bad = self._bad_field()
+        for f in self.fields:
             self.query_one(f"#cfg-{f.name}").set_class(f.name == bad, "-bad")
         box = self.query_one("#cfg-quantize", Checkbox)
         box.label = "on: k-means + int8" if box.value else "off"  # readable without colour
         note = self.query_one("#cfg-error", Static)
         note.update(f"✗ {self.error}" if self.error else "✓ ready: s starts, y copies the command")
         note.set_class(self.error is not None, "-bad")
-        self.post_message(self.Changed(self, self.config, self.error))
+
+    def _bad_field(self) -> str | None:
+        names = tuple(f.name for f in self.fields)
+        return field_of_error(self.error, names) if self.error else None
 
     def focus_bad_field(self) -> None:
         """Focus the field the error names (else the first), so Tab goes on from there."""
-        bad = field_of_error(self.error) if self.error else None
-        self.query_one(f"#cfg-{bad or FIELDS[0].name}").focus()
+        self.query_one(f"#cfg-{self._bad_field() or self.fields[0].name}").focus()
 
     def set_running(self, running: bool) -> None:
         """While a run is active the form is read-only and Stop is the live button."""
-        for f in FIELDS:
+        for f in self.fields:
             self.query_one(f"#cfg-{f.name}").disabled = running
         self.query_one("#start", Button).disabled = running
         self.query_one("#stop", Button).disabled = not running
