@@ -78,7 +78,7 @@ def _pruned(
         with torch.no_grad():
             for xb, _ in batches.epoch():
                 model(xb)
-    mask = prune(model, "snip", DENSITY, batches, "global", "exact", 1, seed).mask
+    mask = prune(model, "snip", DENSITY, batches, seed=seed).mask
     with torch.no_grad():
         for pname, w in prunable_weights(model).items():
             w.mul_(mask[pname])

@@ -41,29 +41,22 @@ class Spec:
 class ModelSpec(Spec):
     """`target(num_classes=, in_channels=, width=) -> nn.Module`."""
 
-    about: str = ""
-
 
 @dataclass(frozen=True)
 class DatasetSpec(Spec):
     """`target(data_dir: Path, download: bool) -> ImageData`."""
 
-    about: str = ""
-
 
 @dataclass(frozen=True)
 class PrunerSpec(Spec):
-    """`target(job: prune.PruneJob) -> (mask, overlap or None)`; None for the dense method."""
+    """`target(job: prune.PruneJob) -> (mask, overlap or None)`; None for the dense method.
+    The method reads its own options from `job.config`; one that needs training batches and
+    has none gets a `ConfigError` from `job.data()`."""
 
     when: str = "init"
     """One of `WHEN`."""
-    needs_data: bool = True
-    """Scores from gradients of training batches (False: data-free)."""
     budgets: tuple[str, ...] = ("exact",)
     """Budgets the method honours; any other is recorded as exact."""
-    reads: tuple[str, ...] = ()
-    """Config fields the method reads beyond density and scope (the form shows them)."""
-    paper: str = ""
 
     def __post_init__(self) -> None:
         if self.when not in WHEN:
@@ -105,58 +98,22 @@ def pruner(method: str) -> PrunerSpec:
 
 
 for _spec in (
-    ModelSpec("vgg16", "ecs_core.models.vgg:vgg16", "VGG16 with batch norm, CIFAR variant"),
-    ModelSpec("vgg19", "ecs_core.models.vgg:vgg19", "VGG19 with batch norm (GraSP/SynFlow)"),
-    ModelSpec("resnet18", "ecs_core.models.resnet18:resnet18", "ResNet18, CIFAR variant"),
-    ModelSpec("resnet34", "ecs_core.models.resnet:resnet34", "ResNet34, CIFAR variant"),
-    ModelSpec("resnet50", "ecs_core.models.resnet:resnet50", "ResNet50, CIFAR variant"),
-    DatasetSpec("digits", "ecs_core.data.digits:load", "sklearn's 8x8 digits, offline"),
-    DatasetSpec("fashion-mnist", "ecs_core.data.fashion:load_fashion", "Fashion-MNIST"),
-    DatasetSpec("cifar10", "ecs_core.data.cifar:load_cifar10", "CIFAR-10"),
-    DatasetSpec("cifar100", "ecs_core.data.cifar:load_cifar100", "CIFAR-100"),
-    PrunerSpec(
-        "ecs",
-        "ecs_core.prune.methods:ecs",
-        when="warmup",
-        budgets=("exact", "union"),
-        reads=("warmup_epochs", "score_batches", "budget"),
-        paper="Explicit Connection Sensitivity (the original project)",
-    ),
-    PrunerSpec(
-        "snip",
-        "ecs_core.prune.methods:snip",
-        reads=("score_batches",),
-        paper="Lee, Ajanthan & Torr, SNIP, ICLR 2019",
-    ),
-    PrunerSpec(
-        "grasp",
-        "ecs_core.prune.methods:grasp",
-        reads=("score_batches",),
-        paper="Wang, Zhang & Grosse, GraSP, ICLR 2020",
-    ),
-    PrunerSpec(
-        "synflow",
-        "ecs_core.prune.methods:synflow",
-        needs_data=False,
-        reads=("prune_iterations",),
-        paper="Tanaka et al., SynFlow, NeurIPS 2020",
-    ),
-    PrunerSpec("random", "ecs_core.prune.methods:random", needs_data=False),
-    PrunerSpec(
-        "magnitude",
-        "ecs_core.prune.methods:magnitude",
-        when="warmup",
-        needs_data=False,
-        reads=("warmup_epochs",),
-    ),
-    PrunerSpec(
-        "imp",
-        "ecs_core.prune.methods:magnitude",
-        when="iterative",
-        needs_data=False,
-        reads=("prune_fraction", "rewind_epoch"),
-        paper="Frankle & Carbin, ICLR 2019; Frankle et al. (rewinding), ICML 2020",
-    ),
-    PrunerSpec("none", None, when="never", needs_data=False),
+    ModelSpec("vgg16", "ecs_core.models.vgg:vgg16"),
+    ModelSpec("vgg19", "ecs_core.models.vgg:vgg19"),
+    ModelSpec("resnet18", "ecs_core.models.resnet18:resnet18"),
+    ModelSpec("resnet34", "ecs_core.models.resnet:resnet34"),
+    ModelSpec("resnet50", "ecs_core.models.resnet:resnet50"),
+    DatasetSpec("digits", "ecs_core.data.digits:load"),
+    DatasetSpec("fashion-mnist", "ecs_core.data.fashion:load_fashion"),
+    DatasetSpec("cifar10", "ecs_core.data.cifar:load_cifar10"),
+    DatasetSpec("cifar100", "ecs_core.data.cifar:load_cifar100"),
+    PrunerSpec("ecs", "ecs_core.prune.methods:ecs", when="warmup", budgets=("exact", "union")),
+    PrunerSpec("snip", "ecs_core.prune.methods:snip"),
+    PrunerSpec("grasp", "ecs_core.prune.methods:grasp"),
+    PrunerSpec("synflow", "ecs_core.prune.methods:synflow"),
+    PrunerSpec("random", "ecs_core.prune.methods:random"),
+    PrunerSpec("magnitude", "ecs_core.prune.methods:magnitude", when="warmup"),
+    PrunerSpec("imp", "ecs_core.prune.methods:magnitude", when="iterative"),
+    PrunerSpec("none", None, when="never"),
 ):
     register(_spec)

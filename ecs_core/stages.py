@@ -136,8 +136,7 @@ def prune_stage(
     scoring = _ScoringBatches(full_batches(ctx.train), score_gen)  # DDP: the global batches
 
     def score() -> PruneResult:
-        return prune(ctx.state.model, method, density, scoring, cfg.scope, cfg.budget,
-                     cfg.score_batches, cfg.seed, cfg.prune_iterations, ablate, keep)  # fmt: skip
+        return prune(ctx.state.model, method, density, scoring, keep, cfg, ablate=ablate)
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
     result = ctx.runtime.on_main(score)

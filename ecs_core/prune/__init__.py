@@ -15,13 +15,15 @@ Example (notebook)::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-from ecs_core.config import ABLATIONS, ConfigError, canonical_name
+from ecs_core.config import ConfigError, RunConfig
 from ecs_core.models import prunable_weights
 from ecs_core.prune.ablate import shuffle_mask
 from ecs_core.prune.job import Batches, Pruned, PruneJob
@@ -75,40 +77,31 @@ def prune(
     method: str,
     density: float,
     batches: Batches | None = None,
-    scope: str = "global",
-    budget: str = "exact",
-    score_batches: int = 1,
-    seed: int = 0,
-    iterations: int = 100,
-    ablate: str = "none",
     keep: Mask | None = None,
+    config: RunConfig | None = None,
+    **options: Any,
 ) -> PruneResult:
     """Compute a mask for `model` (does not modify it; see `MaskEnforcer` to apply it).
 
     `batches` (an iterable of (images, labels)) is needed by the gradient methods (snip, ecs,
     grasp); synflow is data-free (it reads only the input shape from a batch when given one).
-    `iterations`: synflow's pruning rounds. `ablate` (see `prune.ablate`): shuffle permutes
-    each layer's mask, invert keeps the lowest scores; reinit leaves the mask as it is (the
-    caller re-initialises the kept weights: `ablate.reinit_weights`). `keep`: the weights still
-    eligible (iterative pruning prunes within the previous round's mask).
+    The method reads its options from `config` (a run's; default `RunConfig()`), of which
+    `options` replace any by name: scope, budget, score_batches, seed, prune_iterations,
+    ablate (see `prune.ablate`: shuffle permutes each layer's mask, invert keeps the lowest
+    scores; reinit leaves the mask as it is, the caller re-initialises the kept weights:
+    `ablate.reinit_weights`). `keep`: the weights still eligible (iterative pruning prunes
+    within the previous round's mask).
     """
     spec = pruner(method)
     if spec.target is None:
         raise ConfigError(f"--method {spec.name} does not prune (it trains the dense model)")
-    method = spec.name
-    ablate = canonical_name(ablate, ABLATIONS, "ablation (--ablate)")
-    if not 0 < density <= 1:
-        raise ConfigError(f"density must be in (0, 1], got {density}")
-    if iterations < 1:
-        raise ConfigError(f"--prune-iterations must be >= 1, got {iterations}")
+    base = config if config is not None else RunConfig()
+    cfg = dataclasses.replace(base, method=method, density=density, **options).validate()
     start = time.perf_counter()
-    generator = torch.Generator().manual_seed(seed)
-    job = PruneJob(
-        model, method, batches, density, scope, budget, score_batches, generator, iterations,
-        invert=ablate == "invert", keep=keep,
-    )  # fmt: skip
+    generator = torch.Generator().manual_seed(cfg.seed)
+    job = PruneJob(model, cfg, batches, generator, keep)
     mask, overlap = spec.load()(job)
-    if ablate == "shuffle":  # after the method's own draws, from the same seeded generator
+    if cfg.ablate == "shuffle":  # after the method's own draws, from the same seeded generator
         mask, overlap = shuffle_mask(mask, generator), None
     validate_mask(mask, prunable_weights(model))
     rows = layer_report(mask)
@@ -116,9 +109,9 @@ def prune(
     total = sum(r["params"] for r in rows)
     return PruneResult(
         mask=mask,
-        method=method,
-        scope=scope,
-        budget=budget if budget in spec.budgets else "exact",
+        method=cfg.method,
+        scope=cfg.scope,
+        budget=cfg.budget if cfg.budget in spec.budgets else "exact",
         target_density=density,
         density=mask_density(mask),
         kept=kept,
@@ -127,5 +120,5 @@ def prune(
         collapsed_layers=collapsed(mask),
         overlap=overlap,
         seconds=time.perf_counter() - start,
-        ablate=ablate,
+        ablate=cfg.ablate,
     )

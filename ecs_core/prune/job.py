@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -11,33 +12,46 @@ from torch import nn
 from ecs_core.names import ConfigError
 from ecs_core.prune.mask import Mask, mask_from_scores
 
+if TYPE_CHECKING:
+    from ecs_core.config import RunConfig
+
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Pruned = tuple[Mask, "dict[str, int] | None"]
 
 
 @dataclass(frozen=True)
 class PruneJob:
-    """The model and every option a method may read."""
+    """The model, the run's options (a pruner reads its own in `config`: `score_batches`,
+    `prune_iterations`, ...) and what the run hands it."""
 
     model: nn.Module
-    method: str
+    config: RunConfig
+    """Validated; `method` and `density` are this prune's (an IMP round's density)."""
     batches: Batches | None
-    density: float
-    scope: str
-    budget: str
-    score_batches: int
     generator: torch.Generator
-    iterations: int = 100
-    """SynFlow: pruning rounds (exponential density schedule)."""
-    invert: bool = False
-    """`--ablate invert`: keep the lowest scores (every pruner passes it to the thresholding)."""
+    """Seeded with `config.seed`: the method's random draws (random scores, --ablate shuffle)."""
     keep: Mask | None = None
     """Weights still eligible (iterative pruning): the others score below every kept one."""
+
+    @property
+    def density(self) -> float:
+        return self.config.density
+
+    @property
+    def scope(self) -> str:
+        return self.config.scope
+
+    @property
+    def invert(self) -> bool:
+        """`--ablate invert`: keep the lowest scores (each pruner passes it to the thresholding)."""
+        return self.config.ablate == "invert"
 
     def data(self) -> Batches:
         """The training batches; a `ConfigError` for a method that needs them and has none."""
         if self.batches is None:
-            raise ConfigError(f"{self.method} needs batches of training data to compute gradients")
+            raise ConfigError(
+                f"{self.config.method} needs batches of training data to compute gradients"
+            )
         return self.batches
 
 

@@ -1,8 +1,9 @@
 """The built-in pruners as `registry.PrunerSpec` targets: each turns a `PruneJob` into a mask.
 
 Each method's scores live in its own module (with its paper); these adapters only read the
-job's options for it. A pruner of your own is a function like these in a file of its own, plus
-one `PrunerSpec` line in `ecs_core/registry.py` (or `registry.register(...)` at run time).
+method's own options from the job's config (`job.config.score_batches`, ...). A pruner of your
+own is a function like these in a file of its own, plus one `PrunerSpec` line in
+`ecs_core/registry.py` (or `registry.register(...)` at run time).
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from ecs_core.prune.synflow import synflow_mask
 
 
 def ecs(job: PruneJob) -> Pruned:
-    w_abs, g_abs = ecs_scores(job.model, job.data(), job.score_batches)
-    return ecs_mask(w_abs, g_abs, job.density, job.scope, job.budget, job.invert)
+    w_abs, g_abs = ecs_scores(job.model, job.data(), job.config.score_batches)
+    return ecs_mask(w_abs, g_abs, job.density, job.scope, job.config.budget, job.invert)
 
 
 def synflow(job: PruneJob) -> Pruned:
-    args = (job.model, job.density, job.scope, job.iterations, job.batches, job.invert)
+    rounds = job.config.prune_iterations
+    args = (job.model, job.density, job.scope, rounds, job.batches, job.invert)
     return synflow_mask(*args), None
 
 
-snip = scored(lambda j: snip_scores(j.model, j.data(), j.score_batches))
-grasp = scored(lambda j: grasp_scores(j.model, j.data(), j.score_batches))
+snip = scored(lambda j: snip_scores(j.model, j.data(), j.config.score_batches))
+grasp = scored(lambda j: grasp_scores(j.model, j.data(), j.config.score_batches))
 random = scored(lambda j: random_scores(j.model, j.generator))
 magnitude = scored(lambda j: magnitude_scores(j.model))

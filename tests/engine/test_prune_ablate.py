@@ -30,7 +30,7 @@ def net() -> torch.nn.Module:
 @pytest.mark.parametrize("method", METHODS)
 def test_shuffle_keeps_every_layers_count_and_moves_the_weights(method: str, train_batches) -> None:
     model = net()
-    kw = dict(batches=list(train_batches()), iterations=3, seed=1)
+    kw = dict(batches=list(train_batches()), prune_iterations=3, seed=1)
     plain = prune(model, method, 0.1, **kw)
     shuffled = prune(model, method, 0.1, ablate="shuffle", **kw)
     assert shuffled.ablate == "shuffle"
@@ -89,8 +89,8 @@ def test_invert_ecs_exact_keeps_what_ecs_removes_first() -> None:
 def test_invert_hits_the_budget_for_every_method(method: str, train_batches) -> None:
     model = net()
     data = list(train_batches())
-    plain = prune(model, method, 0.1, data, iterations=3)
-    inv = prune(model, method, 0.1, data, iterations=3, ablate="invert")
+    plain = prune(model, method, 0.1, data, prune_iterations=3)
+    inv = prune(model, method, 0.1, data, prune_iterations=3, ablate="invert")
     assert inv.kept == plain.kept == keep_count(plain.total, 0.1)
     if method != "random":  # random scores have no order to invert (both are random draws)
         overlap = sum(int((inv.mask[k] & plain.mask[k]).sum()) for k in inv.mask)

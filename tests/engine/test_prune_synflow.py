@@ -53,7 +53,7 @@ def test_iterative_synflow_hits_the_target_exactly(
 ) -> None:
     torch.manual_seed(0)
     net = build_model("vgg16", 10, 1, width=0.125)
-    result = prune(net, "synflow", density, scope=scope, iterations=iterations)
+    result = prune(net, "synflow", density, scope=scope, prune_iterations=iterations)
     if scope == "global":
         assert result.kept == keep_count(result.total, density)
     else:
@@ -81,7 +81,7 @@ def test_synflow_at_one_percent_leaves_no_layer_collapsed_where_magnitude_does()
         "classifier.1.weight",
         "classifier.3.weight",
     ]
-    result = prune(net, "synflow", 0.01, iterations=100)
+    result = prune(net, "synflow", 0.01, prune_iterations=100)
     assert result.collapsed_layers == []
     assert result.kept == keep_count(result.total, 0.01)
 
@@ -97,7 +97,7 @@ def test_model_is_left_exactly_as_it_was(training: bool) -> None:
                 mod.weight.normal_()
     net.train(training)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    prune(net, "synflow", 0.1, iterations=2)
+    prune(net, "synflow", 0.1, prune_iterations=2)
     assert net.training is training
     assert all(m.training is training for m in net.modules())
     for k, v in net.state_dict().items():
@@ -162,6 +162,6 @@ def test_deep_nets_do_not_overflow() -> None:
 def test_synflow_on_residual_and_deep_models(model: str) -> None:
     torch.manual_seed(0)
     net = build_model(model, 10, 1, width=0.125)
-    result = prune(net, "synflow", 0.05, scope="global", iterations=3)
+    result = prune(net, "synflow", 0.05, scope="global", prune_iterations=3)
     assert result.kept == keep_count(result.total, 0.05)
     assert list(result.mask) == list(prunable_weights(net))

@@ -13,9 +13,7 @@ from typer.testing import CliRunner
 from ecs_core import registry
 from ecs_core.config import ConfigError, RunConfig
 
-PRUNER = registry.PrunerSpec(
-    "everyother", "tests.engine.throwaway:every_other", when="init", needs_data=False
-)
+PRUNER = registry.PrunerSpec("everyother", "tests.engine.throwaway:every_other", when="init")
 MODEL = registry.ModelSpec("tinynet", "tests.engine.throwaway:tiny_net")
 
 
