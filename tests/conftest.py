@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 
 @contextlib.contextmanager
@@ -31,3 +32,9 @@ def _held_elsewhere(run_dir: Path) -> Iterator[subprocess.Popen]:
 def lock_held_elsewhere() -> Callable[[Path], contextlib.AbstractContextManager]:
     """`with lock_held_elsewhere(run_dir) as proc:` (importlib mode: conftests are not imported)."""
     return _held_elsewhere
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """Typer's runner for `ecs` commands in this process."""
+    return CliRunner()

@@ -8,6 +8,8 @@ nor the command itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ecs_core.config import RunConfig
 from ecs_core.options import flag, options
 
@@ -18,14 +20,19 @@ ALWAYS = ("model", "dataset", "method", "density", "seed")
 def config_to_args(config: RunConfig) -> list[str]:
     """`ecs run` options that reproduce `config`: `ALWAYS`, then the fields off their default."""
     defaults = type(config)().validate()
-    args: list[str] = []
+    chosen = {}
     for f, _ in options(type(config)):
-        name = f.name
-        value = getattr(config, name)
-        if value is None:
-            continue
-        if value == getattr(defaults, name) and name not in ALWAYS:
-            continue
+        value = getattr(config, f.name)
+        if value is not None and (value != getattr(defaults, f.name) or f.name in ALWAYS):
+            chosen[f.name] = value
+    return to_args(chosen)
+
+
+def to_args(values: dict[str, Any]) -> list[str]:
+    """Field values -> `ecs run` options: `{"epochs": 2, "quantize": False}` ->
+    `["--epochs", "2", "--no-quantize"]` (a float as its repr, so it reads back the same)."""
+    args: list[str] = []
+    for name, value in values.items():
         if isinstance(value, bool):
             args.append(flag(name) if value else f"--no-{flag(name)[2:]}")
         else:

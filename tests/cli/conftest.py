@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
-TINY = ["--width", "0.125", "--epochs", "2", "--max-batches", "2", "--batch-size", "32",
-        "--no-quantize"]  # fmt: skip
+from tests.tiny import tiny_args
 
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
+TINY = tiny_args(epochs=2, max_batches=2)
 
 
 @pytest.fixture

@@ -63,10 +63,3 @@ def quant_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     )  # fmt: skip
     events = list(run(cfg))
     return Path(events[0].run_dir), events
-
-
-@pytest.fixture
-def runner():
-    from typer.testing import CliRunner
-
-    return CliRunner()

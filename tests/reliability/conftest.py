@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-TINY = ["--width", "0.125", "--epochs", "3", "--max-batches", "4", "--batch-size", "32",
-        "--no-quantize", "--step-size", "2"]  # fmt: skip
+from tests.tiny import tiny_args
+
+TINY = tiny_args(epochs=3, max_batches=4, step_size=2)
 
 
 def ecs_cmd(*args: str) -> list[str]:

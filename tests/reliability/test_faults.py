@@ -20,8 +20,9 @@ from ecs_core.pipeline import run
 from ecs_core.store import RunStore, StoreError
 from ecs_core.train import NonFiniteLoss
 from ecs_tui.cli import app
+from tests.tiny import tiny
 
-TINY = dict(width=0.125, epochs=3, max_batches=2, batch_size=32, quantize=False, method="snip")
+TINY = tiny(epochs=3, max_batches=2, method="snip")
 
 
 class Fault:

@@ -11,9 +11,9 @@ import torch
 from typer.testing import CliRunner
 
 from ecs_tui.cli import app
+from tests.tiny import tiny_args
 
-TINY = ["--width", "0.125", "--epochs", "1", "--max-batches", "1", "--batch-size", "32",
-        "--no-quantize", "--method", "snip"]  # fmt: skip
+TINY = tiny_args(method="snip")
 
 
 def one_line(res, code: int = 2) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from ecs_tui.cli import app
+from tests.tiny import tiny_args
 
-TINY = ["--width", "0.125", "--epochs", "1", "--max-batches", "1", "--batch-size", "32",
-        "--no-quantize", "--method", "snip"]  # fmt: skip
+TINY = tiny_args(method="snip")
 
 
 def test_non_empty_foreign_directory_is_refused(tmp_path):

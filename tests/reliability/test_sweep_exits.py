@@ -11,9 +11,9 @@ from ecs_core.config import RunConfig
 from ecs_core.sweep import Grid, make_cells, open_run_dir
 from ecs_tui.cli import app
 from ecs_tui.commands.exits import EXIT_BUSY
+from tests.tiny import tiny_args
 
-TINY = ["--width", "0.125", "--epochs", "1", "--max-batches", "1", "--batch-size", "32",
-        "--no-quantize"]  # fmt: skip
+TINY = tiny_args()
 
 
 @pytest.mark.parametrize("spec, visible", [("7", 2), ("foo", 2), ("0", 0), ("1,1", 2)])

@@ -10,18 +10,12 @@ from typing import Any
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from ecs_core import events as ev
 from ecs_core.config import RunConfig
 from ecs_core.models import build_model, prunable_weights
 from ecs_core.prune.mask import layer_report
 from ecs_core.store import RunStore
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+
+from tests.tiny import tiny_args
 
 # A cell trains one batch of one epoch of a 1/8-width VGG16 on the embedded digits data.
-TINY = ["--width", "0.125", "--epochs", "1", "--max-batches", "1", "--batch-size", "32",
-        "--no-quantize", "--device", "cpu"]  # fmt: skip
+TINY = tiny_args(device="cpu")
 GRID_2x2x2 = ["--methods", "snip,ecs", "--densities", "0.2,0.1", "--seeds", "0,1"]
 
 
@@ -21,11 +21,6 @@ def tiny() -> list[str]:
 @pytest.fixture
 def grid_2x2x2() -> list[str]:
     return list(GRID_2x2x2)
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture

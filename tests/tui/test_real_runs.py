@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 from ecs_core.config import RunConfig
 from ecs_tui.app import EcsApp
 from ecs_tui.widgets.configure import ConfigurePane
+from tests.tiny import tiny
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
-TINY = {"width": 0.125, "epochs": 1, "max_batches": 2, "batch_size": 32, "quantize": False}
+TINY = tiny(max_batches=2)
 TIMING = {"seconds", "run_dir"}
 """summary.json keys that differ between two identical runs (wall time, where they ran)."""
 
