@@ -194,9 +194,10 @@ class RunConfig:
         names first, then numbers (each against its declaration), then the rules across
         fields."""
         fields = list(options(type(self)))
-        named = {f.name: o.check(f.name, getattr(self, f.name)) for f, o in fields if o.choices}
+        named = {f.name: o.check(f.name, getattr(self, f.name))
+                 for f, o in fields if o.choices is not None}  # fmt: skip
         for f, o in fields:
-            if not o.choices:
+            if o.choices is None:
                 o.check(f.name, getattr(self, f.name))
         spec = pruner(named["method"])
         if spec.when == "iterative" and not self.rewind_epoch < self.epochs:

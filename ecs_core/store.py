@@ -1,9 +1,14 @@
-"""The run directory: every file a run writes, written atomically. All engine file I/O is here.
+"""The run directory: the files a run writes, written atomically (a JSON file, tensors and a
+checkpoint are whole or absent).
 
-runs/<time>-<model>-<dataset>-<method>-d<density>-s<seed>/
+runs/<time>-<model>-<dataset>-<method_tag>-d<density>-s<seed>/   (`run_name`)
     config.json  events.jsonl  summary.json  masks.safetensors  model.safetensors
-    quantized.safetensors (shared weights)
-    checkpoints/last.pt  checkpoints/best.pt  model.ecsz (compressed model)
+    quantized.safetensors (shared weights)  model.ecsz (compressed model)  .lock
+    checkpoints/last.pt  checkpoints/best.pt  checkpoints/rewind.pt (IMP)
+
+Other files are read and written where they are made: datasets in `data/`, the lock in
+`runlock.py`, the .ecsz codec and ONNX files in `quant/`, TensorBoard logs in `tboard.py`;
+`runfiles.py` reads a run's files without torch.
 """
 
 from __future__ import annotations

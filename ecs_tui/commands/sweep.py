@@ -1,12 +1,12 @@
-"""`ecs sweep`: one run per cell of a grid, resumable; and the launcher behind `ecs run --nproc`.
+"""`ecs sweep`: one run per cell of a grid, resumable (cells run in `sweep_run.py`).
 
-The sweep declares its own options: the five grid axes (--models, --datasets, --methods,
+The sweep declares its own options: the six grid axes (--models, --datasets, --methods,
 --densities, --ablations, --seeds, each also as `ecs run` spells it: --model, ...), the grid
 file and how to run the cells. Every other option typed after `ecs sweep` is parsed by `ecs
-run`'s own command (`_run_options`), so the two never drift apart and nothing is declared
-twice; the ones that name one run (--resume, --run-dir, --json, --nproc, --compression) are
-refused. A TOML file (--grid) can hold the axes and the run options; options typed on the
-command line win over the file.
+run`'s own command (`_run_options`), whose options are made from the `RunConfig` fields, so a
+run option is declared once, on its field; the ones that name one run (--resume, --run-dir,
+--json, --nproc, --compression) are refused. A TOML file (--grid) can hold the axes and the
+run options; options typed on the command line win over the file.
 """
 
 from __future__ import annotations
