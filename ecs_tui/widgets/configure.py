@@ -1,4 +1,5 @@
-"""The configure pane: the `RunConfig` fields a user picks, validated as they type.
+"""The configure pane: a row per `RunConfig` option declared with a form `label` (its type,
+choices and help, as the row's tooltip, come from the same declaration), validated as they type.
 
 Validation is the engine's own (`RunConfig.validate()` and its `ConfigError` messages), so the
 pane can never accept what `ecs run` would refuse, and the message a user sees here is the one

@@ -126,7 +126,7 @@ async def test_ecs_run_help_and_the_form_say_the_same() -> None:
     from textual.widgets import Label
 
     from ecs_tui.app import EcsApp
-    from ecs_tui.widgets.configure import ConfigurePane
+    from ecs_tui.widgets.configure import ORDER, ConfigurePane
 
     shown = help_entries(invoke(["run", "--help"]).output)
     app = EcsApp(config=RunConfig(width=0.125, epochs=1, runs_dir="runs"))
@@ -136,6 +136,7 @@ async def test_ecs_run_help_and_the_form_say_the_same() -> None:
         rows = {f.name: f for f in pane.fields}
         labelled = {f.name for f, o in options(RunConfig) if o.label}
         assert set(rows) == labelled and len(rows) >= 20
+        assert set(ORDER) <= labelled  # it only places rows
         for name, f in rows.items():
             flag = "--" + name.replace("_", "-")
             label = app.query_one(f"#cfg-{name}").parent.query_one(Label)
