@@ -30,6 +30,12 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 SEED_RANGE = (-(2**63), 2**63 - 1)
 """What torch's generators take, with room for the seed + 1 and seed + rank used in a run."""
+NOT_RESULTS = ("device", "data_dir", "download", "runs_dir", "checkpoint_every", "tensorboard",
+               "extra", "allow_collapse")  # fmt: skip
+"""RunConfig fields that change nothing a run computes: where it runs, reads and writes, how
+often it saves, its notes, whether it may go on past a collapsed layer (one that stops has
+nothing to compare). Every other field, the seed aside, is part of its recipe
+(`recipe_fields`): `ecs compare` averages over seeds only runs whose recipes are equal."""
 
 
 def check_model_spec(spec: str) -> str:
@@ -276,6 +282,14 @@ class RunConfig:
             if getattr(self, f.name) != getattr(other, f.name):
                 out.append(f.name)
         return out
+
+
+def recipe_fields() -> tuple[str, ...]:
+    """The fields of RunConfig that change a run's results, the seed aside: all but NOT_RESULTS,
+    in declaration order (a field added to RunConfig is part of the recipe unless listed there).
+    """
+    return tuple(f.name for f in dataclasses.fields(RunConfig)
+                 if f.name != "seed" and f.name not in NOT_RESULTS)  # fmt: skip
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

@@ -183,14 +183,17 @@ def view_figure(view: str, data: Any, metric: str = "all") -> Any:
 # --- ecs compare --plot
 
 
-def compare_figure(table: CompareTable) -> Any:
+def compare_figure(table: CompareTable, baseline: str | None = None,
+                   threshold: float | None = None) -> Any:  # fmt: skip
     """Accuracy against target density, one panel per dataset, one line per model x method;
     and where the table has ablated runs (`--ablate`), a panel of bars beside it: each ablated
     method at each density it was checked at, the method itself next to its ablations.
 
     Log density axis; error bars = std over seeds; dense runs as a horizontal band (mean ± std);
     P+Q rows dashed in their P row's colour; where the achieved density differs from the
-    target, the point is labelled with it.
+    target, the point is labelled with it. With `baseline` (a row label), a point whose
+    difference to it is beyond `threshold` standard errors (`CompareTable.difference`) is
+    ringed in black.
     """
     sets = table.datasets
     ablated = {d: any(c.ablate != "none" for c in table.cells if c.dataset == d) for d in sets}
@@ -200,7 +203,7 @@ def compare_figure(table: CompareTable) -> Any:
     axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
     for ax, (dataset, kind) in zip(axes, panels, strict=True):
         if kind == "curves":
-            _compare_panel(ax, table, dataset)
+            _compare_panel(ax, table, dataset, baseline, threshold)
         else:
             _ablation_panel(ax, table, dataset)
     return fig
@@ -211,7 +214,8 @@ def _series(table: CompareTable, dataset: str, model: str, method: str) -> list[
     return sorted(cells, key=lambda c: c.target_density)
 
 
-def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
+def _compare_panel(ax: Any, table: CompareTable, dataset: str, baseline: str | None = None,
+                   threshold: float | None = None) -> None:  # fmt: skip
     rows = [(m, r) for m, r in table.rows(dataset)
             if all(c.ablate == "none" for c in _series(table, dataset, m, r))]  # fmt: skip
     several_models = len({m for m, _ in rows}) > 1
@@ -226,9 +230,8 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
             if c.std:
                 ax.axhspan(c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2)
             continue
-        partner = method.replace("(P+Q)", "(P)")
-        pq = partner != method
-        key = f"{model} {partner}"
+        pq = bool(cells[0].partner)
+        key = f"{model} {cells[0].partner or method}"
         colour = colours.setdefault(key, next(palette))
         xs = [c.target_density * 100 for c in cells]
         bars = ax.errorbar(xs, [c.mean for c in cells], yerr=[c.std or 0.0 for c in cells],
@@ -244,6 +247,9 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
                     fontsize=6,
                     color=bars.lines[0].get_color(),
                 )
+    if baseline is not None:
+        _mark_beyond(ax, table, [c for m, r in rows for c in _series(table, dataset, m, r)],
+                     baseline, threshold)  # fmt: skip
     ax.set_xscale("log")
     ticks = sorted({c.target_density * 100 for c in table.cells
                     if c.dataset == dataset and c.target_density < 1})  # fmt: skip
@@ -255,6 +261,24 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str) -> None:
     ax.set_title(f"{dataset}: {models[0]}" if len(models) == 1 else dataset)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncols=2 if len(rows) > 6 else 1)
+
+
+def _mark_beyond(ax: Any, table: CompareTable, cells: list[Any], baseline: str,
+                 threshold: float | None) -> None:  # fmt: skip
+    """Ring the points whose difference to `baseline` is beyond `threshold` SEs (one legend
+    entry, only where some are)."""
+    from ecs_core.stats.significance import THRESHOLD
+
+    k = THRESHOLD if threshold is None else threshold
+    beyond = []
+    for c in cells:
+        d = table.difference(c, baseline)
+        if d is not None and d.beyond(k) and c.target_density < 1:
+            beyond.append(c)
+    if beyond:
+        ax.scatter([c.target_density * 100 for c in beyond], [c.mean for c in beyond], s=90,
+                   facecolors="none", edgecolors="black", linewidths=1.0, zorder=5,
+                   label=f"beyond {k:g} SE vs {baseline}")  # fmt: skip
 
 
 def _palette() -> Any:

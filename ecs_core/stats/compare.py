@@ -1,13 +1,18 @@
 """The research table: test accuracy, mean ± std over seeds, per model × method × target density.
 
-Rows are (model, method) with the original report's labels: SNIP, ECS (P) (pruned), ECS (P+Q)
-(pruned, k-means weight sharing and 8 bits: the int8 model's accuracy, `RunInfo.pq_acc`; the
-shared-weight fp32 model's where no int8 model was built, marked †), Magnitude, Random, and
-Dense (method none, the 100% column); an ablated run (`--ablate`) is a row of its own
-(`SNIP [shuffle]`). Columns are target densities. Because ECS's union budget keeps between x
-and 2x, each cell also carries the achieved density, so a table can show it wherever it differs
-from the target (and a `d/target` column says by how much). `baseline` gives every cell as its
-difference, in points, to a reference row: Dense, or a method at the same density.
+Rows are (model, method) with the original report's labels: SNIP, ECS (P) (pruned), Magnitude,
+Random, ..., and Dense (method none, the 100% column); every quantized method also has its P+Q
+row, `SNIP (P+Q)`, `ECS (P+Q)` (pruned, k-means weight sharing and 8 bits: the int8 model's
+accuracy, `RunInfo.pq_acc`; the shared-weight fp32 model's where no int8 model was built, marked
+†); an ablated run (`--ablate`) is a row of its own (`SNIP [shuffle]`). Columns are target
+densities. A cell pools only runs that differ in nothing but the seed (`config.recipe_fields`):
+where a method's runs differ in anything else, each recipe is a row of its own whose label says
+what sets it apart (`SNIP {epochs 3, max-batches 6}`), and two runs of one recipe with the same
+seed count once (the newest finished; `CompareTable.duplicates` says which). Because ECS's union
+budget keeps between x and 2x, each cell also carries the achieved density, so a table can show
+it wherever it differs from the target (and a `d/target` column says by how much). `baseline`
+gives every cell as its difference, in points, to a reference row (Dense, or a method at the
+same density), with its standard error and a mark beyond a threshold (`stats.significance`).
 """
 
 from __future__ import annotations
@@ -17,32 +22,40 @@ import io
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ecs_core.names import ConfigError, canonical_name
 from ecs_core.registry import PRUNERS
 from ecs_core.stats.errors import StatsError
+from ecs_core.stats.rows import (
+    LABELS,
+    Duplicate,
+    apart,
+    dataset_label,
+    labels,
+    method_entries,
+    model_label,
+    one_per_seed,
+    pq_label,
+    recipe_suffix,
+)
 from ecs_core.stats.runs import RunInfo, find_runs, run_info
+from ecs_core.stats.significance import THRESHOLD, Difference, paired, unpaired
 
-LABELS = {"snip": ["SNIP"], "ecs": ["ECS (P)", "ECS (P+Q)"], "none": ["Dense"],
-          "random": ["Random"], "magnitude": ["Magnitude"], "grasp": ["GraSP"],
-          "synflow": ["SynFlow"], "imp": ["IMP"]}  # fmt: skip
-"""Method name -> row labels (pruned; pruned + quantized)."""
-METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "ECS (P+Q)", "GraSP", "SynFlow", "IMP", "Magnitude",
-                "Random")  # fmt: skip
-MODEL_LABELS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18",
-                "resnet34": "ResNet34", "resnet50": "ResNet50"}  # fmt: skip
-DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "GraSP", "SynFlow", "IMP", "Magnitude", "Random")
+"""Row order; a P+Q row follows its P row (`method_rank`)."""
 ACHIEVED_TOLERANCE = 0.02
 """Achieved density is shown when it differs from the target by more than 2% of the target."""
 
 
 @dataclass(frozen=True)
 class CompareCell:
-    """One cell: runs with the same dataset, model, method label and target density."""
+    """One cell: runs with the same dataset, model, method label, recipe and target density."""
 
     dataset: str
     model: str
     method: str
+    """The row label: `SNIP`, `ECS (P+Q) [union]`, `SNIP {epochs 3}` (see `plain`, `recipe`)."""
     target_density: float
     n: int
     mean: float
@@ -62,6 +75,19 @@ class CompareCell:
     """Runs whose pruning left a layer with no weights (layer collapse)."""
     thinnest: int | None = None
     """The fewest weights any layer kept, over the cell's runs (see `RunInfo.thinnest`)."""
+    plain: str = ""
+    """The row label without the recipe suffix: what `--baseline` names (`SNIP`, `Dense`)."""
+    recipe: tuple[tuple[str, Any], ...] = ()
+    """(field, value): what sets this row's runs apart from other runs of its method (empty
+    where all of them share one recipe); the label's `{...}` suffix."""
+    setting: tuple[tuple[str, Any], ...] = ()
+    """The runs' whole recipe (`RunInfo.recipe`) without the density."""
+    accs: tuple[tuple[int | None, float], ...] = ()
+    """(seed, accuracy) of each run averaged, by seed."""
+    partner: str = ""
+    """A P+Q row's P row (the same runs before quantization); empty for other rows."""
+    left_out: int = 0
+    """Runs of a seed the cell already has (same recipe), left out (`CompareTable.duplicates`)."""
 
     @property
     def achieved_differs(self) -> bool:
@@ -83,6 +109,8 @@ class CompareTable:
     """Column target densities, largest first (1.0 is the dense column)."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(run path, why it is not in the table)."""
+    duplicates: list[Duplicate] = field(default_factory=list)
+    """Same recipe, same seed: the runs not averaged (a seed counts once)."""
 
     def rows(self, dataset: str) -> list[tuple[str, str]]:
         """(model, method) pairs of one dataset, models by name, methods in METHOD_ORDER."""
@@ -103,39 +131,73 @@ class CompareTable:
     )
     COLLAPSE_NOTE = "‡ = in k of n seeds pruning emptied a whole layer (layer collapse)"
     RATIO_NOTE = "d/target = achieved density / target, over the row's columns"
+    RECIPE_NOTE = "{...} = what sets the row's runs apart from its method's other runs"
+    DUPLICATE_NOTE = "a seed run twice with one recipe counts once: the newest finished run"
 
-    def caption(self, baseline: str | None = None) -> str:
+    def caption(self, baseline: str | None = None, threshold: float = THRESHOLD) -> str:
         """NOTE (or what a baseline table shows), plus what its marks mean where it has them."""
         lines = [self.NOTE]
         if baseline is not None:
-            lines = [f"points against {baseline} (its own row: test accuracy %); "
-                     "± = the cell's std over seeds; (d x%) = achieved density"]  # fmt: skip
-        if any("(P+Q)" in c.method for c in self.cells):
+            lines = [f"points against {baseline} (its own row: test accuracy %); ± = standard "
+                     f"error of the difference (Welch, over seeds; p = paired by seed); "
+                     f"* = beyond {threshold:g} SE; (d x%) = achieved density"]  # fmt: skip
+        if any(c.partner for c in self.cells):
             lines.append(self.PQ_NOTE)
         if any(c.collapsed for c in self.cells):
             lines.append(self.COLLAPSE_NOTE)
         if any(c.achieved_differs for c in self.cells):
             lines.append(self.RATIO_NOTE)
+        if any(c.recipe for c in self.cells):
+            lines.append(self.RECIPE_NOTE)
+        if self.duplicates:
+            lines.append(self.DUPLICATE_NOTE)
         return "\n".join(lines)
 
     def baseline_of(self, cell: CompareCell, baseline: str) -> CompareCell | None:
-        """The cell a baseline row gives `cell`: Dense's (any density), else the same density's."""
+        """The cell a baseline row gives `cell`: Dense's (any density), else the same density's;
+        of the baseline's recipes, the one that agrees with `cell`'s on every field that sets a
+        row of either apart (none: no baseline)."""
         density = 1.0 if baseline == DENSE else cell.target_density
-        return self.cell(cell.dataset, cell.model, baseline, density)
+        mine = dict(cell.setting)
+        for c in self.cells:
+            key = (c.dataset, c.model, c.plain, c.target_density)
+            if key != (cell.dataset, cell.model, baseline, density):
+                continue
+            theirs = dict(c.setting)
+            fields = {f for f, _ in cell.recipe} | {f for f, _ in c.recipe}
+            if all(mine.get(f) == theirs.get(f) for f in fields):
+                return c
+        return None
 
     def versus(self, cell: CompareCell, baseline: str) -> float | None:
         """`cell`'s mean minus its baseline's, in points (None without a baseline cell)."""
         ref = self.baseline_of(cell, baseline)
         return None if ref is None else cell.mean - ref.mean
 
+    def difference(self, cell: CompareCell, baseline: str) -> Difference | None:
+        """`cell` minus its baseline with the standard error: paired by seed where both hold the
+        same runs or `cell` is an ablation of the baseline on the same seeds, Welch's otherwise
+        (`stats.significance`); None without a baseline cell or for the baseline row itself."""
+        ref = self.baseline_of(cell, baseline)
+        if ref is None or ref is cell:
+            return None
+        if _pairs(cell, ref):
+            return paired(dict(cell.accs), dict(ref.accs))
+        return unpaired([a for _, a in cell.accs], [a for _, a in ref.accs])
+
     def text_rows(
-        self, dataset: str, baseline: str | None = None, count: bool = False
+        self,
+        dataset: str,
+        baseline: str | None = None,
+        count: bool = False,
+        threshold: float = THRESHOLD,
     ) -> tuple[list[str], list[list[str]]]:
         """Header and rows of one dataset's table (rows model × method, columns density).
 
         A `d/target` column is added when any cell misses its target density; with `baseline`
-        (a row label, e.g. `Dense`), cells show their difference to it in points; `count`: each
-        cell says how many runs it averages (`format_cell`).
+        (a row label, e.g. `Dense`), cells show their difference to it in points, ± its
+        standard error, `*` beyond `threshold` SEs; `count`: each cell says how many runs it
+        averages (`format_cell`).
         """
         ratios = any(c.achieved_differs for c in self.cells if c.dataset == dataset)
         header = ["model", "method"] + [f"{d * 100:g}%" for d in self.densities]
@@ -143,47 +205,53 @@ class CompareTable:
         rows = []
         for model, method in self.rows(dataset):
             cells = [self.cell(dataset, model, method, d) for d in self.densities]
-            if baseline is None or method == baseline:
+            known = [c for c in cells if c is not None]
+            if baseline is None or known[0].plain == baseline:
                 texts = [format_cell(c, count=count) for c in cells]
             else:
-                diffs = [self.versus(c, baseline) if c else None for c in cells]
-                texts = [format_versus(c, d, count) for c, d in zip(cells, diffs, strict=True)]
+                texts = [format_versus(c, self.difference(c, baseline) if c else None, count,
+                                       threshold) for c in cells]  # fmt: skip
             if ratios:
-                texts.append(format_ratios([c.ratio for c in cells if c and c.ratio]))
+                texts.append(format_ratios([c.ratio for c in known if c.ratio]))
             rows.append([model, method, *texts])
         return header, rows
 
-    def markdown(self, baseline: str | None = None) -> str:
+    def markdown(self, baseline: str | None = None, threshold: float = THRESHOLD) -> str:
         """One Markdown table per dataset, as in the README and the original report."""
         out = []
         for dataset in self.datasets:
-            header, rows = self.text_rows(dataset, baseline)
-            note = self.caption(baseline).replace("\n", "; ")
+            header, rows = self.text_rows(dataset, baseline, threshold=threshold)
+            note = self.caption(baseline, threshold).replace("\n", "; ")
             out += [f"{dataset}: {note}", "", "| " + " | ".join(header) + " |"]
             out.append("|" + " --- |" * len(header))
             out += ["| " + " | ".join(row) + " |" for row in rows]
             out.append("")
         return "\n".join(out) + "\n"
 
-    def csv(self, baseline: str | None = None) -> str:
-        """One row per cell (long format, for scripts and spreadsheets); with `baseline`, a
-        `vs_<baseline>` column of differences in points."""
+    def csv(self, baseline: str | None = None, threshold: float = THRESHOLD) -> str:
+        """One row per cell (long format, for scripts and spreadsheets). `recipe`: what sets
+        the row apart (`field=value ...`); `duplicates_left_out`: runs of a seed already
+        counted. With `baseline`, `vs_<baseline>` (difference in points), `_se` (its standard
+        error), `_z` (difference / SE), `_n` (seed pairs when paired, else the baseline's n),
+        `_paired` and `_beyond` (|difference| > threshold × SE)."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        extra = [f"vs_{baseline.lower().replace(' ', '_')}"] if baseline else []
+        vs = f"vs_{baseline.lower().replace(' ', '_')}" if baseline else ""
+        extra = [vs, *(f"{vs}_{k}" for k in ("se", "z", "n", "paired", "beyond"))] if vs else []
         w.writerow(["dataset", "model", "method", "ablate", "target_density", "n", "mean", "std",
                     "achieved_density", "density_ratio", "seeds", "fp32_pq", "collapsed_runs",
-                    "thinnest_layer_kept", *extra])  # fmt: skip
+                    "thinnest_layer_kept", "recipe", "duplicates_left_out", *extra])  # fmt: skip
         for c in self.cells:
             std = "" if c.std is None else f"{c.std:.4f}"
             achieved = "" if c.achieved is None else f"{c.achieved:.6f}"
             ratio = "" if c.ratio is None else f"{c.ratio:.4f}"
+            recipe = " ".join(f"{k}={v}" for k, v in c.recipe)
             row = [c.dataset, c.model, c.method, c.ablate, c.target_density, c.n,
                    f"{c.mean:.4f}", std, achieved, ratio, " ".join(map(str, c.seeds)), c.fp32_pq,
-                   c.collapsed, "" if c.thinnest is None else c.thinnest]  # fmt: skip
+                   c.collapsed, "" if c.thinnest is None else c.thinnest, recipe,
+                   c.left_out]  # fmt: skip
             if baseline:
-                v = self.versus(c, baseline)
-                row.append("" if v is None or c.method == baseline else f"{v:.4f}")
+                row += _csv_difference(self.difference(c, baseline), threshold)
             w.writerow(row)
         return buf.getvalue()
 
@@ -192,18 +260,48 @@ DENSE = "Dense"
 """The dense model's row label (method none)."""
 
 
+def _pairs(cell: CompareCell, ref: CompareCell) -> bool:
+    """Pair by seed: the same runs (a P+Q row and its P row), or an ablation of the method's
+    own runs (same seeds, same initial weights), with the same seeds, each once, at least 2."""
+    seeds = [s for s, _ in cell.accs]
+    same_seeds = seeds == [s for s, _ in ref.accs] and len(set(seeds)) == len(seeds) > 1
+    ablation = cell.ablate != "none" and ref.ablate == "none" and cell.base == ref.method
+    return same_seeds and None not in seeds and (cell.runs == ref.runs or ablation)
+
+
+def _csv_difference(d: Difference | None, threshold: float) -> list[str]:
+    if d is None:
+        return [""] * 6
+    se = "" if d.se is None else f"{d.se:.4f}"
+    z = "" if d.z is None else f"{d.z:.2f}"
+    return [f"{d.diff:.4f}", se, z, str(d.n), str(d.paired).lower(),
+            str(d.beyond(threshold)).lower()]  # fmt: skip
+
+
 def baseline_label(name: str) -> str:
     """`--baseline dense` (or none, snip, ecs, ...) -> the row label it compares against."""
     try:
         method = canonical_name(name, PRUNERS, "--baseline method")
     except ConfigError as exc:
         raise StatsError(str(exc)) from None
-    return LABELS.get(method, [method])[0]
+    return LABELS.get(method, method)
 
 
-def format_versus(cell: CompareCell | None, diff: float | None, count: bool = False) -> str:
-    """'-1.23 ± 0.40' (points against the baseline, the cell's own std), or '–' without one."""
-    return "–" if cell is None or diff is None else format_cell(cell, diff, count)
+def format_versus(
+    cell: CompareCell | None,
+    diff: Difference | None,
+    count: bool = False,
+    threshold: float = THRESHOLD,
+) -> str:
+    """'-1.23 ± 0.40*' (points against the baseline ± the difference's standard error, `*`
+    beyond `threshold` SEs, ` p` when paired by seed), or '–' without a baseline cell."""
+    if cell is None or diff is None:
+        return "–"
+    text = f"{diff.diff:+.2f}"
+    text += f" ± {diff.se:.2f}" if diff.se is not None else ""
+    text += " p" if diff.paired else ""
+    text += "*" if diff.beyond(threshold) else ""
+    return text + _marks(cell, count)
 
 
 def format_ratios(ratios: list[float]) -> str:
@@ -214,15 +312,18 @@ def format_ratios(ratios: list[float]) -> str:
     return f"{lo:.2f}×" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}×"
 
 
-def format_cell(cell: CompareCell | None, diff: float | None = None, count: bool = False) -> str:
-    """'93.85 ± 0.28', plus '(d 9.71%)' when the achieved density is not the target; with
-    `diff`, that signed difference (points against a baseline) instead of the mean; `count`
+def format_cell(cell: CompareCell | None, count: bool = False) -> str:
+    """'93.85 ± 0.28', plus '(d 9.71%)' when the achieved density is not the target; `count`
     adds the number of runs, '93.85 ± 0.28 (3)' (the app's table, where runs still arrive)."""
     if cell is None:
         return "–"
-    text = f"{cell.mean:.2f}" if diff is None else f"{diff:+.2f}"
+    text = f"{cell.mean:.2f}"
     text += f" ± {cell.std:.2f}" if cell.std is not None else ""
-    text += f" ({cell.n})" if count else ""
+    return text + _marks(cell, count)
+
+
+def _marks(cell: CompareCell, count: bool) -> str:
+    text = f" ({cell.n})" if count else ""
     text += "†" if cell.fp32_pq else ""
     text += f"‡{cell.collapsed}/{cell.n}" if cell.collapsed else ""
     if cell.achieved_differs and cell.target_density < 1:
@@ -230,81 +331,80 @@ def format_cell(cell: CompareCell | None, diff: float | None = None, count: bool
     return text
 
 
-def method_rank(label: str) -> int:
-    base = label.split(" [")[0]
-    return METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER)
-
-
-def model_label(model: str, width: float | None) -> str:
-    name = MODEL_LABELS.get(model, model)
-    return name if width in (None, 1.0) else f"{name} x{width:g}"
-
-
-def dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
-
-
-def method_entries(info: RunInfo, ablated: bool = True) -> list[tuple[str, float]]:
-    """(label, accuracy) pairs a finished run contributes; ECS gives P and, if quantized, P+Q.
-
-    Layer-wise scope, ECS's union budget and an `--ablate` check are not the defaults, so they
-    are named in the label (`SNIP [layer]`, `ECS (P) [union]`, `SNIP [shuffle]`) rather than
-    averaged with default-setting runs. `ablated=False`: the labels without the ablation tag.
-    """
-    base = LABELS.get(info.method, [info.method])
-    tags = []
-    if info.method != "none" and info.scope == "layer":
-        tags.append("layer")
-    if info.method == "ecs" and info.budget == "union":
-        tags.append("union")
-    if info.ablate != "none" and ablated:
-        tags.append(info.ablate)
-    suffix = f" [{', '.join(tags)}]" if tags else ""
-    out = [(base[0] + suffix, info.test_acc)]
-    if len(base) > 1 and info.pq_acc is not None:
-        out.append((base[1] + suffix, info.pq_acc))
-    return [(label, acc) for label, acc in out if acc is not None]
+def method_rank(label: str) -> float:
+    """A row label's place in METHOD_ORDER (a P+Q row just after its P row; others last)."""
+    base = label.split(" [")[0].split(" {")[0]
+    if base in METHOD_ORDER:
+        return METHOD_ORDER.index(base)
+    for name in METHOD_ORDER:
+        if base == pq_label(name):
+            return METHOD_ORDER.index(name) + 0.5
+    return len(METHOD_ORDER)
 
 
 def compare_infos(infos: list[RunInfo]) -> CompareTable:
-    """Group runs and average; runs that did not finish are listed in `skipped`, not averaged."""
-    groups: dict[tuple[str, str, str, float], list[tuple[float, RunInfo]]] = {}
-    base_of: dict[str, str] = {}
-    skipped = []
+    """Group runs and average; runs that did not finish are listed in `skipped`, not averaged;
+    runs of a recipe and seed the cell already has are listed in `duplicates`."""
+    skipped, usable = [], []
     for info in infos:
         if info.status != "finished":
             skipped.append((info.path, f"status {info.status}"))
-            continue
-        entries = method_entries(info)
-        if not entries or info.target_density is None:
+        elif not method_entries(info) or info.target_density is None:
             skipped.append((info.path, "no test accuracy or target density in summary.json"))
-            continue
-        target = round(info.target_density, 6)
-        bases = [label for label, _ in method_entries(info, ablated=False)]
-        for (label, acc), base in zip(entries, bases, strict=True):
-            key = (dataset_label(info.dataset), model_label(info.model, info.width), label, target)
+        else:
+            usable.append(info)
+    where = apart(usable)
+    groups: dict[tuple[str, str, str, float], list[tuple[float, RunInfo]]] = {}
+    rows: dict[str, tuple[str, str, str, tuple[tuple[str, Any], ...]]] = {}
+    for info in usable:
+        recipe = where[info.path]
+        suffix = recipe_suffix(recipe)
+        p, pq = labels(info, ablated=True)
+        base_p, base_pq = labels(info, ablated=False)
+        for label, acc in method_entries(info):
+            is_pq = label == pq and pq != p
+            key = (dataset_label(info.dataset), model_label(info.model, info.width),
+                   label + suffix, round(info.target_density, 6))  # fmt: skip
             groups.setdefault(key, []).append((acc, info))
-            base_of[label] = base
-    cells = [_cell(key, members, base_of[key[2]]) for key, members in groups.items()]
+            rows[label + suffix] = (label, (base_pq if is_pq else base_p) + suffix,
+                                    p + suffix if is_pq else "", recipe)  # fmt: skip
+    cells, duplicates = [], []
+    for key, members in groups.items():
+        plain, base, partner, recipe = rows[key[2]]
+        kept, dups = one_per_seed(key, members)
+        duplicates += [] if partner else dups
+        cells.append(
+            _cell(key, kept, plain, base, partner, recipe, sum(len(d.left_out) for d in dups))
+        )
     datasets = sorted({c.dataset for c in cells})
     densities = sorted({c.target_density for c in cells}, reverse=True)
-    return CompareTable(cells, datasets, densities, skipped)
+    return CompareTable(cells, datasets, densities, skipped, duplicates)
 
 
 def _cell(
-    key: tuple[str, str, str, float], members: list[tuple[float, RunInfo]], base: str
+    key: tuple[str, str, str, float],
+    members: list[tuple[float, RunInfo]],
+    plain: str,
+    base: str,
+    partner: str,
+    recipe: tuple[tuple[str, Any], ...],
+    left_out: int,
 ) -> CompareCell:
     accs = [a for a, _ in members]
     achieved = [i.density for _, i in members if i.density is not None]
+    first = members[0][1]
     return CompareCell(
         dataset=key[0], model=key[1], method=key[2], target_density=key[3], n=len(accs),
         mean=statistics.fmean(accs), std=statistics.stdev(accs) if len(accs) > 1 else None,
         achieved=statistics.fmean(achieved) if achieved else None,
         seeds=sorted(i.seed for _, i in members if i.seed is not None),
         runs=sorted(i.path for _, i in members),
-        fp32_pq=sum(i.int8_acc is None for _, i in members) if "(P+Q)" in key[2] else 0,
-        ablate=members[0][1].ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
+        fp32_pq=sum(i.int8_acc is None for _, i in members) if partner else 0,
+        ablate=first.ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
         thinnest=min((i.thinnest for _, i in members if i.thinnest is not None), default=None),
+        plain=plain, recipe=recipe,
+        setting=tuple((f, v) for f, v in first.recipe if f != "density"),
+        accs=tuple((i.seed, a) for a, i in members), partner=partner, left_out=left_out,
     )  # fmt: skip
 
 

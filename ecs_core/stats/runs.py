@@ -53,6 +53,9 @@ class RunInfo:
     thinnest: int | None = None
     """The fewest weights any prunable layer kept (a layer of 36,864 left with 11 is a
     bottleneck even before it collapses); None without a per-layer report."""
+    recipe: tuple[tuple[str, Any], ...] = ()
+    """(field, value) of config.json for every `config.recipe_fields()` (a field missing from
+    an older config: RunConfig's default): runs with equal recipes differ only in the seed."""
 
     @property
     def method_tag(self) -> str:
@@ -112,7 +115,21 @@ def run_info(path: str | Path) -> RunInfo:
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
         ablate=_text(config.get("ablate"), "none"),
         collapsed=len(s.collapsed_layers or []), thinnest=_thinnest(s.layers),
+        recipe=_recipe(config),
     )  # fmt: skip
+
+
+def _recipe(config: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    from ecs_core.config import RunConfig, recipe_fields
+
+    defaults = RunConfig()
+    out = []
+    for name in recipe_fields():
+        value = config.get(name, getattr(defaults, name))
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            value = json.dumps(value, sort_keys=True)  # hashable, whatever the file holds
+        out.append((name, value))
+    return tuple(out)
 
 
 def _thinnest(layers: Any) -> int | None:

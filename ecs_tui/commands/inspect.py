@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ecs_core.stats.significance import THRESHOLD
 from ecs_tui.commands.exits import fail
 
 Arg, Opt = typer.Argument, typer.Option
@@ -304,10 +305,15 @@ def compare_command(
         str | None,
         Opt(
             help="Show each cell as its difference in points to this row: dense, or a method "
-            "(snip, ecs, ...) at the same density.",
+            "(snip, ecs, ...) at the same density, ± its standard error (Welch over seeds; "
+            "paired by seed for the same runs or an ablation), * beyond --threshold.",
             show_default=False,
         ),
     ] = None,
+    threshold: Annotated[
+        float,
+        Opt(help="With --baseline: mark a difference beyond this many standard errors."),
+    ] = THRESHOLD,
 ) -> None:
     """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
     from ecs_core.stats import StatsError, compare_runs
@@ -316,6 +322,9 @@ def compare_command(
 
     try:
         label = None if baseline is None else baseline_label(baseline)
+        if not threshold > 0 or threshold == float("inf"):
+            raise StatsError(f"--threshold must be a positive number of standard errors, "
+                             f"got {threshold:g}")  # fmt: skip
         if plot is not None:
             from ecs_core.figures import check_path
 
@@ -328,42 +337,45 @@ def compare_command(
     for path, why in table.skipped:
         if why == "status unreadable":
             typer.echo(f"note: {path} is broken: {BROKEN_CONFIG}", err=True)
+    for d in table.duplicates:
+        typer.echo(f"note: {d.cell}: {len(d.left_out) + 1} runs of one recipe, used the newest "
+                   f"finished {d.used}, left out " + " ".join(d.left_out), err=True)  # fmt: skip
     if not table.cells:
         raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
-    if label is not None and not any(c.method == label for c in table.cells):
+    if label is not None and not any(c.plain == label for c in table.cells):
         raise fail(f"--baseline {baseline}: no finished {label} runs under "
                    + " ".join(map(str, paths)) + "; pick a method the table has")  # fmt: skip
     if plot is not None:
-        _compare_plot(table, plot)
+        _compare_plot(table, plot, label, threshold)
     if csv:
-        typer.echo(table.csv(label), nl=False)
+        typer.echo(table.csv(label, threshold), nl=False)
     elif markdown:
-        typer.echo(table.markdown(label), nl=False)
+        typer.echo(table.markdown(label, threshold), nl=False)
     else:
-        _compare_rich(table, label)
+        _compare_rich(table, label, threshold)
 
 
-def _compare_plot(table: Any, path: Path) -> None:
+def _compare_plot(table: Any, path: Path, baseline: str | None, threshold: float) -> None:
     """`ecs compare --plot`: accuracy against density (ecs_core.figures.compare_figure)."""
     from ecs_core.figures import compare_figure, save
     from ecs_core.stats import StatsError
 
     try:
-        save(compare_figure(table), path)
+        save(compare_figure(table, baseline, threshold), path)
     except StatsError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {path}: accuracy against density, {len(table.datasets)} dataset(s)",
                err=True)  # fmt: skip
 
 
-def _compare_rich(table: Any, baseline: str | None = None) -> None:
+def _compare_rich(table: Any, baseline: str | None, threshold: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False)
     for dataset in table.datasets:
-        header, rows = table.text_rows(dataset, baseline)
-        caption = table.caption(baseline)
+        header, rows = table.text_rows(dataset, baseline, threshold=threshold)
+        caption = table.caption(baseline, threshold)
         t = Table(title=dataset, title_justify="left", caption=caption, caption_justify="left")
         for i, col in enumerate(header):
             t.add_column(col, justify="left" if i < 2 else "right")

@@ -123,21 +123,25 @@ def test_a_table_where_every_run_hits_its_target_has_no_ratio_column(fake_runs):
 
 
 def test_baseline_dense_gives_points_against_dense(runner, fake_runs):
-    """`--baseline dense`: every pruned cell as its difference to dense in points (with its own
-    std); the dense row itself stays in accuracy; the CSV gains a vs_dense column."""
+    """`--baseline dense`: every pruned cell as its difference to dense in points; one dense
+    run has no spread, so no standard error and no mark; the dense row itself stays in
+    accuracy; the CSV gains vs_dense and its SE, z, n, paired and beyond columns."""
     table = compare_runs([fake_runs])
     snip = table.cell("digits", "VGG16", "SNIP", 0.1)
     assert table.versus(snip, "Dense") == pytest.approx(92.0 - 97.5)
     res = runner.invoke(app, ["compare", str(fake_runs), "--markdown", "--baseline", "dense"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
-    assert "| VGG16 | SNIP | – | -5.50 ± 2.65 | 1.00× |" in lines
-    assert "| VGG16 | ECS (P) [union] | – | -8.50 ± 1.41 (d 18.00%) | 1.80× |" in lines
+    assert "| VGG16 | SNIP | – | -5.50 | 1.00× |" in lines
+    assert "| VGG16 | ECS (P) [union] | – | -8.50 (d 18.00%) | 1.80× |" in lines
     assert "| VGG16 | Dense | 97.50 | – | 1.00× |" in lines
     assert "points against Dense" in res.stdout
     res = runner.invoke(app, ["compare", str(fake_runs), "--csv", "--baseline", "dense"])
     rows = {r["method"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
     assert rows["SNIP"]["vs_dense"] == "-5.5000" and rows["Dense"]["vs_dense"] == ""
+    snip = rows["SNIP"]
+    assert [snip[f"vs_dense_{k}"] for k in ("se", "z", "n", "paired", "beyond")] == [
+        "", "", "1", "false", "false"]  # fmt: skip
     assert rows["ECS (P) [union]"]["density_ratio"] == "1.8000"
 
 
@@ -145,7 +149,8 @@ def test_baseline_a_method_compares_at_the_same_density(runner, fake_runs):
     res = runner.invoke(app, ["compare", str(fake_runs), "--markdown", "--baseline", "SNIP"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
-    assert "| VGG16 | ECS (P) [union] | – | -3.00 ± 1.41 (d 18.00%) | 1.80× |" in lines
+    # Welch: √(2/2 + 7/3) = 1.83 (ECS 88, 90; SNIP 90, 91, 95); 3.00 < 2 × 1.83: no mark
+    assert "| VGG16 | ECS (P) [union] | – | -3.00 ± 1.83 (d 18.00%) | 1.80× |" in lines
     assert "| VGG16 | Dense | – | – | 1.00× |" in lines  # no SNIP at 100%
     for bad, why in [("prune-it", "unknown --baseline method"), ("grasp", "no finished GraSP")]:
         res = runner.invoke(app, ["compare", str(fake_runs), "--baseline", bad])
@@ -200,3 +205,153 @@ def test_the_apps_table_is_ecs_compares_with_run_counts(fake_runs):
     console.print(compare_renderable(table))
     text = console.export_text()
     assert snip in text and "d/target" in text and "–" in text  # Dense has no 10% cell
+
+
+def _sweep(fake, root, label, accs, **config):
+    """Runs of one recipe over seeds 0, 1, ...: `accs` are their test accuracies (or (P, P+Q))."""
+    for seed, acc in enumerate(accs):
+        p, pq = acc if isinstance(acc, tuple) else (acc, None)
+        quant = {"quant": {"bits": 5, "test_acc": pq, "int8_test_acc": pq}} if pq else {}
+        fake(root, f"{label}-s{seed}", {"test_acc": p, "density": config.get("density", 1.0),
+             **quant}, seed=seed, **config)  # fmt: skip
+
+
+def test_different_recipes_are_different_rows_that_say_what_differs(runner, tmp_path,
+                                                                   make_fake_run):  # fmt: skip
+    """Issue 30: a sweep (2 epochs, 4 batches) and an earlier run (3 epochs, 6 batches), both
+    seed 0, were pooled as two seeds. Each recipe is its own row, its label naming the fields
+    in which it differs from the method's other runs; a recipe shared by all runs says nothing;
+    a baseline compares a row only with the baseline's row of the same recipe."""
+    fake = make_fake_run
+    _sweep(fake, tmp_path, "a", [20.0, 30.0], method="snip", density=0.1, epochs=2,
+           max_batches=4)  # fmt: skip
+    _sweep(fake, tmp_path, "b", [5.0], method="snip", density=0.1, epochs=3, max_batches=6)
+    _sweep(fake, tmp_path, "d", [50.0, 60.0], method="none", epochs=3, max_batches=6)
+    _sweep(fake, tmp_path, "r", [10.0, 12.0], method="random", density=0.1, epochs=3,
+           max_batches=6, lr=0.05)  # fmt: skip
+    table = compare_runs([tmp_path])
+    a = table.cell("digits", "VGG16", "SNIP {epochs 2, max-batches 4}", 0.1)
+    b = table.cell("digits", "VGG16", "SNIP {epochs 3, max-batches 6}", 0.1)
+    assert (a.n, a.mean, a.seeds, b.n, b.mean, b.seeds) == (2, 25.0, [0, 1], 1, 5.0, [0])
+    assert a.recipe == (("epochs", 2), ("max_batches", 4)) and a.plain == "SNIP"
+    assert [m for _, m in table.rows("digits")] == [
+        "Dense",
+        "SNIP {epochs 2, max-batches 4}",
+        "SNIP {epochs 3, max-batches 6}",
+        "Random",
+    ]
+    assert "{...} = what sets the row's runs apart" in table.caption()
+    # Dense ran 3 epochs of 6 batches: a baseline for b only; lr is Random's alone, not a split
+    assert table.versus(a, "Dense") is None and table.versus(b, "Dense") == -50.0
+    assert table.cell("digits", "VGG16", "Random", 0.1).recipe == ()
+    res = runner.invoke(app, ["compare", str(tmp_path), "--csv"])
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    assert rows["SNIP {epochs 3, max-batches 6}"]["recipe"] == "epochs=3 max_batches=6"
+    assert rows["Dense"]["recipe"] == ""
+
+
+def test_a_field_that_changes_nothing_computed_splits_no_row(tmp_path, make_fake_run):
+    """Where a run ran and wrote (device, paths, checkpoints) is not its recipe."""
+    fake = make_fake_run
+    _sweep(fake, tmp_path, "a", [20.0], method="snip", density=0.1, device="cpu")
+    fake(tmp_path, "b", {"test_acc": 30.0, "density": 0.1}, method="snip", density=0.1, seed=1,
+         device="cuda", checkpoint_every=5, data_dir="/elsewhere", runs_dir="/x")  # fmt: skip
+    (cell,) = compare_runs([tmp_path]).cells
+    assert (cell.method, cell.n, cell.mean) == ("SNIP", 2, 25.0)
+
+
+def test_a_seed_run_twice_with_one_recipe_counts_once(runner, tmp_path, make_fake_run):
+    """Two runs of the same recipe and seed are one measurement: the newest finished is used
+    (summary.json's time), the other is named in a note, never averaged as a second seed."""
+    import os
+
+    fake = make_fake_run
+    old = fake(tmp_path, "old", {"test_acc": 10.0, "density": 0.1}, method="snip", density=0.1)
+    new = fake(tmp_path, "new", {"test_acc": 30.0, "density": 0.1}, method="snip", density=0.1)
+    fake(tmp_path, "s1", {"test_acc": 40.0, "density": 0.1}, method="snip", density=0.1, seed=1)
+    os.utime(old / "summary.json", ns=(2_000_000_000_000_000_000,) * 2)  # old finished last
+    os.utime(new / "summary.json", ns=(1_000_000_000_000_000_000,) * 2)
+    table = compare_runs([tmp_path])
+    (cell,) = table.cells
+    assert (cell.n, cell.seeds, cell.mean, cell.left_out) == (2, [0, 1], 25.0, 1)
+    assert cell.runs == sorted([str(old), str(tmp_path / "s1")])
+    (dup,) = table.duplicates
+    assert (dup.cell, dup.used, dup.left_out) == ("digits VGG16 SNIP 10% seed 0", str(old),
+                                                  [str(new)])  # fmt: skip
+    res = runner.invoke(app, ["compare", str(tmp_path), "--markdown"])
+    assert res.exit_code == 0, res.output
+    assert f"used the newest finished {old}, left out {new}" in res.stderr
+    assert "| VGG16 | SNIP | 25.00 ± 21.21 |" in res.stdout and "counts once" in res.stdout
+
+
+def test_every_quantized_method_has_its_pq_row(tmp_path, make_fake_run):
+    """Issue 30: a quantized SNIP run gave no `SNIP (P+Q)` row; ECS keeps its labels."""
+    fake = make_fake_run
+    _sweep(fake, tmp_path, "snip", [(80.0, 79.0), (82.0, 80.0)], method="snip", density=0.1)
+    _sweep(fake, tmp_path, "ecs", [(70.0, 69.0)], method="ecs", density=0.1)
+    _sweep(fake, tmp_path, "dense", [90.0], method="none")
+    table = compare_runs([tmp_path])
+    assert [m for _, m in table.rows("digits")] == [
+        "Dense", "SNIP", "SNIP (P+Q)", "ECS (P)", "ECS (P+Q)"]  # fmt: skip
+    pq = table.cell("digits", "VGG16", "SNIP (P+Q)", 0.1)
+    assert (pq.mean, pq.partner, pq.runs) == (79.5, "SNIP", table.cell(
+        "digits", "VGG16", "SNIP", 0.1).runs)  # fmt: skip
+    assert table.cell("digits", "VGG16", "ECS (P+Q)", 0.1).partner == "ECS (P)"
+
+
+def test_welch_standard_error_and_mark(tmp_path, make_fake_run):
+    """Different runs: diff of means ± Welch's √(s₁²/n₁ + s₂²/n₂), checked by hand (and against
+    scipy's Welch t where scipy is installed); `*` when beyond the threshold in SEs."""
+    fake = make_fake_run
+    a, b = [80.0, 82.0, 87.0], [70.0, 71.0, 75.0, 76.0]
+    _sweep(fake, tmp_path, "snip", a, method="snip", density=0.1)
+    _sweep(fake, tmp_path, "random", b, method="random", density=0.1)
+    table = compare_runs([tmp_path])
+    snip = table.cell("digits", "VGG16", "SNIP", 0.1)
+    d = table.difference(snip, "Random")
+    # s_a² = ((-3)² + (-1)² + 4²)/2 = 13, s_b² = (3² + 2² + 2² + 3²)/3 = 26/3
+    se = (13 / 3 + (26 / 3) / 4) ** 0.5
+    assert (d.diff, d.n, d.paired) == (pytest.approx(83.0 - 73.0), 4, False)
+    assert d.se == pytest.approx(se) and d.z == pytest.approx(10.0 / se)  # 3.80 SE
+    try:
+        from scipy import stats
+    except ImportError:
+        pass
+    else:
+        assert d.z == pytest.approx(stats.ttest_ind(a, b, equal_var=False).statistic)
+    header, rows = table.text_rows("digits", baseline="Random")
+    assert rows[0] == ["VGG16", "SNIP", f"+10.00 ± {se:.2f}*"]
+    header, rows = table.text_rows("digits", baseline="Random", threshold=4.0)
+    assert rows[0] == ["VGG16", "SNIP", f"+10.00 ± {se:.2f}"]
+    assert "* = beyond 4 SE" in table.caption("Random", 4.0)
+
+
+def test_pq_against_p_and_an_ablation_against_its_method_are_paired_by_seed(
+    runner, tmp_path, make_fake_run
+):
+    """P+Q and P are the same runs; an ablation shares the method's seeds: the difference is
+    the mean of per-seed differences, SE = s_d/√n, far smaller than Welch's here."""
+    fake = make_fake_run
+    own = [(80.0, 79.0), (85.0, 84.5), (90.0, 88.0)]  # P - P+Q per seed: 1.0, 0.5, 2.0
+    _sweep(fake, tmp_path, "own", own, method="snip", density=0.1)
+    _sweep(fake, tmp_path, "shuf", [81.0, 85.0, 92.0], method="snip", density=0.1,
+           ablate="shuffle")  # fmt: skip
+    table = compare_runs([tmp_path])
+    pq = table.cell("digits", "VGG16", "SNIP (P+Q)", 0.1)
+    d = table.difference(pq, "SNIP")
+    per_seed = [-1.0, -0.5, -2.0]
+    assert (d.paired, d.n) == (True, 3)
+    assert d.diff == pytest.approx(statistics.fmean(per_seed))
+    assert d.se == pytest.approx(statistics.stdev(per_seed) / 3**0.5)  # 0.441
+    shuf = table.cell("digits", "VGG16", "SNIP [shuffle]", 0.1)
+    d = table.difference(shuf, "SNIP")  # 1, 0, 2 per seed
+    assert (d.paired, d.diff, d.se) == (True, pytest.approx(1.0), pytest.approx(1 / 3**0.5))
+    res = runner.invoke(app, ["compare", str(tmp_path), "--csv", "--baseline", "snip"])
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    pq_row = rows["SNIP (P+Q)"]
+    assert [pq_row[f"vs_snip{k}"] for k in ("", "_se", "_n", "_paired", "_beyond")] == [
+        "-1.1667", "0.4410", "3", "true", "true"]  # fmt: skip
+    res = runner.invoke(app, ["compare", str(tmp_path), "--markdown", "--baseline", "snip"])
+    assert "| VGG16 | SNIP (P+Q) | -1.17 ± 0.44 p* |" in res.stdout.splitlines()
+    res = runner.invoke(app, ["compare", str(tmp_path), "--baseline", "snip", "--threshold", "0"])
+    assert res.exit_code == 2 and "--threshold must be a positive" in res.stderr

@@ -112,3 +112,26 @@ def test_ecs_compare_plot_writes_the_figure_and_still_prints_the_table(runner, f
     assert "dataset,model,method" in result.stdout and "wrote" not in result.stdout
     bad = runner.invoke(app, ["compare", str(fake_runs), "--plot", str(tmp_path / "acc.gif")])
     assert bad.exit_code == 2 and not (tmp_path / "acc.gif").exists()
+
+
+def test_compare_plot_rings_differences_beyond_the_threshold(tmp_path, make_fake_run):
+    """`--plot` with `--baseline`: a point beyond the threshold (in SEs) against the baseline
+    is ringed; SNIP (P+Q) is dashed in SNIP's colour, as ECS (P+Q) in ECS (P)'s."""
+    from ecs_core.figures import compare_figure
+
+    for seed, (snip, rand) in enumerate([(80.0, 70.0), (82.0, 71.0), (87.0, 75.0)]):
+        quant = {"quant": {"bits": 5, "test_acc": snip - 1, "int8_test_acc": snip - 1}}
+        make_fake_run(tmp_path, f"snip{seed}", {"test_acc": snip, "density": 0.1, **quant},
+                      method="snip", density=0.1, seed=seed)  # fmt: skip
+        for density in (0.1, 0.05):
+            make_fake_run(tmp_path, f"rand{seed}-{density}", {"test_acc": rand, "density": density},
+                          method="random", density=density, seed=seed)  # fmt: skip
+    table = compare_runs([tmp_path])
+    (ax,) = compare_figure(table, "Random", 2.0).axes
+    labels = ax.get_legend_handles_labels()[1]
+    assert sorted(labels) == ["Random", "SNIP", "SNIP (P+Q)", "beyond 2 SE vs Random"]
+    (rings,) = ax.collections[-1:]
+    assert sorted(map(tuple, rings.get_offsets().tolist())) == [(10.0, 82.0), (10.0, 83.0)]
+    assert ax.containers[1].lines[0].get_color() == ax.containers[0].lines[0].get_color()
+    (plain,) = compare_figure(table, "Random", 10.0).axes  # 10 SE: nothing beyond
+    assert "beyond 10 SE vs Random" not in plain.get_legend_handles_labels()[1]

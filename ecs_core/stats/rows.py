@@ -1,0 +1,138 @@
+"""Which row and cell of `ecs compare` a run belongs to: its labels, the part of its recipe
+that sets it apart from its method's other runs, and one run per seed.
+
+A row is a dataset, a model (with its width), a method label (`SNIP`, `ECS (P) [union]`,
+`SNIP [shuffle]`, and `SNIP (P+Q)` for its quantized accuracy) and, where the method's runs
+differ in anything but the seed, density and ablation, the fields that differ with their
+values (`SNIP {epochs 3, max-batches 6}`). The recipe is `config.recipe_fields()` (RunInfo.recipe),
+so a field added to RunConfig splits rows without a change here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecs_core.stats.runs import RunInfo
+
+LABELS = {"snip": "SNIP", "ecs": "ECS (P)", "none": "Dense", "random": "Random",
+          "magnitude": "Magnitude", "grasp": "GraSP", "synflow": "SynFlow",
+          "imp": "IMP"}  # fmt: skip
+"""Method name -> its row label (pruned); `pq_label` gives the pruned + quantized row's."""
+PQ = " (P+Q)"
+MODEL_LABELS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18",
+                "resnet34": "ResNet34", "resnet50": "ResNet50"}  # fmt: skip
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Runs of one recipe and one seed: only `used` (the newest finished) is in the table."""
+
+    cell: str
+    """Which cell: `digits VGG16 SNIP 10% seed 0`."""
+    used: str
+    left_out: list[str]
+
+
+def pq_label(label: str) -> str:
+    """The P+Q row of a method's P row: `SNIP` -> `SNIP (P+Q)`, `ECS (P)` -> `ECS (P+Q)`."""
+    return label.removesuffix(" (P)") + PQ
+
+
+def model_label(model: str, width: float | None) -> str:
+    name = MODEL_LABELS.get(model, model)
+    return name if width in (None, 1.0) else f"{name} x{width:g}"
+
+
+def dataset_label(dataset: str) -> str:
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def method_entries(info: RunInfo, ablated: bool = True) -> list[tuple[str, float]]:
+    """(label, accuracy) pairs a finished run contributes: its P row and, if quantized, P+Q.
+
+    Layer-wise scope, ECS's union budget and an `--ablate` check are not the defaults, so they
+    are named in the label (`SNIP [layer]`, `ECS (P) [union]`, `SNIP [shuffle]`) rather than
+    averaged with default-setting runs. `ablated=False`: the labels without the ablation tag.
+    """
+    p, pq = labels(info, ablated)
+    out = [(p, info.test_acc)]
+    if info.method != "none":  # a dense run is never quantized
+        out.append((pq, info.pq_acc))
+    return [(label, acc) for label, acc in out if acc is not None]
+
+
+def labels(info: RunInfo, ablated: bool) -> tuple[str, str]:
+    name = LABELS.get(info.method, info.method)
+    tags = []
+    if info.method != "none" and info.scope == "layer":
+        tags.append("layer")
+    if info.method == "ecs" and info.budget == "union":
+        tags.append("union")
+    if info.ablate != "none" and ablated:
+        tags.append(info.ablate)
+    suffix = f" [{', '.join(tags)}]" if tags else ""
+    return name + suffix, pq_label(name) + suffix
+
+
+SHOWN = ("density", "ablate")
+"""Recipe fields the table shows already (the columns; the `[shuffle]` tag): never in `{...}`."""
+
+
+def apart(infos: list[RunInfo]) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Run path -> the recipe fields, with its values, in which runs of its method (same
+    dataset, model and row label, ablations included) differ from each other."""
+    families: dict[tuple[str, str, str], list[RunInfo]] = {}
+    for i in infos:
+        key = (dataset_label(i.dataset), model_label(i.model, i.width), labels(i, False)[0])
+        families.setdefault(key, []).append(i)
+    out = {}
+    for members in families.values():
+        recipes = [dict(i.recipe) for i in members]
+        fields = [f for f, _ in members[0].recipe if f not in SHOWN]
+        varying = [f for f in fields if len({r.get(f) for r in recipes}) > 1]
+        for i, r in zip(members, recipes, strict=True):
+            out[i.path] = tuple((f, r.get(f)) for f in varying)
+    return out
+
+
+def recipe_suffix(recipe: tuple[tuple[str, Any], ...]) -> str:
+    """' {epochs 3, max-batches 6}' (the option names), or '' for no fields."""
+    if not recipe:
+        return ""
+    return " {" + ", ".join(f"{f.replace('_', '-')} {_value(v)}" for f, v in recipe) + "}"
+
+
+def _value(v: Any) -> str:
+    if v is None or isinstance(v, bool):
+        return {True: "yes", False: "no", None: "none"}[v]
+    return format(v, "g") if isinstance(v, float) else str(v)
+
+
+def finished_ns(info: RunInfo) -> int:
+    """When the run's summary was last written (its end, for a finished run); 0 if unknown."""
+    try:
+        return os.stat(Path(info.path) / "summary.json").st_mtime_ns
+    except OSError:
+        return 0
+
+
+def one_per_seed(
+    key: tuple[str, str, str, float], members: list[tuple[float, RunInfo]]
+) -> tuple[list[tuple[float, RunInfo]], list[Duplicate]]:
+    """One run per seed, the newest finished (then the last path): same recipe, same seed is
+    one measurement, not two."""
+    by_seed: dict[int | None, list[tuple[float, RunInfo]]] = {}
+    for acc, info in members:
+        by_seed.setdefault(info.seed, []).append((acc, info))
+    kept, dups = [], []
+    for seed, runs in sorted(by_seed.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        runs.sort(key=lambda m: (finished_ns(m[1]), m[1].path))
+        kept.append(runs[-1])
+        if len(runs) > 1:
+            where = f"{key[0]} {key[1]} {key[2]} {key[3] * 100:g}% seed {seed}"
+            dups.append(Duplicate(where, runs[-1][1].path, [i.path for _, i in runs[:-1]]))
+    return kept, dups
