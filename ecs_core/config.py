@@ -36,6 +36,9 @@ NOT_RESULTS = ("device", "data_dir", "download", "runs_dir", "checkpoint_every",
 often it saves, its notes, whether it may go on past a collapsed layer (one that stops has
 nothing to compare). Every other field, the seed aside, is part of its recipe
 (`recipe_fields`): `ecs compare` averages over seeds only runs whose recipes are equal."""
+AFTER_PRUNING = ("quantize", "bits", "quantize_bn", "finetune_epochs", "calib_batches")
+"""Recipe fields that act only after the pruned model's test accuracy is taken (weight sharing,
+fine-tuning the centroids, int8): they change a run's P+Q result, not its P result."""
 
 
 def check_model_spec(spec: str) -> str:

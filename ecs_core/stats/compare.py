@@ -37,6 +37,7 @@ from ecs_core.stats.rows import (
     model_label,
     one_per_seed,
     pq_label,
+    recipe_of,
     recipe_suffix,
 )
 from ecs_core.stats.runs import RunInfo, find_runs, run_info
@@ -156,7 +157,8 @@ class CompareTable:
     def baseline_of(self, cell: CompareCell, baseline: str) -> CompareCell | None:
         """The cell a baseline row gives `cell`: Dense's (any density), else the same density's;
         of the baseline's recipes, the one that agrees with `cell`'s on every field that sets a
-        row of either apart (none: no baseline)."""
+        row of either apart and both rows have (a P row has no `AFTER_PRUNING` fields; no
+        agreement: no baseline)."""
         density = 1.0 if baseline == DENSE else cell.target_density
         mine = dict(cell.setting)
         for c in self.cells:
@@ -164,8 +166,12 @@ class CompareTable:
             if key != (cell.dataset, cell.model, baseline, density):
                 continue
             theirs = dict(c.setting)
-            fields = {f for f, _ in cell.recipe} | {f for f, _ in c.recipe}
-            if all(mine.get(f) == theirs.get(f) for f in fields):
+            fields = (
+                ({f for f, _ in cell.recipe} | {f for f, _ in c.recipe})
+                & mine.keys()
+                & theirs.keys()
+            )
+            if all(mine[f] == theirs[f] for f in fields):
                 return c
         return None
 
@@ -355,22 +361,24 @@ def compare_infos(infos: list[RunInfo]) -> CompareTable:
             usable.append(info)
     where = apart(usable)
     groups: dict[tuple[str, str, str, float], list[tuple[float, RunInfo]]] = {}
-    rows: dict[str, tuple[str, str, str, tuple[tuple[str, Any], ...]]] = {}
+    rows: dict[tuple[str, str, str, float], tuple[str, str, str, tuple[tuple[str, Any], ...]]]
+    rows = {}
     for info in usable:
-        recipe = where[info.path]
-        suffix = recipe_suffix(recipe)
         p, pq = labels(info, ablated=True)
         base_p, base_pq = labels(info, ablated=False)
         for label, acc in method_entries(info):
             is_pq = label == pq and pq != p
+            recipe = where[info.path, is_pq]
+            suffix = recipe_suffix(recipe)
+            p_suffix = recipe_suffix(where[info.path, False])
             key = (dataset_label(info.dataset), model_label(info.model, info.width),
                    label + suffix, round(info.target_density, 6))  # fmt: skip
             groups.setdefault(key, []).append((acc, info))
-            rows[label + suffix] = (label, (base_pq if is_pq else base_p) + suffix,
-                                    p + suffix if is_pq else "", recipe)  # fmt: skip
+            rows[key] = (label, (base_pq if is_pq else base_p) + suffix,
+                                    p + p_suffix if is_pq else "", recipe)  # fmt: skip
     cells, duplicates = [], []
     for key, members in groups.items():
-        plain, base, partner, recipe = rows[key[2]]
+        plain, base, partner, recipe = rows[key]
         kept, dups = one_per_seed(key, members)
         duplicates += [] if partner else dups
         cells.append(
@@ -403,7 +411,7 @@ def _cell(
         ablate=first.ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
         thinnest=min((i.thinnest for _, i in members if i.thinnest is not None), default=None),
         plain=plain, recipe=recipe,
-        setting=tuple((f, v) for f, v in first.recipe if f != "density"),
+        setting=tuple((f, v) for f, v in recipe_of(first, bool(partner)) if f != "density"),
         accs=tuple((i.seed, a) for a, i in members), partner=partner, left_out=left_out,
     )  # fmt: skip
 

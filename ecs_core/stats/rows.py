@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecs_core.config import AFTER_PRUNING
 from ecs_core.stats.runs import RunInfo
 
 LABELS = {"snip": "SNIP", "ecs": "ECS (P)", "none": "Dense", "random": "Random",
@@ -82,21 +83,29 @@ SHOWN = ("density", "ablate")
 """Recipe fields the table shows already (the columns; the `[shuffle]` tag): never in `{...}`."""
 
 
-def apart(infos: list[RunInfo]) -> dict[str, tuple[tuple[str, Any], ...]]:
-    """Run path -> the recipe fields, with its values, in which runs of its method (same
-    dataset, model and row label, ablations included) differ from each other."""
+def apart(infos: list[RunInfo]) -> dict[tuple[str, bool], tuple[tuple[str, Any], ...]]:
+    """(run path, P+Q row?) -> the recipe fields, with the run's values, in which the runs of
+    its method (same dataset, model and row label, ablations included) differ from each other.
+    A P row leaves out the fields that act after its accuracy is taken (`AFTER_PRUNING`)."""
     families: dict[tuple[str, str, str], list[RunInfo]] = {}
     for i in infos:
         key = (dataset_label(i.dataset), model_label(i.model, i.width), labels(i, False)[0])
         families.setdefault(key, []).append(i)
     out = {}
     for members in families.values():
-        recipes = [dict(i.recipe) for i in members]
-        fields = [f for f, _ in members[0].recipe if f not in SHOWN]
-        varying = [f for f in fields if len({r.get(f) for r in recipes}) > 1]
-        for i, r in zip(members, recipes, strict=True):
-            out[i.path] = tuple((f, r.get(f)) for f in varying)
+        for pq in (False, True):
+            runs = [i for i in members if not pq or len(method_entries(i)) > 1]
+            recipes = [dict(recipe_of(i, pq)) for i in runs]
+            fields = [f for f, _ in recipe_of(runs[0], pq) if f not in SHOWN] if runs else []
+            varying = [f for f in fields if len({r.get(f) for r in recipes}) > 1]
+            for i, r in zip(runs, recipes, strict=True):
+                out[i.path, pq] = tuple((f, r.get(f)) for f in varying)
     return out
+
+
+def recipe_of(info: RunInfo, pq: bool) -> tuple[tuple[str, Any], ...]:
+    """The run's recipe as its P+Q row (`pq`) or its P row sees it (no `AFTER_PRUNING`)."""
+    return tuple((f, v) for f, v in info.recipe if pq or f not in AFTER_PRUNING)
 
 
 def recipe_suffix(recipe: tuple[tuple[str, Any], ...]) -> str:

@@ -315,7 +315,10 @@ def compare_command(
         Opt(help="With --baseline: mark a difference beyond this many standard errors."),
     ] = THRESHOLD,
 ) -> None:
-    """Test accuracy, mean ± std over seeds: rows model × method, columns target density."""
+    """Test accuracy, mean ± std over seeds: rows model × method, columns target density.
+
+    A cell pools only runs that differ in nothing but the seed; a method's runs that differ in
+    more are rows named by what differs, and a seed run twice counts once (the newest)."""
     from ecs_core.stats import StatsError, compare_runs
     from ecs_core.stats.compare import baseline_label
     from ecs_core.stats.runs import BROKEN_CONFIG

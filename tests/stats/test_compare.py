@@ -355,3 +355,31 @@ def test_pq_against_p_and_an_ablation_against_its_method_are_paired_by_seed(
     assert "| VGG16 | SNIP (P+Q) | -1.17 ± 0.44 p* |" in res.stdout.splitlines()
     res = runner.invoke(app, ["compare", str(tmp_path), "--baseline", "snip", "--threshold", "0"])
     assert res.exit_code == 2 and "--threshold must be a positive" in res.stderr
+
+
+def test_quantization_settings_split_pq_rows_not_p_rows(tmp_path, make_fake_run):
+    """Weight sharing acts after the pruned model's accuracy is taken (config.AFTER_PRUNING):
+    a quantized and an unquantized SNIP run pool as seeds in the P row (and a bits-4 rerun of
+    seed 0 is that seed again), while the P+Q rows split by bits; an ablation run without
+    quantization stays paired with its method."""
+    fake = make_fake_run
+    q = {"quant": {"bits": 5, "test_acc": 70.0, "int8_test_acc": 70.0}}
+    fake(tmp_path, "q5", {"test_acc": 80.0, "density": 0.1, **q}, method="snip", density=0.1)
+    q4 = {"quant": {"bits": 4, "test_acc": 60.0, "int8_test_acc": 60.0}}
+    fake(tmp_path, "q4", {"test_acc": 80.0, "density": 0.1, **q4}, method="snip", density=0.1,
+         bits=4)  # fmt: skip
+    fake(tmp_path, "plain", {"test_acc": 90.0, "density": 0.1}, method="snip", density=0.1,
+         seed=1, quantize=False)  # fmt: skip
+    for seed in (0, 1):
+        fake(tmp_path, f"shuf{seed}", {"test_acc": 75.0 + seed, "density": 0.1}, method="snip",
+             density=0.1, seed=seed, ablate="shuffle", quantize=False)  # fmt: skip
+    table = compare_runs([tmp_path])
+    assert [m for _, m in table.rows("digits")] == [
+        "SNIP", "SNIP [shuffle]", "SNIP (P+Q) {bits 4}", "SNIP (P+Q) {bits 5}"]  # fmt: skip
+    p = table.cell("digits", "VGG16", "SNIP", 0.1)
+    assert (p.n, p.seeds, p.mean, p.left_out) == (2, [0, 1], 85.0, 1)
+    assert table.cell("digits", "VGG16", "SNIP (P+Q) {bits 4}", 0.1).partner == "SNIP"
+    d = table.difference(table.cell("digits", "VGG16", "SNIP [shuffle]", 0.1), "SNIP")
+    assert (d.paired, d.diff) == (True, pytest.approx(-9.5))
+    d = table.difference(table.cell("digits", "VGG16", "SNIP (P+Q) {bits 5}", 0.1), "SNIP")
+    assert (d.paired, d.diff, d.se) == (False, pytest.approx(70.0 - 85.0), None)
