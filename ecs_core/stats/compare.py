@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,15 +28,16 @@ from ecs_core.registry import PRUNERS
 from ecs_core.stats.errors import StatsError
 from ecs_core.stats.rows import (
     LABELS,
+    CompareCell,
     Duplicate,
     apart,
     dataset_label,
     labels,
+    make_cell,
     method_entries,
     model_label,
     one_per_seed,
     pq_label,
-    recipe_of,
     recipe_suffix,
 )
 from ecs_core.stats.runs import RunInfo, find_runs, run_info
@@ -45,61 +45,6 @@ from ecs_core.stats.significance import THRESHOLD, Difference, paired, unpaired
 
 METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "GraSP", "SynFlow", "IMP", "Magnitude", "Random")
 """Row order; a P+Q row follows its P row (`method_rank`)."""
-ACHIEVED_TOLERANCE = 0.02
-"""Achieved density is shown when it differs from the target by more than 2% of the target."""
-
-
-@dataclass(frozen=True)
-class CompareCell:
-    """One cell: runs with the same dataset, model, method label, recipe and target density."""
-
-    dataset: str
-    model: str
-    method: str
-    """The row label: `SNIP`, `ECS (P+Q) [union]`, `SNIP {epochs 3}` (see `plain`, `recipe`)."""
-    target_density: float
-    n: int
-    mean: float
-    std: float | None
-    """Sample standard deviation (n - 1) over seeds; None for a single run."""
-    achieved: float | None
-    """Mean achieved density of the runs."""
-    seeds: list[int]
-    runs: list[str]
-    fp32_pq: int = 0
-    """P+Q rows: runs without an int8 model, whose shared-weight fp32 accuracy stands in."""
-    ablate: str = "none"
-    """The runs' --ablate (none for the method itself)."""
-    base: str = ""
-    """The row label without the ablation tag (`SNIP` for `SNIP [shuffle]`)."""
-    collapsed: int = 0
-    """Runs whose pruning left a layer with no weights (layer collapse)."""
-    thinnest: int | None = None
-    """The fewest weights any layer kept, over the cell's runs (see `RunInfo.thinnest`)."""
-    plain: str = ""
-    """The row label without the recipe suffix: what `--baseline` names (`SNIP`, `Dense`)."""
-    recipe: tuple[tuple[str, Any], ...] = ()
-    """(field, value): what sets this row's runs apart from other runs of its method (empty
-    where all of them share one recipe); the label's `{...}` suffix."""
-    setting: tuple[tuple[str, Any], ...] = ()
-    """The runs' whole recipe (`RunInfo.recipe`) without the density."""
-    accs: tuple[tuple[int | None, float], ...] = ()
-    """(seed, accuracy) of each run averaged, by seed."""
-    partner: str = ""
-    """A P+Q row's P row (the same runs before quantization); empty for other rows."""
-    left_out: int = 0
-    """Runs of a seed the cell already has (same recipe), left out (`CompareTable.duplicates`)."""
-
-    @property
-    def achieved_differs(self) -> bool:
-        if self.achieved is None:
-            return False
-        return abs(self.achieved - self.target_density) > ACHIEVED_TOLERANCE * self.target_density
-
-    @property
-    def ratio(self) -> float | None:
-        """Achieved / target density (1.0 when the method kept exactly what it was asked)."""
-        return None if self.achieved is None else self.achieved / self.target_density
 
 
 @dataclass(frozen=True)
@@ -382,38 +327,11 @@ def compare_infos(infos: list[RunInfo]) -> CompareTable:
         kept, dups = one_per_seed(key, members)
         duplicates += [] if partner else dups
         cells.append(
-            _cell(key, kept, plain, base, partner, recipe, sum(len(d.left_out) for d in dups))
+            make_cell(key, kept, plain, base, partner, recipe, sum(len(d.left_out) for d in dups))
         )
     datasets = sorted({c.dataset for c in cells})
     densities = sorted({c.target_density for c in cells}, reverse=True)
     return CompareTable(cells, datasets, densities, skipped, duplicates)
-
-
-def _cell(
-    key: tuple[str, str, str, float],
-    members: list[tuple[float, RunInfo]],
-    plain: str,
-    base: str,
-    partner: str,
-    recipe: tuple[tuple[str, Any], ...],
-    left_out: int,
-) -> CompareCell:
-    accs = [a for a, _ in members]
-    achieved = [i.density for _, i in members if i.density is not None]
-    first = members[0][1]
-    return CompareCell(
-        dataset=key[0], model=key[1], method=key[2], target_density=key[3], n=len(accs),
-        mean=statistics.fmean(accs), std=statistics.stdev(accs) if len(accs) > 1 else None,
-        achieved=statistics.fmean(achieved) if achieved else None,
-        seeds=sorted(i.seed for _, i in members if i.seed is not None),
-        runs=sorted(i.path for _, i in members),
-        fp32_pq=sum(i.int8_acc is None for _, i in members) if partner else 0,
-        ablate=first.ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
-        thinnest=min((i.thinnest for _, i in members if i.thinnest is not None), default=None),
-        plain=plain, recipe=recipe,
-        setting=tuple((f, v) for f, v in recipe_of(first, bool(partner)) if f != "density"),
-        accs=tuple((i.seed, a) for a, i in members), partner=partner, left_out=left_out,
-    )  # fmt: skip
 
 
 def compare_runs(paths: list[str | Path]) -> CompareTable:

@@ -1,5 +1,6 @@
 """Which row and cell of `ecs compare` a run belongs to: its labels, the part of its recipe
-that sets it apart from its method's other runs, and one run per seed.
+that sets it apart from its method's other runs, one run per seed, and the cell (`CompareCell`)
+those runs make.
 
 A row is a dataset, a model (with its width), a method label (`SNIP`, `ECS (P) [union]`,
 `SNIP [shuffle]`, and `SNIP (P+Q)` for its quantized accuracy) and, where the method's runs
@@ -11,6 +12,7 @@ so a field added to RunConfig splits rows without a change here.
 from __future__ import annotations
 
 import os
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,63 @@ PQ = " (P+Q)"
 MODEL_LABELS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18",
                 "resnet34": "ResNet34", "resnet50": "ResNet50"}  # fmt: skip
 DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST"}
+
+
+ACHIEVED_TOLERANCE = 0.02
+"""Achieved density is shown when it differs from the target by more than 2% of the target."""
+
+
+@dataclass(frozen=True)
+class CompareCell:
+    """One cell: runs with the same dataset, model, method label, recipe and target density."""
+
+    dataset: str
+    model: str
+    method: str
+    """The row label: `SNIP`, `ECS (P+Q) [union]`, `SNIP {epochs 3}` (see `plain`, `recipe`)."""
+    target_density: float
+    n: int
+    mean: float
+    std: float | None
+    """Sample standard deviation (n - 1) over seeds; None for a single run."""
+    achieved: float | None
+    """Mean achieved density of the runs."""
+    seeds: list[int]
+    runs: list[str]
+    fp32_pq: int = 0
+    """P+Q rows: runs without an int8 model, whose shared-weight fp32 accuracy stands in."""
+    ablate: str = "none"
+    """The runs' --ablate (none for the method itself)."""
+    base: str = ""
+    """The row label without the ablation tag (`SNIP` for `SNIP [shuffle]`)."""
+    collapsed: int = 0
+    """Runs whose pruning left a layer with no weights (layer collapse)."""
+    thinnest: int | None = None
+    """The fewest weights any layer kept, over the cell's runs (see `RunInfo.thinnest`)."""
+    plain: str = ""
+    """The row label without the recipe suffix: what `--baseline` names (`SNIP`, `Dense`)."""
+    recipe: tuple[tuple[str, Any], ...] = ()
+    """(field, value): what sets this row's runs apart from other runs of its method (empty
+    where all of them share one recipe); the label's `{...}` suffix."""
+    setting: tuple[tuple[str, Any], ...] = ()
+    """The runs' whole recipe (`RunInfo.recipe`) without the density."""
+    accs: tuple[tuple[int | None, float], ...] = ()
+    """(seed, accuracy) of each run averaged, by seed."""
+    partner: str = ""
+    """A P+Q row's P row (the same runs before quantization); empty for other rows."""
+    left_out: int = 0
+    """Runs of a seed the cell already has (same recipe), left out (`CompareTable.duplicates`)."""
+
+    @property
+    def achieved_differs(self) -> bool:
+        if self.achieved is None:
+            return False
+        return abs(self.achieved - self.target_density) > ACHIEVED_TOLERANCE * self.target_density
+
+    @property
+    def ratio(self) -> float | None:
+        """Achieved / target density (1.0 when the method kept exactly what it was asked)."""
+        return None if self.achieved is None else self.achieved / self.target_density
 
 
 @dataclass(frozen=True)
@@ -145,3 +204,30 @@ def one_per_seed(
             where = f"{key[0]} {key[1]} {key[2]} {key[3] * 100:g}% seed {seed}"
             dups.append(Duplicate(where, runs[-1][1].path, [i.path for _, i in runs[:-1]]))
     return kept, dups
+
+
+def make_cell(
+    key: tuple[str, str, str, float],
+    members: list[tuple[float, RunInfo]],
+    plain: str,
+    base: str,
+    partner: str,
+    recipe: tuple[tuple[str, Any], ...],
+    left_out: int,
+) -> CompareCell:
+    accs = [a for a, _ in members]
+    achieved = [i.density for _, i in members if i.density is not None]
+    first = members[0][1]
+    return CompareCell(
+        dataset=key[0], model=key[1], method=key[2], target_density=key[3], n=len(accs),
+        mean=statistics.fmean(accs), std=statistics.stdev(accs) if len(accs) > 1 else None,
+        achieved=statistics.fmean(achieved) if achieved else None,
+        seeds=sorted(i.seed for _, i in members if i.seed is not None),
+        runs=sorted(i.path for _, i in members),
+        fp32_pq=sum(i.int8_acc is None for _, i in members) if partner else 0,
+        ablate=first.ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
+        thinnest=min((i.thinnest for _, i in members if i.thinnest is not None), default=None),
+        plain=plain, recipe=recipe,
+        setting=tuple((f, v) for f, v in recipe_of(first, bool(partner)) if f != "density"),
+        accs=tuple((i.seed, a) for a, i in members), partner=partner, left_out=left_out,
+    )  # fmt: skip
