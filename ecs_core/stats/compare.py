@@ -59,9 +59,11 @@ class CompareTable:
     """Same recipe, same seed: the runs not averaged (a seed counts once)."""
 
     def rows(self, dataset: str) -> list[tuple[str, str]]:
-        """(model, method) pairs of one dataset, models by name, methods in METHOD_ORDER."""
-        pairs = {(c.model, c.method) for c in self.cells if c.dataset == dataset}
-        return sorted(pairs, key=lambda p: (p[0], method_rank(p[1]), p[1]))
+        """(model, method) pairs of one dataset, models by name, methods in METHOD_ORDER, a
+        method's recipes in turn, each with its ablations after it."""
+        row = {(c.model, c.method): (c.base, c.ablate != "none") for c in self.cells
+               if c.dataset == dataset}  # fmt: skip
+        return sorted(row, key=lambda p: (p[0], method_rank(p[1]), *row[p], p[1]))
 
     def cell(self, dataset: str, model: str, method: str, density: float) -> CompareCell | None:
         for c in self.cells:
