@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ecs_core.stats.significance import THRESHOLD
 from ecs_tui.commands.exits import fail
 
 Arg, Opt = typer.Argument, typer.Option
@@ -287,6 +286,10 @@ def _quant_parts(view: Any) -> list[Any]:
 
 # --- ecs compare
 
+THRESHOLD_HELP = "2"
+"""`ecs compare --threshold`'s default as its help says it: `stats.significance.THRESHOLD`
+(imported only when the command runs; a test holds the two equal)."""
+
 
 def compare_command(
     paths: Annotated[
@@ -311,9 +314,13 @@ def compare_command(
         ),
     ] = None,
     threshold: Annotated[
-        float,
-        Opt(help="With --baseline: mark a difference beyond this many standard errors."),
-    ] = THRESHOLD,
+        float | None,
+        Opt(
+            help="With --baseline: mark a difference beyond this many standard errors "
+            f"[default: {THRESHOLD_HELP}].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Test accuracy, mean ± std over seeds: rows model × method, columns target density.
 
@@ -322,9 +329,11 @@ def compare_command(
     from ecs_core.stats import StatsError, compare_runs
     from ecs_core.stats.compare import baseline_label
     from ecs_core.stats.runs import BROKEN_CONFIG
+    from ecs_core.stats.significance import THRESHOLD
 
     try:
         label = None if baseline is None else baseline_label(baseline)
+        threshold = THRESHOLD if threshold is None else threshold
         if not threshold > 0 or threshold == float("inf"):
             raise StatsError(f"--threshold must be a positive number of standard errors, "
                              f"got {threshold:g}")  # fmt: skip

@@ -383,3 +383,10 @@ def test_quantization_settings_split_pq_rows_not_p_rows(tmp_path, make_fake_run)
     assert (d.paired, d.diff) == (True, pytest.approx(-9.5))
     d = table.difference(table.cell("digits", "VGG16", "SNIP (P+Q) {bits 5}", 0.1), "SNIP")
     assert (d.paired, d.diff, d.se) == (False, pytest.approx(70.0 - 85.0), None)
+
+
+def test_the_threshold_help_says_the_default_the_command_uses():
+    from ecs_core.stats.significance import THRESHOLD
+    from ecs_tui.commands.inspect import THRESHOLD_HELP
+
+    assert float(THRESHOLD_HELP) == THRESHOLD
