@@ -55,7 +55,7 @@ class RunStarted(Event):
 @dataclass(frozen=True)
 class StageStarted(Event):
     stage: str
-    """warmup | prune | train | quantize | finetune | export"""
+    """warmup | prune | train | quantize | finetune"""
     epochs: int = 0
     """Epochs this stage will train (0 for stages that do not train)."""
     round: int = 0

@@ -53,7 +53,7 @@ class Snapshot:
 
     version: int = 0
     status: str = "idle"
-    """idle | running | finished | stopped | failed"""
+    """idle (no run on screen) | running | finished | stopped | failed | died | incomplete"""
     run_dir: str | None = None
     config: dict[str, Any] | None = None
     device: str | None = None
@@ -133,10 +133,6 @@ class RunState:
     _log: list[str] = field(default_factory=list)
     _log_total: int = 0
     _summary: Summary = field(default_factory=Summary)
-
-    @property
-    def version(self) -> int:
-        return self._snap.version
 
     def reset(self) -> None:
         with self._lock:

@@ -15,10 +15,10 @@ from typing import Any
 import torch
 
 from ecs_core import events as ev
+from ecs_core.runfiles import run_state
 from ecs_core.stats import summary as sm
 from ecs_core.stats.activations import Activations, activation_maps
 from ecs_core.stats.clusters import Clusters, clusters_for
-from ecs_core.stats.runs import run_status
 from ecs_core.stats.weights import (
     KernelMaps,
     Sparsity,
@@ -85,7 +85,7 @@ class RunView:
     @property
     def status(self) -> str:
         """finished | stopped | failed (summary.json), else running | incomplete."""
-        return run_status(self.path, self.summary)
+        return run_state(self.path, self.summary)
 
     def tensors(self, name: str) -> dict[str, torch.Tensor] | None:
         """A safetensors file of the run (model, masks, quantized), or None if absent/unreadable."""

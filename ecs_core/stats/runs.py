@@ -89,7 +89,7 @@ def run_info(path: str | Path) -> RunInfo:
     config = config if isinstance(config, dict) else {}
     summary = _read(path / "summary.json")
     summary = summary if isinstance(summary, dict) else {}
-    status = "unreadable" if not config else run_status(path, summary)
+    status = "unreadable" if not config else run_state(path, summary)
     s = Summary.from_dict(summary)  # the one typed reading of summary.json
     q = s.quant or {}
     method = _text(s.method or config.get("method"))
@@ -137,11 +137,6 @@ def _thinnest(layers: Any) -> int | None:
     kept = [integer(r.get("kept")) for r in rows if isinstance(r, dict)]
     kept = [k for k in kept if k is not None]
     return min(kept) if kept else None
-
-
-def run_status(path: Path, summary: dict[str, Any]) -> str:
-    """`runfiles.run_state`: the one vocabulary of a run's state (`runfiles.STATES`)."""
-    return run_state(path, summary)
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:

@@ -1,4 +1,4 @@
-"""`ecs show`, `ecs report`, `ecs compare`, `ecs runs`: look at run directories, headless.
+"""`ecs show`, `ecs report`, `ecs compare`: look at run directories, headless.
 
 The numbers come from `ecs_core.stats`; this module only lays them out (plotext, Rich, CSV,
 Markdown). Engine and plotting imports happen inside the commands, so `ecs --help` stays fast.

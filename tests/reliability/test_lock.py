@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ecs_core import runlock
-from ecs_core.stats.runs import run_status
+from ecs_core.runfiles import run_state
 from ecs_core.store import RunInUse, RunStore
 
 
@@ -56,7 +56,7 @@ def test_resume_of_a_run_still_going_is_refused_then_works_after_kill(proc, tmp_
         assert f"in use by another process (pid {p.pid})" in refused.stderr
         assert "Traceback" not in refused.stderr
         assert (run_dir / "events.jsonl").read_text() == before
-        assert run_status(run_dir, {}) == "running"
+        assert run_state(run_dir, {}) == "running"
     finally:
         p.kill()
         p.wait()
