@@ -13,6 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+WARMUP, PRUNE, TRAIN, QUANTIZE, FINETUNE = "warmup", "prune", "train", "quantize", "finetune"
+"""The stages, as `StageStarted.stage`, `StageFinished.stage` and `EpochEnd.stage` name them:
+warmup (dense epochs before a method that prunes after them), prune, train, quantize, and
+finetune (the quantize stage's centroid fine-tuning: its epochs are not the run's)."""
+STAGES = (WARMUP, PRUNE, TRAIN, QUANTIZE, FINETUNE)
+
 
 @dataclass(frozen=True)
 class Event:
@@ -55,7 +61,7 @@ class RunStarted(Event):
 @dataclass(frozen=True)
 class StageStarted(Event):
     stage: str
-    """warmup | prune | train | quantize | finetune"""
+    """One of `STAGES`."""
     epochs: int = 0
     """Epochs this stage will train (0 for stages that do not train)."""
     round: int = 0

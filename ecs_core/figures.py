@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecs_core.config import INSTALL_EXTRA as INSTALL_HINT
+from ecs_core.events import WARMUP
 from ecs_core.stats.weights import StatsError
+from ecs_core.views import shown_names, shown_view
 
 if TYPE_CHECKING:
     from ecs_core.stats import Activations, Clusters, CompareTable, Curves, KernelMaps, Sparsity
@@ -99,7 +101,7 @@ def curves_figure(curves: Curves, metric: str = "all") -> Any:
         raise FigureError(f"metric must be one of all, {', '.join(_SERIES)}; got {metric!r}")
     metrics = ["loss", "acc"] if metric == "all" else [metric]
     fig = new_figure((8.0 if len(metrics) == 2 else 6.0, 4.0))
-    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == "warmup"]
+    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == WARMUP]
     for i, m in enumerate(metrics, start=1):
         ax = fig.add_subplot(1, len(metrics), i)
         for field, label in _SERIES[m]:
@@ -170,14 +172,13 @@ def activations_figure(acts: Activations) -> Any:
 
 
 def view_figure(view: str, data: Any, metric: str = "all") -> Any:
-    """The figure of one `ecs show` view's data."""
-    if view == "curves":
+    """The figure of one `ecs show` view's data (its `views.View.figure`)."""
+    spec = shown_view(view)
+    if spec is None:
+        raise FigureError(f"unknown view {view!r}; choose one of: {shown_names()}")
+    if spec.name == "curves":
         return curves_figure(data, metric)
-    draw = {"sparsity": sparsity_figure, "clusters": clusters_figure,
-            "kernels": kernels_figure, "activations": activations_figure}  # fmt: skip
-    if view not in draw:
-        raise FigureError(f"unknown view {view!r}; choose one of: curves, {', '.join(draw)}")
-    return draw[view](data)
+    return globals()[spec.figure](data)
 
 
 # --- ecs compare --plot
@@ -348,22 +349,23 @@ def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, pa
     if page < 1:
         raise StatsError(f"--page must be 1 or more, got {page}")
     offset = (page - 1) * PAGE
-    if view == "sparsity":
+    spec = shown_view(view)
+    name = spec.name if spec is not None else None
+    if name == "sparsity":
         data = run.sparsity()
-    elif view == "curves":
+    elif name == "curves":
         data = run.curves(max_points=1000)
-    elif view == "clusters":
+    elif name == "quant":
         data = run.clusters(layer)
-    elif view == "kernels":
+    elif name == "kernels":
         data = run.kernels(layer, offset, PAGE)
         _check_page(page, data.total, "filters")
-    elif view == "activations":
+    elif name == "activations":
         data = run.activations(image, layer, 0 if layer is None else offset, PAGE, data_dir)
         if layer is not None:
             _check_page(page, data.total, "channels")
     else:
-        raise StatsError(f"unknown view {view!r}; choose one of: sparsity, curves, clusters, "
-                         "kernels, activations")  # fmt: skip
+        raise StatsError(f"unknown view {view!r}; choose one of: {shown_names()}")
     return view_figure(view, data, metric)
 
 

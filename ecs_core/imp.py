@@ -38,20 +38,20 @@ def imp_rounds(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         end = cfg.epochs + r * (cfg.epochs - cfg.rewind_epoch)
         if st.epoch < end:
             body = _train(ctx, stop, end)
-            yield from stage("train", end - st.epoch, body, round=r, rounds=rounds)
+            yield from stage(ev.TRAIN, end - st.epoch, body, round=r, rounds=rounds)
         yield ev.RoundDone(round=r, rounds=rounds, epochs_done=st.epoch)
         if r == rounds:
             return
         body = _prune(ctx, densities[r], r + 1, rounds)
-        yield from stage("prune", 0, body, round=r + 1, rounds=rounds)
+        yield from stage(ev.PRUNE, 0, body, round=r + 1, rounds=rounds)
 
 
 def _train(ctx: Context, stop: StopFlag | None, until: int) -> Iterator[ev.Event]:
     k, st = ctx.config.rewind_epoch, ctx.state
     if st.round == 0 and st.epoch <= k:
-        yield from epochs(ctx, k, stop, "train")
+        yield from epochs(ctx, k, stop, ev.TRAIN)
         st.save_rewind(ctx.store)  # the state after epoch k (again, identically, after a resume)
-    yield from epochs(ctx, until, stop, "train")
+    yield from epochs(ctx, until, stop, ev.TRAIN)
 
 
 def _prune(ctx: Context, density: float, r: int, rounds: int) -> Iterator[ev.Event]:

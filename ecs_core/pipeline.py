@@ -145,7 +145,7 @@ def _run(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     try:
         for event in _stages(ctx, stop):
             quantizing = quantizing or (
-                isinstance(event, ev.StageStarted) and event.stage == "quantize"
+                isinstance(event, ev.StageStarted) and event.stage == ev.QUANTIZE
             )
             yield emit(event)
         yield emit(_finish(ctx, "finished", t0))
@@ -200,7 +200,7 @@ def _stages(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     if config.quantize and config.prunes and ctx.runtime.is_main():  # 5; DDP: rank 0
         from ecs_core.quant.stage import quantize_stage
 
-        yield from stage("quantize", 0, quantize_stage(ctx, stop))
+        yield from stage(ev.QUANTIZE, 0, quantize_stage(ctx, stop))
 
 
 def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:
@@ -217,11 +217,11 @@ def _train_and_prune(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
     cfg, st = ctx.config, ctx.state
     if cfg.prunes and st.mask is None and 0 < cfg.prune_epoch and st.epoch < cfg.epochs:
         until = cfg.prune_epoch
-        yield from stage("warmup", until - st.epoch, epochs(ctx, until, stop, "warmup"))
+        yield from stage(ev.WARMUP, until - st.epoch, epochs(ctx, until, stop, ev.WARMUP))
     if cfg.prunes and st.mask is None:
-        yield from stage("prune", 0, _one_shot(ctx))
+        yield from stage(ev.PRUNE, 0, _one_shot(ctx))
     if st.epoch < cfg.epochs:
-        yield from stage("train", cfg.epochs - st.epoch, epochs(ctx, cfg.epochs, stop, "train"))
+        yield from stage(ev.TRAIN, cfg.epochs - st.epoch, epochs(ctx, cfg.epochs, stop, ev.TRAIN))
 
 
 def _one_shot(ctx: Context) -> Iterator[ev.Event]:

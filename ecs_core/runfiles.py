@@ -1,25 +1,67 @@
 """Reading a run directory's files without torch (for `ecs runs`, the app's watch, sweeps),
-and the one vocabulary for a run's state (`run_state`)."""
+and the one vocabulary for a run's state (`Status`, `STATES`, computed by `run_state`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ecs_core.runlock import LOCK_NAME, running_pid
 
-STATES = ("new", "running", "finished", "stopped", "failed", "died", "incomplete", "unreadable")
-"""A run directory's state, as `ecs runs`, sweeps, the app and `ecs compare` say it:
-new (no config.json yet); running (a process holds its lock); finished | stopped | failed (what
-summary.json says); died (it took the lock, nobody holds it now, and it never wrote how it
-ended: SIGKILL, a native crash, the OOM killer, power loss); for a run from before locks,
-running (events written in the last `RUNNING_WITHIN_S`) or incomplete; unreadable (config.json
-is damaged: only a listing shows it)."""
-FINAL = ("finished", "stopped", "failed")
+
+@dataclass(frozen=True)
+class Status:
+    """One word of a run directory's state, and what every front end does with it."""
+
+    word: str
+    final: bool = False
+    """The run writes it itself, into summary.json, when it ends (`recorded_status`)."""
+    resumable: bool = False
+    """`ecs run --resume DIR` (the app's r) continues a run in this state."""
+    style: str = ""
+    """Rich style of the word in the app's status strip."""
+    cell: str = ""
+    """What a sweep's cell says in this state ('' : the word itself)."""
+
+    @property
+    def in_sweep(self) -> str:
+        """The word a sweep's cell shows."""
+        return self.cell or self.word
+
+
+NEW = Status("new")
+"""No config.json yet."""
+RUNNING = Status("running", style="bold green")
+"""A process holds its lock (or, for a run from before locks, it wrote events in the last
+`RUNNING_WITHIN_S`)."""
+FINISHED = Status("finished", final=True, style="bold", cell="done")
+STOPPED = Status("stopped", final=True, resumable=True, style="bold yellow")
+FAILED = Status("failed", final=True, resumable=True, style="bold red")
+DIED = Status("died", resumable=True, style="bold red")
+"""It took the lock, nobody holds it now, and it never wrote how it ended: SIGKILL, a native
+crash, the OOM killer, power loss."""
+INCOMPLETE = Status("incomplete", resumable=True)
+"""A run from before locks that stopped writing without a final status."""
+UNREADABLE = Status("unreadable")
+"""config.json is damaged: only a listing shows it."""
+STATES = {s.word: s for s in (NEW, RUNNING, FINISHED, STOPPED, FAILED, DIED, INCOMPLETE,
+                              UNREADABLE)}  # fmt: skip
+"""A run directory's state by its word, as `ecs runs`, sweeps, the app and `ecs compare` say it
+(`run_state` computes it)."""
+FINAL = tuple(w for w, s in STATES.items() if s.final)
 """The states a run writes itself, into summary.json, when it ends."""
+
+
+def status(word: str) -> Status:
+    """The `Status` of `word`; a word that names no run directory's state (the app's idle, a
+    sweep's busy) is neither final nor resumable, and has no style."""
+    return STATES.get(word) or Status(word)
+
+
 RUNNING_WITHIN_S = 120.0
 EVENTS = "events.jsonl"
 
@@ -61,22 +103,22 @@ def recorded_status(path: Path, summary: dict[str, Any] | None = None) -> str | 
 
 
 def run_state(path: Path, summary: dict[str, Any] | None = None) -> str:
-    """One of `STATES` but unreadable (`summary`: summary.json when the caller has read it)."""
+    """A word of `STATES` but unreadable (`summary`: summary.json when the caller has read it)."""
     path = Path(path)
     if not (path / "config.json").is_file():
-        return "new"
+        return NEW.word
     if running_pid(path) is not None:
-        return "running"  # also a stopped run being resumed: its summary says stopped until done
+        return RUNNING.word  # also a stopped run being resumed: its summary says stopped until done
     status = recorded_status(path, summary)
     if status is not None:
         return status
     if (path / LOCK_NAME).is_file():
-        return "died"
+        return DIED.word
     try:
         recent = time.time() - (path / "events.jsonl").stat().st_mtime < RUNNING_WITHIN_S
     except OSError:
         recent = False
-    return "running" if recent else "incomplete"
+    return RUNNING.word if recent else INCOMPLETE.word
 
 
 def last_event(path: Path) -> dict[str, Any] | None:

@@ -36,8 +36,10 @@ from typing import Any
 
 from ecs_core import events as ev
 
-FINETUNE = "finetune"
-"""The quantize stage's centroid fine-tuning: its epochs are not the run's."""
+
+def size_ratio(dense: int | None, smaller: int | None) -> float | None:
+    """How many times smaller than dense fp32 a file is (None when a size is unknown or 0)."""
+    return dense / smaller if dense and smaller else None
 
 
 @dataclass
@@ -126,7 +128,7 @@ class Summary:
         self.status, self.run_dir = "running", e.run_dir
 
     def _epoch(self, e: ev.EpochEnd) -> None:
-        if e.stage == FINETUNE:
+        if e.stage == ev.FINETUNE:
             return
         trained = not math.isnan(e.train_loss)  # NaN: the epoch took no optimizer step
         self.epochs_done = e.epoch

@@ -63,7 +63,7 @@ class TensorBoardLog:
             text = json.dumps(event.config, indent=1, default=str)
             w.add_text("config", "    " + text.replace("\n", "\n    "), 0)
         elif isinstance(event, ev.EpochEnd):
-            finetune = event.stage == "finetune"
+            finetune = event.stage == ev.FINETUNE
             step = event.epoch if not finetune else self.last_epoch + event.epoch
             self.last_epoch = max(self.last_epoch, event.epoch) if not finetune else self.last_epoch
             for field, tag in SCALARS:
@@ -140,7 +140,7 @@ def write_run(run_dir: str | Path, logdir: str | Path) -> int:
     try:
         for event in RunStore(run_dir).read_events():
             log.handle(event)
-            if isinstance(event, ev.EpochEnd) and event.stage != "finetune":
+            if isinstance(event, ev.EpochEnd) and event.stage != ev.FINETUNE:
                 epochs.add(event.epoch)
     finally:
         log.close()

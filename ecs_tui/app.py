@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -24,24 +24,29 @@ from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ecs_core.config import RunConfig
-from ecs_tui.follow import WIDE, RunFollowing
+from ecs_core.runfiles import STOPPED
+from ecs_core.views import VIEWS
+from ecs_tui.follow import WIDE
 from ecs_tui.manage import RunActions
+from ecs_tui.runthread import Runner, drive, load_plots, pipeline_runner
 from ecs_tui.screens.confirm import ConfirmScreen
-from ecs_tui.screens.help import HelpScreen
+from ecs_tui.screens.help import HelpScreen, help_rows
 from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
 from ecs_tui.widgets.machine import MachineLine, run_pid
 from ecs_tui.widgets.runs import RunsView
 from ecs_tui.widgets.statsview import RunSource
 from ecs_tui.widgets.status import LiveStatus, gpu_line
-from ecs_tui.widgets.views import VIEWS
-from ecs_tui.worker import EventTail, Runner, RunState, drive, load_plots, pipeline_runner
+from ecs_tui.widgets.views import WIDGETS
 
 REFRESH_S = 0.25
 """UI pull period: 4 Hz is calm over SSH and still feels live."""
+CURVES_KEYS = "Curves: loss on a log scale; the other chart where one fits"
+PAGE_KEYS = "previous / next page of kernel or activation maps"
+VIEW_KEYS = " ".join(v.title for v in VIEWS)
 
 
-class EcsApp(RunFollowing, RunActions, App[None]):
+class EcsApp(RunActions):
     """The workbench. `runner` defaults to `ecs_core.pipeline.run`; tests pass canned ones."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
@@ -50,24 +55,30 @@ class EcsApp(RunFollowing, RunActions, App[None]):
     MACHINE = True
     """Show the machine line (the snapshot tests turn it off: it reads the real clock)."""
     BINDINGS = [
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("r", "resume", "Resume", show=False),
-        Binding("c", "toggle_configure", "Configure"),
-        Binding("y", "copy_command", "Copy cmd"),
-        Binding("escape", "back", "Back", show=False),
-        Binding("l", "view_key('log_scale')", "Log loss", show=False),
-        Binding("b", "view_key('swap')", "Other chart", show=False),
-        Binding("m", "view_key('mode')", "Mean/weights", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("s", "start", "Start",
+                tooltip="start the configured run (refused, with the reason, if invalid)"),
+        Binding("x", "stop", "Stop",
+                tooltip="stop the run at the next batch boundary (asks first)"),
+        Binding("r", "resume", "Resume", show=False,
+                tooltip="resume the stopped or died run on screen (asks first)"),
+        Binding("c", "toggle_configure", "Configure", tooltip="show / hide the configure pane"),
+        Binding("y", "copy_command", "Copy cmd",
+                tooltip="copy the equivalent `ecs run ...` line (OSC 52 clipboard)"),
+        Binding("escape", "back", "Back", show=False,
+                tooltip="back: close a dialog, leave a field, hide the pane"),
+        Binding("l", "view_key('log_scale')", "Log loss", show=False, tooltip=CURVES_KEYS),
+        Binding("b", "view_key('swap')", "Other chart", show=False, tooltip=CURVES_KEYS),
+        Binding("m", "view_key('mode')", "Mean/weights", show=False,
+                tooltip="Kernels: mean over input channels / every weight (zeros marked)"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", show=False, tooltip=PAGE_KEYS),
+        Binding("right_square_bracket", "page(1)", "Next page", show=False, tooltip=PAGE_KEYS),
+        Binding("q", "quit", "Quit", tooltip="quit (asks first while a run is active)"),
         *(
-            Binding(str(i), f"show_view('{v.name}')", v.title, show=False)
-            for i, v in enumerate(VIEWS, 1)
+            Binding(v.key, f"show_view('{v.name}')", v.title, show=False, tooltip=VIEW_KEYS)
+            for v in VIEWS
         ),
-    ]
+    ]  # fmt: skip
 
     def __init__(
         self,
@@ -82,13 +93,9 @@ class EcsApp(RunFollowing, RunActions, App[None]):
         """`ecs-tui DIR` on a folder of runs (or a sweep): the Runs tab lists that folder."""
         self.base_config = config or RunConfig()
         self.runner: Runner = runner or pipeline_runner
-        self.state = RunState()
         self.stop_event = threading.Event()
         self.source: RunSource | None = None
-        self.run_path: Path | None = None
-        """The run directory on this machine (events may name it relative to another cwd)."""
         self._initial = (run_dir, watch)
-        self._tail: EventTail | None = None
         self._drawn = -1
         self._run_worker: Worker | None = None
         self._quit_when_done = False
@@ -102,9 +109,9 @@ class EcsApp(RunFollowing, RunActions, App[None]):
             with Vertical(id="main"):
                 yield LiveStatus(id="status")
                 with TabbedContent(id="views"):
-                    for i, v in enumerate(VIEWS, 1):
-                        with TabPane(f"{i} {v.title}", id=f"tab-{v.name}"):
-                            yield v.factory(id=f"view-{v.name}")
+                    for v in VIEWS:
+                        with TabPane(f"{v.key} {v.title}", id=f"tab-{v.name}"):
+                            yield WIDGETS[v.name](id=f"view-{v.name}")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -146,6 +153,7 @@ class EcsApp(RunFollowing, RunActions, App[None]):
             return  # `_drawn` unchanged: the next pull draws this state
         self._drawn = snap.version
         self._sync_source(snap)
+        self.query_one(RunsView).runs_dir = self.runs_root
         name = self.visible_view()
         with self.batch_update():
             status.show(snap, self._machine(snap))
@@ -195,6 +203,27 @@ class EcsApp(RunFollowing, RunActions, App[None]):
     def refresh_runs(self) -> None:
         self.query_one(RunsView).refresh_now()
 
+    # --- what the Runs tab asks for
+    @on(RunsView.Open)
+    def _open_asked(self, message: RunsView.Open) -> None:
+        self.open_run(message.path)
+
+    @on(RunsView.Compare)
+    def _compare_asked(self, message: RunsView.Compare) -> None:
+        self.compare_runs(message.paths)
+
+    @on(RunsView.Resume)
+    def _resume_asked(self, message: RunsView.Resume) -> None:
+        self.resume_run(message.info)
+
+    @on(RunsView.Export)
+    def _export_asked(self, message: RunsView.Export) -> None:
+        self.export_run(message.info)
+
+    @on(RunsView.Delete)
+    def _delete_asked(self, message: RunsView.Delete) -> None:
+        self.delete_run(message.info)
+
     # --- the run worker
     def action_start(self) -> None:
         """Start the configured run, or say why not."""
@@ -207,9 +236,7 @@ class EcsApp(RunFollowing, RunActions, App[None]):
             self.screen.add_class("show-config")
             self.call_after_refresh(pane.focus_bad_field)  # once the pane is shown
             return
-        self._tail = None
-        self.run_path = None
-        self.state.reset()
+        self.show_run(None)
         self.begin_run(pane.config)
 
     def begin_run(self, config: RunConfig | None, resume: Path | None = None) -> None:
@@ -245,7 +272,7 @@ class EcsApp(RunFollowing, RunActions, App[None]):
     def _say_how_to_resume(self) -> None:
         """After a stop: the stopping toast goes; one says how to continue, and offers r."""
         snap = self.state.snapshot()
-        if not self.stop_event.is_set() or snap.status != "stopped" or self._quit_when_done:
+        if not self.stop_event.is_set() or snap.status != STOPPED.word or self._quit_when_done:
             return
         from ecs_core.runfiles import resume_command
 
@@ -328,7 +355,8 @@ class EcsApp(RunFollowing, RunActions, App[None]):
             getattr(view, f"action_{action}")()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        views = (getattr(WIDGETS[v.name], "BINDINGS", []) for v in VIEWS)
+        self.push_screen(HelpScreen(help_rows([self.BINDINGS, *views])))
 
     def action_back(self) -> None:
         """Esc: leave the form, then close the configure pane in the narrow layout."""

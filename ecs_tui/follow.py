@@ -1,35 +1,60 @@
-"""Open a run directory, or follow one that another process is writing (`ecs-tui --watch`).
+"""The run on screen: open a run directory, or follow one that another process is writing
+(`ecs-tui --watch`).
 
-Mixed into `EcsApp`: a finished, stopped or failed run is read once into the app's `RunState`;
-a run still being written (by a headless `ecs run`, or a sweep) is tailed every `WATCH_POLL_S`
-through the same fold, and said to have died when its writer is gone without a last event.
+`RunFollowing` is the base of `EcsApp` that owns the run on screen: its directory (`run_path`),
+its model (`state`, a `RunState`) and, while another process writes it, the tail that feeds it.
+`show_run` is the one place that sets or clears them. A finished, stopped or failed run is read
+once into the state; a run still being written (by a headless `ecs run`, or a sweep) is tailed
+every `WATCH_POLL_S` through the same fold, and said to have died when its writer is gone
+without a last event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from textual.app import App
+
+from ecs_core.runfiles import DIED, INCOMPLETE, RUNNING
+from ecs_tui.runmodel import EventTail, RunState
 from ecs_tui.widgets.configure import ConfigurePane
-from ecs_tui.worker import EventTail
 
 WATCH_POLL_S = 0.5
 WIDE = 120
 """Columns from which the configure pane sits beside the views instead of replacing them."""
 
 
-class RunFollowing:
-    """Opening and watching run directories; `EcsApp` provides state, pull and the widgets."""
+class RunFollowing(App[None]):
+    """Opening and watching run directories; `EcsApp` draws the state (`pull`)."""
+
+    pull: Callable[..., None]
+    """Redraw the views from `state` (`EcsApp.pull`; `force` draws an unchanged state too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = RunState()
+        self.run_path: Path | None = None
+        """The run directory on this machine (events may name it relative to another cwd)."""
+        self._tail: EventTail | None = None
+        """The tail of a watched run's events.jsonl (None: not watching)."""
+
+    def show_run(self, path: Path | None, follow: bool = False) -> None:
+        """Put `path` on screen (None: no run): its events so far, or with `follow` none yet
+        (the watch timer reads them). The one place that sets or clears the run on screen."""
+        self.run_path = None if path is None else Path(path)
+        self._tail = EventTail(path) if follow and path is not None else None
+        self.state.reset()
+        if path is not None and not follow:
+            self.state.ingest(EventTail(path).poll())
 
     def open_run(self, path: Path) -> None:
         """Show a finished (or stopped, or failed) run directory."""
-        self._tail = None
-        self.run_path = Path(path)
-        self.state.reset()
-        self.state.ingest(EventTail(path).poll())
+        self.show_run(path)
         snap = self.state.snapshot()
         if snap.run_dir is None:
             self.state.log(f"{path.name}: no events recorded (the run failed before starting?)")
-        elif snap.status == "running" and self._ended_unsaid(Path(path)):
+        elif snap.status == RUNNING.word and self._ended_unsaid(Path(path)):
             return  # another process is writing it: followed as with --watch
         self._load_form(path)
         self._collapse_config()
@@ -42,10 +67,11 @@ class RunFollowing:
         from ecs_core.stats.runs import run_info
 
         status = run_info(path).status
-        if status == "running":
+        if status == RUNNING.word:
             self.watch_run(path)
             return True
-        self.state.fail(died_reason(path), status="died" if status == "died" else "incomplete")
+        word = DIED.word if status == DIED.word else INCOMPLETE.word
+        self.state.fail(died_reason(path), status=word)
         return False
 
     def _load_form(self, path: Path) -> None:
@@ -61,9 +87,7 @@ class RunFollowing:
 
     def watch_run(self, path: Path) -> None:
         """Follow a run that a headless `ecs run` is writing."""
-        self.state.reset()
-        self.run_path = Path(path)
-        self._tail = EventTail(path)
+        self.show_run(path, follow=True)
         self.set_interval(WATCH_POLL_S, self._poll_tail)
         self._load_form(path)
         self._collapse_config()
@@ -75,11 +99,11 @@ class RunFollowing:
             return
         if self.state.ingest(tail.poll()):
             self.pull()
-        elif self.state.snapshot().status == "running" and tail.writer_gone():
+        elif self.state.snapshot().status == RUNNING.word and tail.writer_gone():
             if self.state.ingest(tail.poll()):  # it wrote its last events, then exited
                 self.pull()
                 return
             from ecs_core.runfiles import died_reason
 
-            self.state.fail(died_reason(tail.run_dir), status="died")
+            self.state.fail(died_reason(tail.run_dir), status=DIED.word)
             self.pull()

@@ -1,4 +1,5 @@
-"""Run management from the app: resume, export and delete a run directory.
+"""Run management from the app: resume, export and delete a run directory (the Runs tab posts
+`RunsView.Resume`, `.Export`, `.Delete`; `EcsApp` calls these).
 
 Resume runs in the app's own run worker (so Stop works on it), continuing the run exactly as
 `ecs run --resume DIR` would (the command the app shows); export is `ecs export DIR` in a child
@@ -10,14 +11,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from textual import work
 
+from ecs_core.runfiles import RUNNING
+from ecs_core.views import view
+from ecs_tui.follow import RunFollowing
 from ecs_tui.screens.confirm import ConfirmScreen
-
-RESUMABLE = ("stopped", "died", "failed", "incomplete")
 
 
 def export_argv(path: Path) -> list[str]:
@@ -30,17 +33,25 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-class RunActions:
-    """Mixed into `EcsApp`: the actions behind the Runs tab's r / e / d and the app's r."""
+class RunActions(RunFollowing):
+    """The actions behind the Runs tab's r / e / d and the app's r; a base of `EcsApp`, which
+    runs the run worker (`running`, `begin_run`) and lists the runs (`refresh_runs`)."""
 
-    def _refuse_busy(self: Any, info: Any, doing: str) -> bool:
+    running: bool
+    """A run worker of this app is training (`EcsApp.running`)."""
+    begin_run: Callable[..., None]
+    """Start the run worker (`EcsApp.begin_run(config, resume=path)`)."""
+    refresh_runs: Callable[[], None]
+    """Read the Runs tab's folder again (`EcsApp.refresh_runs`)."""
+
+    def _refuse_busy(self, info: Any, doing: str) -> bool:
         """True (after saying why) when `info`'s run cannot be touched now."""
         here = self.running and self.run_path is not None
         if here and Path(self.run_path).resolve() == Path(info.path).resolve():
             self.notify(f"cannot {doing} the run this app is training; stop it first (x)",
                         severity="warning")  # fmt: skip
             return True
-        if info.status == "running":
+        if info.status == RUNNING.word:
             self.notify(
                 f"{info.name} is running in another process; cannot {doing} it now "
                 f"(watch it: ecs-tui --watch {info.path})",
@@ -50,32 +61,34 @@ class RunActions:
         return False
 
     # --- resume
-    def action_resume(self: Any) -> None:
+    def action_resume(self) -> None:
         """r outside the Runs tab: resume the run on screen (stopped, died or failed)."""
         snap = self.state.snapshot()
         path = self.run_path or (Path(snap.run_dir) if snap.run_dir else None)
         if path is None:
-            self.notify("no run to resume: open one from the Runs tab (7)", severity="warning")
+            runs = view("runs")
+            self.notify(f"no run to resume: open one from the {runs.title} tab ({runs.key})",
+                        severity="warning")  # fmt: skip
             return
         from ecs_core.stats.runs import run_info
 
         self.resume_run(run_info(path))
 
-    def compare_runs(self: Any, paths: list[Path]) -> None:
+    def compare_runs(self, paths: list[Path]) -> None:
         """The compare screen for `paths` (the Runs tab's marked runs)."""
         from ecs_tui.screens.compare import CompareScreen
 
         self.push_screen(CompareScreen(paths))
 
-    def resume_run(self: Any, info: Any) -> None:
-        from ecs_core.runfiles import resume_command
+    def resume_run(self, info: Any) -> None:
+        from ecs_core.runfiles import resume_command, status
 
         if self.running:
             self.notify("a run is already active; stop it first (x)", severity="warning")
             return
         if self._refuse_busy(info, "resume"):
             return
-        if info.status not in RESUMABLE:
+        if not status(info.status).resumable:
             self.notify(f"{info.name} is {info.status}: nothing to resume", severity="warning")
             return
         path = Path(info.path)
@@ -87,27 +100,22 @@ class RunActions:
         question = f"Resume {info.name} from its last checkpoint?\n(as {resume_command(path)})"
         self.push_screen(ConfirmScreen(question, "Resume", danger=False), answer)
 
-    def _start_resume(self: Any, path: Path) -> None:
+    def _start_resume(self, path: Path) -> None:
         """Show the run's history, then continue it in the run worker."""
-        from ecs_tui.worker import EventTail
-
-        self._tail = None
-        self.run_path = path
-        self.state.reset()
-        self.state.ingest(EventTail(path).poll())
+        self.show_run(path)
         self._load_form(path)
         self.begin_run(None, resume=path)
         self.notify(f"resuming {path.name}", timeout=3)
 
     # --- export
-    def export_run(self: Any, info: Any) -> None:
+    def export_run(self, info: Any) -> None:
         if self._refuse_busy(info, "export"):
             return
         self.notify(f"exporting {info.name}…", timeout=3)
         self._export(Path(info.path))
 
     @work(thread=True, group="manage", exit_on_error=False)
-    def _export(self: Any, path: Path) -> None:
+    def _export(self, path: Path) -> None:
         done = subprocess.run(export_argv(path), capture_output=True, text=True)
         if done.returncode == 0:
             line = last_line(done.stdout) or f"exported {path.name}"
@@ -119,7 +127,7 @@ class RunActions:
         self.call_from_thread(self.refresh_runs)
 
     # --- delete
-    def delete_run(self: Any, info: Any) -> None:
+    def delete_run(self, info: Any) -> None:
         if self._refuse_busy(info, "delete"):
             return
         path = Path(info.path)
@@ -132,7 +140,7 @@ class RunActions:
         self.push_screen(ConfirmScreen(question, "Delete"), answer)
 
     @work(thread=True, group="manage", exit_on_error=False)
-    def _delete(self: Any, path: Path) -> None:
+    def _delete(self, path: Path) -> None:
         from ecs_core.runlock import running_pid
 
         if running_pid(path) is not None:  # it started between the question and the answer
@@ -147,9 +155,8 @@ class RunActions:
             return
         self.call_from_thread(self._deleted, path)
 
-    def _deleted(self: Any, path: Path) -> None:
+    def _deleted(self, path: Path) -> None:
         if self.run_path is not None and Path(self.run_path) == path and not self.running:
-            self.run_path, self._tail = None, None
-            self.state.reset()
+            self.show_run(None)
         self.notify(f"deleted {path.name}", timeout=4)
         self.refresh_runs()

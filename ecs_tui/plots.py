@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from ecs_core.events import WARMUP
+
 if TYPE_CHECKING:  # only for annotations: importing plots must not import torch
     from ecs_core.stats import Clusters, Curves, Histogram, Sparsity
 
@@ -155,7 +157,7 @@ _TITLES = {"loss": "loss", "acc": "accuracy %", "lr": "learning rate", "density"
 
 def _last_warmup(curves: Curves) -> int | None:
     """The last warm-up epoch, when training went on after it (pruning came between)."""
-    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == "warmup"]
+    warm = [e for e, s in zip(curves.epoch, curves.stage, strict=True) if s == WARMUP]
     return max(warm) if warm and len(warm) < len(curves.epoch) else None
 
 

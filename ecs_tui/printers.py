@@ -6,6 +6,7 @@ import json
 from typing import IO, Any
 
 from ecs_core import events as ev
+from ecs_tui.fmt import size_ratio
 
 
 def make_printer(as_json: bool, out: IO[str]) -> Any:
@@ -97,7 +98,7 @@ def describe(event: ev.Event) -> str | None:
                 line += f"; int8 test {event.int8_test_acc:.2f}%"
             return line
         case ev.Exported():
-            ratio = event.dense_bytes / max(1, event.compressed_bytes)
+            ratio = size_ratio(event.dense_bytes, event.compressed_bytes) or 0.0
             return (
                 f"exported {event.path}: {event.compressed_bytes:,} bytes "
                 f"({ratio:.1f}x smaller than dense fp32 {event.dense_bytes:,})"

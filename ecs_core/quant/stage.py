@@ -118,11 +118,11 @@ def _finetune(ctx: Context, report: ShareReport, check: Callable) -> Iterator[ev
         steps = finetune_centroids(
             st.model, report, ctx.train, st.generator, cfg.quantize_bn, precision=cfg.precision
         )
-        step = yield from progress(steps, "finetune", epoch, epochs, check)
+        step = yield from progress(steps, ev.FINETUNE, epoch, epochs, check)
         loss, acc = (step.loss, step.acc) if step else (float("nan"), 0.0)
         test_loss, test_acc = evaluate(st.model, ctx.test, cfg.precision)
         yield ev.EpochEnd(
-            stage="finetune", epoch=epoch, epochs=epochs, train_loss=loss, train_acc=acc,
+            stage=ev.FINETUNE, epoch=epoch, epochs=epochs, train_loss=loss, train_acc=acc,
             test_loss=test_loss, test_acc=test_acc, lr=FINETUNE_LR, seconds=time.time() - t,
             img_per_s=ctx.train.num_images / max(1e-9, time.time() - t),
             density=ctx.summary.get("density", 1.0),
@@ -174,7 +174,7 @@ def quantize_stage(ctx: Context, stop: Any = None) -> Iterator[ev.Event]:
     report = share_weights(model, cfg.bits, mask, cfg.quantize_bn)
     check()
     if cfg.finetune_epochs > 0:
-        yield from stage("finetune", cfg.finetune_epochs, _finetune(ctx, report, check))
+        yield from stage(ev.FINETUNE, cfg.finetune_epochs, _finetune(ctx, report, check))
     _, acc = evaluate(model, ctx.test, cfg.precision)
     check()
     ctx.store.save_tensors("quantized.safetensors", model.state_dict())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecs_core.runfiles import died_reason, run_state
+from ecs_core.runfiles import UNREADABLE, died_reason, run_state
 from ecs_core.stats.errors import StatsError
 from ecs_core.stats.summary import integer, num
 from ecs_core.summary import Summary
@@ -89,7 +89,7 @@ def run_info(path: str | Path) -> RunInfo:
     config = config if isinstance(config, dict) else {}
     summary = _read(path / "summary.json")
     summary = summary if isinstance(summary, dict) else {}
-    status = "unreadable" if not config else run_state(path, summary)
+    status = UNREADABLE.word if not config else run_state(path, summary)
     s = Summary.from_dict(summary)  # the one typed reading of summary.json
     q = s.quant or {}
     method = _text(s.method or config.get("method"))

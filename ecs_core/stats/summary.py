@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecs_core import events as ev
+from ecs_core.summary import size_ratio
 
 
 def num(value: Any) -> float | None:
@@ -166,15 +167,11 @@ class Sizes:
 
     @property
     def ratio_compressed(self) -> float | None:
-        if self.dense_bytes and self.compressed_bytes:
-            return self.dense_bytes / self.compressed_bytes
-        return None
+        return size_ratio(self.dense_bytes, self.compressed_bytes)
 
     @property
     def ratio_sparse(self) -> float | None:
-        if self.dense_bytes and self.sparse_bytes:
-            return self.dense_bytes / self.sparse_bytes
-        return None
+        return size_ratio(self.dense_bytes, self.sparse_bytes)
 
 
 def sizes_from(summary: dict[str, Any]) -> Sizes | None:
@@ -197,7 +194,7 @@ class StageAccuracy:
 def stage_accuracies(summary: dict[str, Any], events: list[ev.Event]) -> list[StageAccuracy]:
     """Test accuracy after warm-up (just before pruning), after training, shared, int8."""
     out = []
-    warm = [e for e in events if isinstance(e, ev.EpochEnd) and e.stage == "warmup"]
+    warm = [e for e in events if isinstance(e, ev.EpochEnd) and e.stage == ev.WARMUP]
     if warm and num(warm[-1].test_acc) is not None:
         out.append(StageAccuracy("warm-up (dense, before pruning)", warm[-1].test_acc))
     label = "trained (dense)" if summary.get("method") == "none" else "pruned + trained (P)"

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from ecs_core.config import ConfigError, RunConfig
+from ecs_core.runfiles import STOPPED
 from ecs_tui.commands.argv import config_to_args
 from ecs_tui.commands.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_STOPPED, fail
 
@@ -52,7 +53,7 @@ def execute(config: RunConfig, store: object | None, as_json: bool) -> int:
     finally:
         restore()
     printer.close()
-    if last is not None and last.kind == "run_finished" and last.status == "stopped":
+    if last is not None and last.kind == "run_finished" and last.status == STOPPED.word:
         run_dir = run_dir or "RUN_DIR"  # where it is now, even if summary.json says elsewhere
         from ecs_core.runfiles import resume_command
 

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
+from ecs_core.views import SHOWN, shown_names, shown_view
 from ecs_tui.commands.exits import fail
 
 Arg, Opt = typer.Argument, typer.Option
-VIEWS = ("sparsity", "curves", "clusters", "kernels", "activations")
 COLUMNS = (20, 1000)
 LINES = (8, 500)
 """`ecs show` canvas bounds: a plot is built in memory cell by cell (10**7 columns: 22 GB)."""
@@ -46,7 +46,7 @@ def _print_json(obj: Any) -> None:
 
 def show_command(
     run: Annotated[Path, Arg(help="A run directory.", show_default=False)],
-    view: Annotated[str, Arg(help="sparsity | curves | clusters | kernels | activations.")],
+    view: Annotated[str, Arg(help=" | ".join(v.name for v in SHOWN) + " (clusters: quant).")],
     layer: Annotated[
         str | None, Opt(help="Layer name (features.3) or 1-based number.", show_default=False)
     ] = None,
@@ -78,15 +78,16 @@ def show_command(
     save it as a matplotlib figure with --save."""
     from ecs_core.stats import StatsError, load_run
 
-    if view not in VIEWS:
-        raise fail(f"unknown view {view!r}; choose one of: {', '.join(VIEWS)}")
+    spec = shown_view(view)
+    if spec is None:
+        raise fail(f"unknown view {view!r}; choose one of: {shown_names()}")
     if save is not None:
         _save_view(run, view, save, layer=layer, image=image, page=page, metric=metric,
                    data_dir=data_dir)  # fmt: skip
         return
     size = _canvas_size(width, height)
     try:
-        data = _view_data(load_run(run), view, layer, image, page, size, data_dir)
+        data = _view_data(load_run(run), spec.name, layer, image, page, size, data_dir)
     except StatsError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -95,7 +96,7 @@ def show_command(
     use_color = (
         color if color is not None else sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     )
-    typer.echo(render(view, data, size, use_color, metric))
+    typer.echo(render(spec.name, data, size, use_color, metric))
 
 
 def _save_view(run: Path, view: str, path: Path, **options: Any) -> None:
@@ -134,7 +135,7 @@ def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> 
         return view_obj.sparsity()
     if view == "curves":
         return view_obj.curves(max_points=max(10, size[0] - 10))
-    if view == "clusters":
+    if view == "quant":
         return view_obj.clusters(layer, bins=max(10, min(60, size[0] // 2 - 12)))
     if view == "kernels":
         first = view_obj.kernels(layer, 0, 1)
@@ -172,7 +173,7 @@ def render(view: str, data: Any, size: tuple[int, int], color: bool, metric: str
             plots.draw_curves(plotext, data, metric)
         except ValueError as exc:
             raise fail(str(exc)) from None
-    elif view == "clusters":
+    elif view == "quant":
         plots.draw_histogram(plotext, data, size)
     elif view == "kernels":
         plots_maps.draw_kernels(plotext, data, size, color)

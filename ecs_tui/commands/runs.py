@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from ecs_core.runfiles import DIED, UNREADABLE
 from ecs_tui.commands.exits import fail
 from ecs_tui.commands.inspect import Arg, Opt
+from ecs_tui.fmt import pct
 
 
 def runs_command(
@@ -49,17 +51,16 @@ def runs_command(
                 "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1]
             )
     for i in infos:
-        if i.status == "died" and i.error:
+        if i.status == DIED.word and i.error:
             typer.echo(f"{_rel(i.path, folder)}: {i.error}")
-        if i.status == "unreadable":
+        if i.status == UNREADABLE.word:
             typer.echo(f"note: {_rel(i.path, folder)} is unreadable: {i.error}", err=True)
 
 
 def _run_row(i: Any, folder: Path) -> tuple[str, ...]:
     model = f"{i.model} x{i.width:g}" if i.width else i.model
-    method = i.method if i.ablate == "none" else f"{i.method}-{i.ablate}"
-    return (i.status, model, i.dataset, method, _density(i), _pct(i.test_acc), _pct(i.pq_acc),
-            _rel(i.path, folder))  # fmt: skip
+    acc, pq = (pct(v, none="", sign="") for v in (i.test_acc, i.pq_acc))
+    return (i.status, model, i.dataset, i.method_tag, _density(i), acc, pq, _rel(i.path, folder))
 
 
 def _runs_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -78,10 +79,6 @@ def _runs_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]
     for r in rows:
         t.add_row(*r)
     Console(highlight=False).print(t)
-
-
-def _pct(v: float | None) -> str:
-    return "" if v is None else f"{v:.2f}"
 
 
 def _density(i: Any) -> str:

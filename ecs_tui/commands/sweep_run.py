@@ -9,8 +9,10 @@ from typing import Any
 import typer
 
 from ecs_core.config import SWEEP_AXES as AXES
+from ecs_core.runfiles import FAILED, FINISHED, RUNNING
 from ecs_tui.commands.execute import install_signals
 from ecs_tui.commands.exits import EXIT_BUSY, EXIT_FAILED, EXIT_STOPPED, fail
+from ecs_tui.fmt import pct
 
 
 def run_sweep_cells(
@@ -47,13 +49,13 @@ def run_sweep_cells(
         restore()
     _print_cells(results)
     _compare(ctx, root)
-    done = sum(r.status == "finished" for r in results)
+    done = sum(r.status == FINISHED.word for r in results)
     if done < len(results):
         msg = "run the same command again to continue (failed cells resume from a checkpoint)"
         typer.echo(f"{done} of {len(results)} cells finished; {msg}", err=True)
-    if any(r.status == "failed" for r in results):
+    if any(r.status == FAILED.word for r in results):
         return EXIT_FAILED
-    busy = sum(r.status in ("busy", "running") for r in results)
+    busy = sum(r.status in ("busy", RUNNING.word) for r in results)
     if stop.is_set() or done + busy < len(results):
         return EXIT_STOPPED
     if busy:
@@ -90,14 +92,12 @@ def _progress(update: Any) -> None:
 def _print_cells(results: list) -> None:
     """Every cell: status, achieved density, accuracy (and after quantization, when done)."""
 
-    def pct(value: Any, scale: float = 1.0) -> str:
-        return f"{value * scale:.2f}%" if isinstance(value, int | float) else "-"
-
     rows = [("cell", "status", "density", "test acc", "quantized")]
     for r in results:
         s = r.summary
         quant = s.get("quant") if isinstance(s.get("quant"), dict) else {}
-        rows.append((r.cell.name, r.status, pct(s.get("density"), 100), pct(s.get("test_acc")),
+        density = pct(_times(s.get("density"), 100))
+        rows.append((r.cell.name, r.status, density, pct(s.get("test_acc")),
                      pct(quant.get("test_acc"))))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     typer.echo("")
@@ -105,6 +105,10 @@ def _print_cells(results: list) -> None:
         cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
         cells += [v.rjust(w) for v, w in zip(row[2:], widths[2:], strict=True)]
         typer.echo("  ".join(cells).rstrip())
+
+
+def _times(value: Any, scale: float) -> Any:
+    return value * scale if isinstance(value, int | float) else value
 
 
 def _compare(ctx: typer.Context, root: Path) -> None:

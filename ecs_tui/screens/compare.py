@@ -21,6 +21,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
+from ecs_tui.fmt import pct
+from ecs_tui.fmt import size as fmt_size
+
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MARKERS = ("braille", "•", "x", "+", "o", "*", "#", "%")
 """One glyph per run, so the overlaid curves stay apart without colour (NO_COLOR, a paste)."""
@@ -57,16 +60,6 @@ def load_compared(paths: list[Path]) -> tuple[list[Compared], Any]:
     return out, compare_infos([c.info for c in out])
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}%"
-
-
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB"
-
-
 def runs_table(runs: list[Compared], name_width: int) -> Table:
     """One row per run: what it is, what it kept, how well it does, how big its file is."""
     from ecs_tui.widgets.runs import short_name
@@ -80,7 +73,7 @@ def runs_table(runs: list[Compared], name_width: int) -> Table:
         i = c.info
         kept = "-" if i.density is None else f"{i.density:.2%}"
         size = c.sizes.compressed_bytes if c.sizes else None
-        t.add_row(c.letter, i.method, kept, _pct(i.test_acc), _pct(i.pq_acc), _bytes(size),
+        t.add_row(c.letter, i.method, kept, pct(i.test_acc), pct(i.pq_acc), fmt_size(size),
                   short_name(i.name))  # fmt: skip
     return t
 

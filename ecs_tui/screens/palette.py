@@ -18,7 +18,7 @@ def palette_commands(app: Any, views: Sequence[Any]) -> Iterable[SystemCommand]:
     )  # fmt: skip
     yield SystemCommand("Toggle configure pane", "Show or hide it (c)", app.action_toggle_configure)
     yield SystemCommand("Help", "Every key (?)", app.action_help)
-    for i, v in enumerate(views, 1):
+    for v in views:
         yield SystemCommand(
-            f"View: {v.title}", f"{v.help} ({i})", lambda n=v.name: app.action_show_view(n)
+            f"View: {v.title}", f"{v.help} ({v.key})", lambda n=v.name: app.action_show_view(n)
         )

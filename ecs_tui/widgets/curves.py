@@ -16,7 +16,8 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from ecs_tui.worker import PLOTS_READY, Snapshot
+from ecs_tui.runmodel import Snapshot
+from ecs_tui.runthread import PLOTS_READY
 
 BATCH_PLOT_EVERY_S = 1.0
 TALL = 32

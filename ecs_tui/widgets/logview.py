@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import RichLog
 
-from ecs_tui.worker import Snapshot
+from ecs_tui.runmodel import Snapshot
 
 
 class LogView(RichLog):

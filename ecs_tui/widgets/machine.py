@@ -81,7 +81,7 @@ class MachineLine:
         if gpu:
             parts.append(gpu)
         if started is not None:
-            from ecs_tui.widgets.status import hms
+            from ecs_tui.fmt import hms
 
             parts.append(hms(max(0.0, time.time() - started)))
         self._text = " · ".join(parts) or None

@@ -15,16 +15,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ecs_tui.fmt import pct, size, size_ratio
+from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.status import describe_config
-from ecs_tui.worker import Snapshot
-
-
-def _mib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**20:,.2f} MiB" if n >= 2**20 else f"{n / 1024:,.1f} KiB"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}%"
 
 
 def facts(snap: Snapshot) -> list[tuple[str, str]]:
@@ -39,9 +32,9 @@ def facts(snap: Snapshot) -> list[tuple[str, str]]:
         ("params", f"{snap.params:,}" if snap.params else "-"),
         ("epochs", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "-"),
     ]
-    rows.append(("test acc", _pct(snap.test_acc)))
+    rows.append(("test acc", pct(snap.test_acc)))
     if s.get("best_test_acc") is not None:
-        rows.append(("best acc", _pct(s["best_test_acc"])))
+        rows.append(("best acc", pct(s["best_test_acc"])))
     rows += _prune_rows(s)
     rows += _quant_rows(s)
     return rows
@@ -74,14 +67,15 @@ def _quant_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
              f"{q['unique_before']:,} -> {q['unique_after']:,}")
         )  # fmt: skip
         if q.get("test_acc") is not None:
-            rows.append(("shared acc", _pct(q["test_acc"])))
+            rows.append(("shared acc", pct(q["test_acc"])))
         if q.get("int8_test_acc") is not None:
-            rows.append(("int8 acc", _pct(q["int8_test_acc"])))
+            rows.append(("int8 acc", pct(q["int8_test_acc"])))
     sizes = s.get("sizes")
     if sizes and sizes.get("compressed_bytes"):
-        ratio = sizes["dense_bytes"] / max(1, sizes["compressed_bytes"])
+        dense, compressed = sizes["dense_bytes"], sizes["compressed_bytes"]
+        ratio = size_ratio(dense, compressed) or 0.0
         rows.append(
-            ("size", f"{_mib(sizes['compressed_bytes'])} vs {_mib(sizes['dense_bytes'])} dense "
+            ("size", f"{size(compressed, True)} vs {size(dense, True)} dense "
              f"({ratio:.1f}x smaller)")
         )  # fmt: skip
     return rows

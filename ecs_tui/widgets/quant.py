@@ -16,8 +16,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, Select, Static
 from textual_plotext import PlotextPlot
 
+from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.statsview import StatsView
-from ecs_tui.worker import Snapshot
 
 
 class QuantView(StatsView):

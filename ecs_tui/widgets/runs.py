@@ -5,12 +5,14 @@ numbers `ecs runs` and `ecs compare` print, read without torch. The tab polls it
 `POLL_S` in a thread worker (directory and file mtimes; runs that were running are read again,
 since a process can die without touching a file) and redraws only when a row changed, so runs
 started from other terminals appear and states move. Keys act on the highlighted row: enter
-opens, space marks for comparing, v compares, r resumes, e exports, d deletes.
+opens, space marks for comparing, v compares, r resumes, e exports, d deletes: each posts one
+of the view's messages (`Open`, `Compare`, `Resume`, `Export`, `Delete`) and the app acts on it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.message import Message
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from ecs_core.runfiles import DIED, FINISHED, INCOMPLETE, RUNNING, status
+from ecs_tui.fmt import pct
+from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.statsview import RunSource
-from ecs_tui.worker import Snapshot
 
 POLL_S = 2.0
 WIDE_COLUMNS = ("", "status", "model", "method", "target", "kept", "test", "P+Q", "run")
@@ -31,12 +36,10 @@ NARROW_COLUMNS = ("", "status", "kept", "test", "P+Q", "run")
 """Below this many columns the name carries model, method and density itself."""
 NARROW_BELOW = 112
 MARK = "●"
-STATE_WORDS = {"finished": "done"}
-"""Sweep view: a cell's state is its run's status, but a finished cell is done."""
-
-
-def _pct(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{x:.{digits}f}%"
+COMPARE_KEYS = "Runs tab: mark runs, compare the marked (curves, layers, table)"
+RUN_KEYS = "Runs tab: resume, export (ecs export), delete (asks) the selected run"
+WAITING = "waiting"
+"""Sweep view: a cell with nothing written yet (else its run's `Status.in_sweep`)."""
 
 
 def short_name(name: str) -> str:
@@ -50,7 +53,7 @@ def short_name(name: str) -> str:
 def info_row(info: Any, narrow: bool = False) -> tuple[str, ...]:
     """One `RunInfo` as table cells (the mark column first, filled in by the view)."""
     kept = "-" if info.density is None else f"{info.density:.2%}"
-    tail = (_pct(info.test_acc), _pct(info.pq_acc))
+    tail = (pct(info.test_acc), pct(info.pq_acc))
     if narrow:
         return ("", info.status, kept, *tail, short_name(info.name))
     width = f" ×{info.width:g}" if info.width not in (None, 1.0) else ""
@@ -98,9 +101,9 @@ def signature(paths: list[Path]) -> tuple:
 
 def cell_word(info: Any) -> str:
     """A sweep cell's state: done | running | waiting (nothing written yet) | died | ..."""
-    if info.status == "incomplete" and not (Path(info.path) / "events.jsonl").exists():
-        return "waiting"
-    return STATE_WORDS.get(info.status, info.status)
+    if info.status == INCOMPLETE.word and not (Path(info.path) / "events.jsonl").exists():
+        return WAITING
+    return status(info.status).in_sweep
 
 
 def sweep_line(infos: list[Any]) -> str:
@@ -109,7 +112,7 @@ def sweep_line(infos: list[Any]) -> str:
     for i in infos:
         word = cell_word(i)
         counts[word] = counts.get(word, 0) + 1
-    words = ["done", "running", "waiting", "died"]
+    words = [FINISHED.in_sweep, RUNNING.word, WAITING, DIED.word]
     words += sorted(w for w in counts if w not in words)
     return " · ".join(f"{counts.get(w, 0)} {w}" for w in words)
 
@@ -118,15 +121,47 @@ class RunsView(Vertical):
     """The run list above the compare table; keys manage the highlighted run."""
 
     BINDINGS = [
-        Binding("space", "mark", "Mark"),
-        Binding("v", "compare", "Compare"),
-        Binding("r", "resume", "Resume"),
-        Binding("e", "export", "Export"),
-        Binding("d,delete", "delete", "Delete"),
+        Binding("space", "mark", "Mark", tooltip=COMPARE_KEYS),
+        Binding("v", "compare", "Compare", tooltip=COMPARE_KEYS),
+        Binding("r", "resume", "Resume", tooltip=RUN_KEYS),
+        Binding("e", "export", "Export", tooltip=RUN_KEYS),
+        Binding("d,delete", "delete", "Delete", tooltip=RUN_KEYS),
     ]
+
+    @dataclass
+    class Open(Message):
+        """enter: show this run directory."""
+
+        path: Path
+
+    @dataclass
+    class Compare(Message):
+        """v: compare these runs (two or more)."""
+
+        paths: list[Path]
+
+    @dataclass
+    class Resume(Message):
+        """r: resume this run (a `RunInfo`)."""
+
+        info: Any
+
+    @dataclass
+    class Export(Message):
+        """e: export this run (a `RunInfo`)."""
+
+        info: Any
+
+    @dataclass
+    class Delete(Message):
+        """d: delete this run (a `RunInfo`), once the user says yes."""
+
+        info: Any
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
+        self.runs_dir = Path("runs")
+        """The folder listed: the app sets it (`EcsApp.runs_root`) before each draw."""
         self._sig: tuple | None = None
         self._shown: tuple | None = None
         self.infos: list[Any] = []
@@ -143,10 +178,6 @@ class RunsView(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(POLL_S, self._tick)
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.app.runs_root  # type: ignore[attr-defined]
 
     @property
     def sweep(self) -> bool:
@@ -170,8 +201,15 @@ class RunsView(Vertical):
         if self._loading is None or self._loading.is_finished:
             self._poll()
 
+    @property
+    def tab_shown(self) -> bool:
+        """Its tab is the one shown (only then is the folder read)."""
+        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
+        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
+        return pane is not None and tabs is not None and tabs.active == pane.id
+
     def _poll(self) -> None:
-        if self.app.visible_view() == "runs":  # type: ignore[attr-defined]
+        if self.tab_shown:
             rows = tuple((i.path, i.status) for i in self.infos)
             self._loading = self._load(self.runs_dir, self._sig, rows)
 
@@ -185,7 +223,7 @@ class RunsView(Vertical):
             return
         paths = find_runs([runs_dir])
         sig = signature(paths)
-        if sig == last and all(status != "running" for _, status in rows):
+        if sig == last and all(word != RUNNING.word for _, word in rows):
             return  # nothing written, and no process that could have died since
         infos = [run_info(p) for p in paths]
         if sig == last and tuple((i.path, i.status) for i in infos) == rows:
@@ -247,7 +285,7 @@ class RunsView(Vertical):
     @on(DataTable.RowSelected, "#runs-table")
     def _open(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_run(Path(event.row_key.value))  # type: ignore[attr-defined]
+            self.post_message(self.Open(Path(event.row_key.value)))
 
     def action_mark(self) -> None:
         info = self.highlighted
@@ -268,16 +306,16 @@ class RunsView(Vertical):
                 "mark two or more runs with space, then press v", severity="warning", timeout=4
             )
             return
-        self.app.compare_runs([Path(i.path) for i in chosen])  # type: ignore[attr-defined]
+        self.post_message(self.Compare([Path(i.path) for i in chosen]))
 
     def action_resume(self) -> None:
         if self.highlighted is not None:
-            self.app.resume_run(self.highlighted)  # type: ignore[attr-defined]
+            self.post_message(self.Resume(self.highlighted))
 
     def action_export(self) -> None:
         if self.highlighted is not None:
-            self.app.export_run(self.highlighted)  # type: ignore[attr-defined]
+            self.post_message(self.Export(self.highlighted))
 
     def action_delete(self) -> None:
         if self.highlighted is not None:
-            self.app.delete_run(self.highlighted)  # type: ignore[attr-defined]
+            self.post_message(self.Delete(self.highlighted))

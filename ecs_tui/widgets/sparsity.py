@@ -13,8 +13,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
+from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.statsview import StatsView
-from ecs_tui.worker import Snapshot
 
 
 def _size(plot: PlotextPlot) -> tuple[int, int] | None:

@@ -17,7 +17,9 @@ from textual import work
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ecs_tui.worker import WORKER_NICE, Snapshot, load_plots, lower_priority
+from ecs_core.views import view
+from ecs_tui.runmodel import Snapshot
+from ecs_tui.runthread import WORKER_NICE, load_plots, lower_priority
 
 VIEW_NICE = WORKER_NICE + 5
 """Niceness added to a view's compute thread while this app trains: UI first, training second,
@@ -55,7 +57,7 @@ class RunSource:
 class StatsView(Vertical):
     """Subclasses implement `compute(run_view)` (worker thread) and `draw(data)` (UI thread)."""
 
-    EMPTY = "No run loaded: start one (s) or open one from the Runs tab (7)."
+    EMPTY = f"No run loaded: start one (s) or open one from the Runs tab ({view('runs').key})."
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

@@ -16,25 +16,16 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ecs_core import events as ev
 from ecs_core.registry import PRUNERS
-from ecs_tui.worker import Snapshot
+from ecs_core.runfiles import FINISHED, status
+from ecs_core.views import view
+from ecs_tui.fmt import hms
+from ecs_tui.runmodel import IDLE, Snapshot
 
-STAGES = ("warmup", "prune", "train", "quantize", "export")
-STATUS_STYLE = {
-    "running": "bold green",
-    "finished": "bold",
-    "stopped": "bold yellow",
-    "failed": "bold red",
-    "died": "bold red",
-    "idle": "dim",
-}
-
-
-def hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return (
-        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-    )
+EXPORT = "export"
+"""The strip's last step: the quantize stage's sizes written (no stage of its own)."""
+STAGES = (ev.WARMUP, ev.PRUNE, ev.TRAIN, ev.QUANTIZE, EXPORT)
 
 
 def describe_config(config: dict | None) -> str:
@@ -50,7 +41,7 @@ def stage_line(snap: Snapshot) -> Text:
     """`warmup ✓  prune ✓  train ▸  quantize  export` for the stages this run has."""
     out = Text()
     for name in STAGES:
-        if name in snap.stages_done or (name == "export" and (snap.summary or {}).get("sizes")):
+        if name in snap.stages_done or (name == EXPORT and (snap.summary or {}).get("sizes")):
             out.append(f"{name} ✓  ", style="green")
         elif name == snap.stage:
             out.append(f"{name} ▸  ", style="bold reverse")
@@ -65,11 +56,11 @@ def _expected(stage: str, c: dict) -> bool:
     """Whether a run of config `c` goes through `stage` (the method's spec says when it prunes)."""
     spec = PRUNERS.get(c.get("method", ""))
     when = spec.when if spec is not None else "init"
-    if stage == "warmup":
+    if stage == ev.WARMUP:
         return when == "warmup" and c.get("warmup_epochs", 0) > 0
-    if stage == "prune":
+    if stage == ev.PRUNE:
         return when != "never"
-    if stage in ("quantize", "export"):
+    if stage in (ev.QUANTIZE, EXPORT):
         return when != "never" and bool(c.get("quantize"))
     return True
 
@@ -82,12 +73,13 @@ class LiveStatus(Static):
 
 
 def render_status(snap: Snapshot, gpu: str | None = None) -> RenderableType:
-    if snap.status == "idle":
+    if snap.status == IDLE:
         return Text.from_markup(
-            "[b]no run[/]  configure it (c) and start it (s), or open a run from the Runs tab (7)"
+            "[b]no run[/]  configure it (c) and start it (s), or open a run from the Runs tab "
+            f"({view('runs').key})"
         )
     head = Text(no_wrap=True, overflow="ellipsis")
-    head.append(f"{snap.status:<9}", style=STATUS_STYLE.get(snap.status, ""))
+    head.append(f"{snap.status:<9}", style=status(snap.status).style)
     head.append_text(stage_line(snap))
     if gpu:
         head.append(f"  {gpu}", style="cyan")
@@ -122,9 +114,9 @@ def render_status(snap: Snapshot, gpu: str | None = None) -> RenderableType:
 
 def _batch_done(snap: Snapshot) -> str:
     """What the batch row says once no batch is going."""
-    if snap.status == "finished":
+    if snap.status == FINISHED.word:
         return "training done"
-    if snap.status in ("stopped", "died", "failed") and snap.run_dir:
+    if status(snap.status).resumable and snap.run_dir:
         return "resume: r"
     return ""
 

@@ -102,6 +102,7 @@ def test_runs_lists_every_run_with_status(runner, fake_runs):
     assert "10 runs under" in out
     for word in ("finished", "stopped", "incomplete", "unreadable", "snip/s0", "95.00"):
         assert word in out
+    assert " ecs-union " in out  # the method as run names spell it (RunConfig.method_tag)
     lines = out.splitlines()  # piped: a title, a header, then one unwrapped line per run
     assert len(lines) == 12
     for path in find_runs([fake_runs]):

@@ -33,6 +33,15 @@ def test_view_renders_within_terminal(runner, tiny_run, view, size):
         assert key in res.stdout, (key, res.stdout)
 
 
+def test_quant_is_the_views_name_and_clusters_still_answers(runner, tiny_run):
+    """One table of views (`ecs_core.views`): the app's Quant tab is `ecs show RUN quant`."""
+    new = runner.invoke(app, ["show", str(tiny_run), "quant", "--json"])
+    old = runner.invoke(app, ["show", str(tiny_run), "clusters", "--json"])
+    assert new.exit_code == old.exit_code == 0, (new.output, old.output)
+    a, b = json.loads(new.stdout), json.loads(old.stdout)
+    assert a.pop("view") == "quant" and b.pop("view") == "clusters" and a == b
+
+
 def test_kernel_pages_and_channel_pages(runner, tiny_run):
     args = ["show", str(tiny_run), "kernels", "--layer", "features.27", "--width", "80",
             "--height", "24"]  # fmt: skip

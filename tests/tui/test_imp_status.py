@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ecs_core import events as ev
 from ecs_core.config import RunConfig
+from ecs_tui.runmodel import RunState
 from ecs_tui.widgets.status import stage_line
-from ecs_tui.worker import RunState
 
 CONFIG = RunConfig(method="imp", density=0.2, prune_fraction=0.5, epochs=4, rewind_epoch=1,
                    width=0.125).validate()  # fmt: skip

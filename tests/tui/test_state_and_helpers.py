@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 from ecs_core import events as ev
 from ecs_tui.plots import density_text, near_collapse
+from ecs_tui.runmodel import RunState
 from ecs_tui.widgets.runs import short_name
-from ecs_tui.worker import RunState
 
 
 def test_a_resumed_run_keeps_what_came_before_its_checkpoint(tui: SimpleNamespace) -> None:
@@ -73,3 +73,65 @@ def test_weight_page_keeps_every_weight_and_its_zeros() -> None:
     assert label == "#1" and m[0][:3] == [1.0, 2.0, 3.0] and m[0][3] is None
     assert m[0][4] == 0.0  # channel 2's first weight, exactly zero, kept as zero
     assert page.vmax == 72.0
+
+
+def test_every_listing_reads_the_run_states_from_the_engine(tmp_path) -> None:
+    """The strip's style and its resume hint, the Runs tab's sweep word and the resume check
+    all come from `runfiles.STATES`: a state's row decides each."""
+    from rich.text import Text
+
+    from ecs_core.runfiles import STATES, status
+    from ecs_tui.runmodel import Snapshot
+    from ecs_tui.widgets.runs import cell_word
+    from ecs_tui.widgets.status import _batch_done, render_status
+
+    for word, state in STATES.items():
+        snap = Snapshot(status=word, run_dir=str(tmp_path))
+        head = render_status(snap).columns[0]._cells[0]
+        assert isinstance(head, Text) and head.plain.startswith(word)
+        assert [s.style for s in head.spans if s.start == 0] == (
+            [state.style] if state.style else []
+        )
+        assert (_batch_done(snap) == "resume: r") is state.resumable
+        (tmp_path / "events.jsonl").touch()
+        assert cell_word(SimpleNamespace(status=word, path=str(tmp_path))) == state.in_sweep
+    assert status("busy").word == "busy" and not status("busy").resumable
+    assert STATES["finished"].in_sweep == "done" and STATES["finished"].final
+
+
+def test_the_help_screen_is_built_from_the_bindings() -> None:
+    """Every key the app and its views bind carries its help; a binding added is in the help
+    screen with nothing else to edit, and the view keys read as one range."""
+    from textual.binding import Binding
+
+    from ecs_core.views import VIEWS
+    from ecs_tui.app import EcsApp
+    from ecs_tui.screens.help import help_rows
+    from ecs_tui.widgets.runs import RunsView
+
+    for binding in [*EcsApp.BINDINGS, *RunsView.BINDINGS]:
+        assert isinstance(binding, Binding) and binding.tooltip, binding
+    thrown = Binding("z,f9", "bell", "Bell", tooltip="ring the bell (a throwaway key)")
+    rows = help_rows([[*EcsApp.BINDINGS, thrown], RunsView.BINDINGS])
+    assert ("z f9", "ring the bell (a throwaway key)") in rows
+    assert (f"1-{len(VIEWS)}", " ".join(v.title for v in VIEWS)) in rows
+    assert ("r e d delete", RunsView.BINDINGS[2].tooltip) in rows
+    assert len({what for _, what in rows}) == len(rows)
+
+
+def test_one_table_of_views_for_the_app_and_ecs_show() -> None:
+    """`ecs_core.views.VIEWS` gives the app its tabs, their keys and widgets, and `ecs show`
+    its names (the Quant tab is `ecs show RUN quant`; `clusters` still answers)."""
+    from ecs_core.views import SHOWN, VIEWS, shown_view, view
+    from ecs_tui.app import EcsApp
+    from ecs_tui.runmodel import Snapshot
+    from ecs_tui.widgets.status import render_status
+    from ecs_tui.widgets.views import WIDGETS
+
+    assert list(WIDGETS) == [v.name for v in VIEWS]
+    actions = {b.key: b.action for b in EcsApp.BINDINGS}
+    for v in VIEWS:
+        assert actions[v.key] == f"show_view('{v.name}')"
+    assert shown_view("clusters") is shown_view("quant") is view("quant")
+    assert shown_view("runs") is None and all(shown_view(v.name) is v for v in SHOWN)
+    assert f"Runs tab ({view('runs').key})" in render_status(Snapshot()).plain

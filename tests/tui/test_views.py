@@ -12,8 +12,8 @@ import pytest
 from textual.pilot import Pilot
 
 from ecs_core.config import RunConfig
+from ecs_core.views import VIEWS
 from ecs_tui.app import EcsApp
-from ecs_tui.widgets.views import VIEWS
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 NAMES = [v.name for v in VIEWS]

@@ -1,35 +1,32 @@
-"""The app's model of a run: events in (from a worker thread or a tailed file), snapshots out.
+"""The app's model of a run: events in (from the run thread or a tailed file), snapshots out.
 
 The training thread never touches a widget (Textualize/toolong's rule). It feeds every event to
 `RunState.ingest`, which updates plain data under a lock and bumps a version number; the UI pulls
 `RunState.snapshot()` on a calm timer and redraws only when the version moved. A headless run
 seen with `--watch` goes through the same path: `EventTail` reads the lines appended to
-`events.jsonl` since the last poll and feeds them to the same `RunState`.
+`events.jsonl` since the last poll and feeds them to the same `RunState`. The thread that runs
+the pipeline is `runthread.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecs_core import events as ev
+from ecs_core.runfiles import FAILED, FINISHED, RUNNING
 from ecs_core.summary import Summary
 from ecs_tui.printers import describe
 
 MAX_BATCH_POINTS = 600
 """Batch-loss points kept for the curves; older ones are thinned by half (plotext draws fast)."""
 MAX_LOG_LINES = 2000
-
-PLOTS_READY = threading.Event()
-"""Set once `ecs_core.stats` (torch) and `ecs_tui.plots` are imported; until then views draw
-no plots, so that a 2-5 s import never runs on the UI thread."""
-
-Runner = Callable[..., Iterator[ev.Event]]
-"""`pipeline.run`-like: (config, stop=...) -> events. Tests pass canned or failing runners."""
+IDLE = "idle"
+"""The app's status while no run is on screen (a run directory's states: `runfiles.STATES`)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ class Snapshot:
     """Everything the views draw, copied out of `RunState` at one instant."""
 
     version: int = 0
-    status: str = "idle"
+    status: str = IDLE
     """idle (no run on screen) | running | finished | stopped | failed | died | incomplete"""
     run_dir: str | None = None
     config: dict[str, Any] | None = None
@@ -89,7 +86,7 @@ class Snapshot:
 
     @property
     def active(self) -> bool:
-        return self.status == "running"
+        return self.status == RUNNING.word
 
     @property
     def pruned(self) -> dict[str, Any] | None:
@@ -156,11 +153,11 @@ class RunState:
                 log_total=self._log_total,
             )
 
-    def fail(self, message: str, status: str = "failed") -> None:
+    def fail(self, message: str, status: str = FAILED.word) -> None:
         """Mark the run `status` (failed: the worker raised; died: a watched run's process is
         gone) unless an event already said how it ended."""
         with self._lock:
-            status = self._snap.status if self._snap.status != "running" else status
+            status = self._snap.status if self._snap.status != RUNNING.word else status
             self._snap = dataclasses.replace(
                 self._snap, version=self._snap.version + 1, status=status, error=message
             )
@@ -236,18 +233,18 @@ class RunState:
                 )  # fmt: skip
             case ev.RunFinished():
                 batch = changes.get("batch", self._snap.batch)
-                if event.status == "finished":
+                if event.status == FINISHED.word:
                     batch = changes.get("batches", self._snap.batches)
                 return dict(status=event.status, stage=None, batch=batch)
             case ev.RunFailed():
-                return dict(status="failed", error=f"{event.error}: {event.message}", stage=None)
+                return dict(status=FAILED.word, error=f"{event.error}: {event.message}", stage=None)
         return {}
 
     def _started(self, event: ev.RunStarted, changes: dict[str, Any]) -> dict[str, Any]:
         """A new run starts from nothing; a resumed one keeps what happened up to its
         checkpoint (epochs, batch losses, the pruning, the stages done before it)."""
         start = dict(
-            status="running", run_dir=event.run_dir, config=event.config, device=event.device,
+            status=RUNNING.word, run_dir=event.run_dir, config=event.config, device=event.device,
             params=event.params, train_size=event.train_size,
             epochs=_total_epochs(event.config), error=None, stage=None,
             epoch=event.resumed_from_epoch,
@@ -260,7 +257,7 @@ class RunState:
         self._points = [p for p in self._points if p.epoch <= kept]
         self._batch_losses = [b for b in self._batch_losses if b[0] <= kept]
         done = changes.get("stages_done", self._snap.stages_done)
-        return {**start, "stages_done": tuple(s for s in done if s in ("warmup", "prune"))}
+        return {**start, "stages_done": tuple(s for s in done if s in (ev.WARMUP, ev.PRUNE))}
 
     def _add_batch_loss(self, x: float, loss: float) -> None:
         pts = self._batch_losses
@@ -306,64 +303,3 @@ class EventTail:
 
         events, self.offset = read_events(self.run_dir, self.offset)
         return events
-
-
-WORKER_NICE = 10
-"""Niceness added to the training thread (Linux: per thread; torch's OpenMP team, created from
-it, inherits it). The UI thread then wins the CPU the moment a key arrives; on a machine with
-nothing else to run, training loses nothing. Numerics do not depend on it."""
-
-
-def lower_priority(nice: int) -> None:
-    """Renice the calling thread (not the process) where the OS allows; silently skip elsewhere."""
-    import os
-
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except (AttributeError, OSError):
-        pass
-
-
-def load_plots() -> None:
-    """Import ecs_core.stats (torch) and the plot module in the calling thread; a worker's job."""
-    import ecs_core.stats.run  # noqa: F401 - torch, and every reader the views use
-    import ecs_tui.plots  # noqa: F401
-    import ecs_tui.plots_maps  # noqa: F401
-
-    PLOTS_READY.set()
-
-
-def pipeline_runner(
-    config: Any, stop: threading.Event, resume: Path | None = None
-) -> Iterator[ev.Event]:
-    """The default runner: `ecs_core.pipeline.run` (imported here, in the worker thread, so
-    torch never loads on the UI thread or at start-up)."""
-    from ecs_core.pipeline import run
-
-    if resume is None:
-        return run(config, stop=stop)
-    from ecs_core.store import RunStore
-
-    store = RunStore(resume)  # as `ecs run --resume DIR`: the run's own saved settings
-    return run(store.read_config().validate(), store=store, stop=stop, resume=True)
-
-
-def drive(
-    runner: Runner,
-    config: Any,
-    state: RunState,
-    stop: threading.Event,
-    cancelled: Callable[[], bool] = lambda: False,
-) -> None:
-    """Worker-thread body: run the pipeline, feeding each event to `state`.
-
-    Exceptions propagate (the Textual worker turns them into an error state the app shows).
-    A cancelled worker sets `stop`, so the pipeline still ends at a batch boundary and writes
-    its summary instead of being abandoned mid-write.
-    """
-    lower_priority(WORKER_NICE)
-    for event in runner(config, stop=stop):
-        state.ingest((event,))
-        if cancelled():
-            stop.set()
