@@ -24,6 +24,8 @@ __all__ = ["ConfigError", "RunConfig", "canonical_name", "check_model_spec"]
 INSTALL_EXTRA = "pip install 'ecs-tui[export]'"
 """What installs the optional libraries: ONNX export, figures (matplotlib), TensorBoard."""
 SCOPES = ("global", "layer")
+DISTRIBUTIONS = ("auto", "global", "uniform", "erk", "er")
+"""Per-layer budgets (`prune/distribution.py`); auto: global, or erk for SET and RigL."""
 ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
@@ -94,6 +96,16 @@ class RunConfig:
         "global", "global: one threshold over all layers | layer: keep the density in each.",
         label="scope", choices=SCOPES,
     )  # fmt: skip
+    distribution: str = option(
+        "auto", "Per-layer budget: auto (global; erk for set, rigl) | global (one threshold) | "
+        "uniform (the density in every layer; --scope layer) | erk (Evci et al. 2020) | er. "
+        "Part of the run's name unless it is the method's default.",
+        choices=DISTRIBUTIONS,
+    )  # fmt: skip
+    distribution_from: str = option(
+        "", "Each layer keeps as many weights as in this run's directory (its summary.json), "
+        "rescaled to --density; the method picks which. Part of the run's name.",
+    )  # fmt: skip
     budget: str = option(
         "exact", "ECS: exact (= density) | union (top-x by |w| union top-x by |g|: x..2x).",
         label="budget", choices=BUDGETS,
@@ -123,6 +135,17 @@ class RunConfig:
         0, "IMP: after each round the kept weights, optimizer and LR schedule go back to this "
         "epoch of the dense run (0 = initialisation, the lottery ticket).",
         label="rewind", bounds=">= 0",
+    )  # fmt: skip
+    dst_interval: int = option(
+        100, "SET, RigL: optimizer steps between mask updates (Evci et al.: 100).", bounds=">= 1"
+    )
+    dst_drop: float = option(
+        0.3, "SET, RigL: fraction of each layer's kept weights moved at the first update, "
+        "decaying to 0 by a cosine (Evci et al.: 0.3).", bounds="(0, 1)",
+    )  # fmt: skip
+    dst_end: float = option(
+        0.75, "SET, RigL: fraction of the training steps after which the mask stays fixed "
+        "(Evci et al.: 0.75).", bounds="(0, 1]",
     )  # fmt: skip
     allow_collapse: bool = option(
         False, "Go on even if pruning leaves a layer with no weights at all."
@@ -219,6 +242,7 @@ class RunConfig:
             raise ConfigError(
                 f"--ablate {named['ablate']} needs a pruning method; --method {spec.name} is dense"
             )
+        named.update(_distribution(named, spec.grow != "", self.distribution_from))
         return dataclasses.replace(self, **named, density=1.0 if dense else self.density)
 
     @property
@@ -230,7 +254,15 @@ class RunConfig:
     def method_tag(self) -> str:
         """The method in directory names, with the settings that change what it keeps: `snip`;
         `snip-shuffle` when ablated, `ecs-union` for a union budget, `snip-layer` layer-wise."""
-        return method_tag(self.method, self.budget, self.scope, self.ablate)
+        return method_tag(
+            self.method, self.budget, self.scope, self.ablate, self.distribution,
+            self.distribution_from,
+        )  # fmt: skip
+
+    @property
+    def spread(self) -> str:
+        """How the density is spread over layers: global | uniform | erk | er | from."""
+        return spread(self.method, self.scope, self.distribution, self.distribution_from)
 
     @property
     def prunes(self) -> bool:
@@ -327,14 +359,65 @@ SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWE
 
 
 def method_tag(
-    method: str, budget: str = "exact", scope: str = "global", ablate: str = "none"
-) -> str:
+    method: str, budget: str = "exact", scope: str = "global", ablate: str = "none",
+    distribution: str = "auto", distribution_from: str = "",
+) -> str:  # fmt: skip
     """`RunConfig.method_tag` from its parts (a run's RunInfo has them too): `snip`,
-    `ecs-union`, `snip-layer`, `snip-shuffle`. A method no longer registered keeps its name."""
+    `ecs-union`, `snip-layer`, `snip-erk` (a distribution not the method's default),
+    `snip-from-RUN`, `snip-shuffle`. A method no longer registered keeps its name."""
     tag = method
     spec = PRUNERS.get(method)
+    prunes = spec is not None and spec.when != "never"
     if spec is not None and budget == "union" and "union" in spec.budgets:
         tag += "-union"
-    if spec is not None and scope == "layer" and spec.when != "never":
+    if prunes and scope == "layer":
         tag += "-layer"
+    elif prunes and distribution not in ("auto", "uniform", _default_distribution(spec)):
+        tag += f"-{distribution}"  # (a validated config keeps the default as auto)
+    if prunes and distribution_from:
+        tag += "-from-" + distribution_from.rstrip("/\\").replace("\\", "/").split("/")[-1]
     return tag if ablate == "none" else f"{tag}-{ablate}"
+
+
+def _default_distribution(spec: Any) -> str:
+    """What `--distribution auto` is for a method: erk for dynamic sparse training (as the
+    papers), the one global threshold for the others."""
+    return "erk" if spec.grow else "global"
+
+
+def spread(method: str, scope: str, distribution: str, distribution_from: str = "") -> str:
+    """How a (validated) config spreads the density over layers: global | uniform | erk | er |
+    from (`--distribution-from`). config.json keeps auto for the method's own default."""
+    if distribution_from:
+        return "from"
+    if scope == "layer":
+        return "uniform"
+    spec = PRUNERS.get(method)
+    if distribution == "auto":
+        return _default_distribution(spec) if spec is not None else "global"
+    return distribution
+
+
+def _distribution(named: dict[str, str], dynamic: bool, source: str) -> dict[str, str]:
+    """distribution and scope made to agree: `--scope layer` is the older spelling of
+    `--distribution uniform` (kept: every run before it, its name and config.json say scope);
+    the method's own default is kept as auto, so a run that does not choose reads (and pools in
+    `ecs compare`'s recipes) as every run from before the option; `--distribution-from` takes
+    the place of both."""
+    dist, scope = named["distribution"], named["scope"]
+    if source:
+        if dist != "auto" or scope != "global":
+            raise ConfigError(
+                "--distribution-from sets every layer's count itself: leave out --distribution "
+                "and --scope"
+            )
+        return {"distribution": "auto", "scope": "global"}
+    if scope == "layer" and dist not in ("auto", "uniform"):
+        raise ConfigError(
+            f"--scope layer is --distribution uniform; it cannot go with --distribution {dist}"
+        )
+    if dist == "uniform":
+        scope = "layer"
+    if dist in ("uniform", "erk" if dynamic else "global"):
+        dist = "auto"
+    return {"distribution": dist, "scope": scope}

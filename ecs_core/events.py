@@ -137,6 +137,8 @@ class Pruned(Event):
     round: int = 0
     """IMP: the round this mask starts (1..rounds); 0 for one-shot methods."""
     rounds: int = 0
+    distribution: str = "global"
+    """Per-layer budget: global | uniform | erk | er | from (`--distribution-from`)."""
 
 
 @_event

@@ -57,6 +57,9 @@ class PrunerSpec(Spec):
     """One of `WHEN`."""
     budgets: tuple[str, ...] = ("exact",)
     """Budgets the method honours; any other is recorded as exact."""
+    grow: str = ""
+    """Dynamic sparse training (`prune/dst.py`): how the mask regrows at each update during
+    training, random (SET) or gradient (RigL); "" for a mask fixed once pruned."""
 
     def __post_init__(self) -> None:
         if self.when not in WHEN:

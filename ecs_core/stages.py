@@ -201,7 +201,7 @@ def _prune_fields(r: PruneResult) -> dict[str, Any]:
         method=r.method, scope=r.scope, budget=r.budget, target_density=r.target_density,
         density=r.density, kept=r.kept, total=r.total, layers=r.layers,
         collapsed_layers=r.collapsed_layers, overlap=r.overlap, seconds=r.seconds,
-        ablate=r.ablate,
+        ablate=r.ablate, distribution=r.distribution,
     )  # fmt: skip
 
 

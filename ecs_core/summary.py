@@ -14,7 +14,7 @@ What each event sets (the JSON keys are the ones summary.json has always had):
     epoch_end      epochs_done, train_/test_ loss and accuracy, best_test_acc since the mask
                    (fine-tuning epochs of the quantize stage are not the run's epochs: ignored)
     pruned         the mask's report: target_density, density, kept, total, layers,
-                   collapsed_layers, overlap, budget
+                   collapsed_layers, overlap, budget, distribution
     mask_applied   the pruned model's test accuracy before training (pruned_test_acc, and the
                    run's test_acc until an epoch ends), or none (IMP); best_test_acc restarts
     evaluated      test_acc and test_loss of a model no epoch evaluated
@@ -68,6 +68,7 @@ class Summary:
     collapsed_layers: list[str] | None = None
     overlap: dict[str, int] | None = None
     budget: str | None = None
+    distribution: str | None = None
     pruned_test_acc: float | None = None
     best_test_acc: float | None = None
     imp_rounds: list[dict[str, Any]] | None = None
@@ -147,6 +148,7 @@ class Summary:
         )
         self.layers, self.collapsed_layers = e.layers, e.collapsed_layers
         self.overlap, self.budget = e.overlap, e.budget
+        self.distribution = e.distribution
 
     def _mask_applied(self, e: ev.MaskApplied) -> None:
         self.pruned_test_acc = self.test_acc = e.test_acc

@@ -70,6 +70,7 @@ class PruneResult:
     overlap: dict[str, int] | None = None
     seconds: float = 0.0
     ablate: str = "none"
+    distribution: str = "global"
 
 
 def prune(
@@ -121,4 +122,5 @@ def prune(
         overlap=overlap,
         seconds=time.perf_counter() - start,
         ablate=cfg.ablate,
+        distribution=cfg.spread,
     )

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ecs_core.models import prunable_weights
-from ecs_core.prune.mask import Mask, mask_from_scores
+from ecs_core.prune.mask import Mask, Scope, mask_from_scores
 from ecs_core.prune.scoring import percentile_ranks, prunable_grads
 
 
@@ -32,7 +32,7 @@ def ecs_mask(
     w_abs: dict[str, torch.Tensor],
     g_abs: dict[str, torch.Tensor],
     density: float,
-    scope: str,
+    scope: Scope,
     budget: str = "exact",
     lowest: bool = False,
 ) -> tuple[Mask, dict[str, int]]:

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ecs_core.names import ConfigError
-from ecs_core.prune.mask import Mask, mask_from_scores
+from ecs_core.prune.distribution import budget_of
+from ecs_core.prune.mask import Mask, Scope, mask_from_scores
 
 if TYPE_CHECKING:
     from ecs_core.config import RunConfig
@@ -38,8 +39,10 @@ class PruneJob:
         return self.config.density
 
     @property
-    def scope(self) -> str:
-        return self.config.scope
+    def scope(self) -> Scope:
+        """What `mask_from_scores` thresholds over: global, layer, or a per-layer budget
+        (`--distribution erk|er`, `--distribution-from`)."""
+        return budget_of(self.config.spread, self.config.distribution_from)
 
     @property
     def invert(self) -> bool:

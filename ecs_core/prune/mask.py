@@ -7,11 +7,14 @@ the Conv2d and Linear weights. I/O lives in `store.py`, not here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 Mask = dict[str, torch.Tensor]
+Scope = str | Callable[[dict[str, tuple[int, ...]], float], dict[str, int]]
+"""global | layer, or a per-layer budget: (layer shapes, density) -> kept count per layer."""
 
 
 class PruneError(RuntimeError):
@@ -159,19 +162,24 @@ def _check_finite(flats: list[torch.Tensor]) -> None:
 
 
 def mask_from_scores(
-    scores: dict[str, torch.Tensor], density: float, scope: str, lowest: bool = False
+    scores: dict[str, torch.Tensor], density: float, scope: Scope, lowest: bool = False
 ) -> Mask:
     """Keep the top `density` fraction of weights by score, globally or in every layer.
 
     Global scope keeps exactly round(density * total) weights overall; layer scope keeps
-    round(density * n) in each layer. Higher score = more important; equal scores keep the
-    earlier weight (model order, then position in the layer). `lowest`: keep the lowest scores
-    instead (the `--ablate invert` sanity check), with the same counts and tie order.
+    round(density * n) in each layer; a per-layer budget (`prune.distribution.LayerBudget`,
+    called with the layers' shapes and the density) keeps its own count in each layer.
+    Higher score = more important; equal scores keep the earlier weight (model order, then
+    position in the layer). `lowest`: keep the lowest scores instead (the `--ablate invert`
+    sanity check), with the same counts and tie order.
     """
-    if scope not in ("global", "layer"):
+    if not callable(scope) and scope not in ("global", "layer"):
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
     flats = _prepared(scores, lowest)
-    if scope == "layer":
+    if callable(scope):
+        counts = scope({k: tuple(s.shape) for k, s in scores.items()}, density)
+        masks = [top_k([f], counts[k])[0][0] for k, f in zip(scores, flats, strict=True)]
+    elif scope == "layer":
         masks = [top_k([f], keep_count(f.numel(), density))[0][0] for f in flats]
     else:
         masks, _ = top_k(flats, keep_count(sum(f.numel() for f in flats), density))

@@ -43,8 +43,9 @@ def prunable_grads(
     return grads
 
 
-def percentile_ranks(scores: dict[str, torch.Tensor], scope: str) -> dict[str, torch.Tensor]:
-    """Each entry's rank in [0, 1) among its pool (all layers, or its own layer)."""
+def percentile_ranks(scores: dict[str, torch.Tensor], scope: object) -> dict[str, torch.Tensor]:
+    """Each entry's rank in [0, 1) among its pool (all layers for the global scope, else its
+    own layer: a per-layer budget ranks within each layer too)."""
 
     def ranks(flat: torch.Tensor) -> torch.Tensor:
         # Ties rank the earlier entry higher, the same order `mask_from_scores` keeps them in,
@@ -55,7 +56,7 @@ def percentile_ranks(scores: dict[str, torch.Tensor], scope: str) -> dict[str, t
         r[order] = torch.arange(n, dtype=torch.float64, device=flat.device)
         return r / n
 
-    if scope == "layer":
+    if scope != "global":
         return {k: ranks(v.flatten().float()).view_as(v) for k, v in scores.items()}
     flat = ranks(torch.cat([v.flatten().float() for v in scores.values()]))
     out, start = {}, 0

@@ -25,7 +25,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ecs_core.models import prunable_weights
-from ecs_core.prune.mask import Mask, keep_count, keep_top, mask_from_scores, top_k
+from ecs_core.prune.mask import Mask, Scope, keep_count, keep_top, mask_from_scores, top_k
 
 
 def density_schedule(density: float, iterations: int) -> list[float]:
@@ -103,7 +103,7 @@ def synflow_scores_of(net: _Linearised) -> dict[str, torch.Tensor]:
 def synflow_mask(
     model: nn.Module,
     density: float,
-    scope: str,
+    scope: Scope,
     iterations: int = 100,
     batches: Iterable | None = None,
     lowest: bool = False,
@@ -123,7 +123,7 @@ def synflow_mask(
     return mask
 
 
-def _rank_live(scores: dict, mask: Mask, d_k: float, scope: str, lowest: bool) -> Mask:
+def _rank_live(scores: dict, mask: Mask, d_k: float, scope: Scope, lowest: bool) -> Mask:
     """The round's mask: the shared top-k over the weights still in `mask` only.
 
     A pruned weight is never a candidate again. Live entries keep model order and position,
@@ -133,10 +133,13 @@ def _rank_live(scores: dict, mask: Mask, d_k: float, scope: str, lowest: bool) -
     `--ablate invert`, and for scores that are not finite).
     """
     groups = [list(scores)] if scope == "global" else [[k] for k in scores]
+    counts = scope({k: tuple(s.shape) for k, s in scores.items()}, d_k) if callable(scope) else {}
     out: Mask = {}
     for names in groups:
         part = {k: scores[k] for k in names}
-        count = keep_count(sum(mask[k].numel() for k in names), d_k)
+        count = counts.get(names[0]) if counts else None
+        if count is None:
+            count = keep_count(sum(mask[k].numel() for k in names), d_k)
         kept = None if lowest else _top_flow(part, mask, count)
         out.update(kept if kept is not None else _top_live(part, mask, count, lowest))
     return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecs_core.config import AFTER_PRUNING
+from ecs_core.config import AFTER_PRUNING, method_tag
 from ecs_core.stats.runs import RunInfo
 
 LABELS = {"snip": "SNIP", "ecs": "ECS (P)", "none": "Dense", "random": "Random",
@@ -114,9 +114,10 @@ def dataset_label(dataset: str) -> str:
 def method_entries(info: RunInfo, ablated: bool = True) -> list[tuple[str, float]]:
     """(label, accuracy) pairs a finished run contributes: its P row and, if quantized, P+Q.
 
-    Layer-wise scope, ECS's union budget and an `--ablate` check are not the defaults, so they
-    are named in the label (`SNIP [layer]`, `ECS (P) [union]`, `SNIP [shuffle]`) rather than
-    averaged with default-setting runs. `ablated=False`: the labels without the ablation tag.
+    Layer-wise scope, another per-layer budget (`SNIP [erk]`), ECS's union budget and an
+    `--ablate` check are not the defaults, so they are named in the label (`SNIP [layer]`,
+    `ECS (P) [union]`, `SNIP [shuffle]`) rather than averaged with default-setting runs.
+    `ablated=False`: the labels without the ablation tag.
     """
     p, pq = labels(info, ablated)
     out = [(p, info.test_acc)]
@@ -132,13 +133,16 @@ def labels(info: RunInfo, ablated: bool) -> tuple[str, str]:
         tags.append("layer")
     if info.method == "ecs" and info.budget == "union":
         tags.append("union")
+    spread = method_tag(info.method, distribution=info.distribution, distribution_from=info.source)
+    if spread != info.method:  # a per-layer budget not the method's own: erk, from-RUN
+        tags.append(spread.removeprefix(info.method + "-"))
     if info.ablate != "none" and ablated:
         tags.append(info.ablate)
     suffix = f" [{', '.join(tags)}]" if tags else ""
     return name + suffix, pq_label(name) + suffix
 
 
-SHOWN = ("density", "ablate")
+SHOWN = ("density", "ablate", "distribution", "distribution_from")
 """Recipe fields the table shows already (the columns; the `[shuffle]` tag): never in `{...}`."""
 
 

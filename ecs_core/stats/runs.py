@@ -56,13 +56,18 @@ class RunInfo:
     recipe: tuple[tuple[str, Any], ...] = ()
     """(field, value) of config.json for every `config.recipe_fields()` (a field missing from
     an older config: RunConfig's default): runs with equal recipes differ only in the seed."""
+    distribution: str = "auto"
+    """--distribution (auto in a run from before it); its `--distribution-from` in `source`."""
+    source: str = ""
 
     @property
     def method_tag(self) -> str:
         """The method as run names spell it: `snip`, `ecs-union`, `snip-layer`, `snip-shuffle`."""
         from ecs_core.config import method_tag
 
-        return method_tag(self.method, self.budget, self.scope, self.ablate)
+        return method_tag(
+            self.method, self.budget, self.scope, self.ablate, self.distribution, self.source
+        )
 
     @property
     def pq_acc(self) -> float | None:
@@ -116,6 +121,8 @@ def run_info(path: str | Path) -> RunInfo:
         ablate=_text(config.get("ablate"), "none"),
         collapsed=len(s.collapsed_layers or []), thinnest=_thinnest(s.layers),
         recipe=_recipe(config),
+        distribution=_text(config.get("distribution"), "auto"),
+        source=_text(config.get("distribution_from"), ""),
     )  # fmt: skip
 
 
