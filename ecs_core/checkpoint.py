@@ -21,6 +21,7 @@ from torch import nn
 
 from ecs_core.config import RunConfig
 from ecs_core.prune import MaskEnforcer
+from ecs_core.prune.dst import DynamicMask, Schedule
 from ecs_core.prune.mask import Mask
 from ecs_core.store import RunStore, StoreError
 from ecs_core.summary import Summary
@@ -51,11 +52,16 @@ class TrainState:
     """IMP: prune rounds done (0: still the dense run)."""
     best_acc: float = -1.0
     """The best test accuracy since the mask in force was applied (-1: none yet)."""
+    dst: Schedule | None = None
+    """SET, RigL: how the mask moves during training (None: it stays as applied)."""
 
     def apply_mask(self, mask: Mask) -> None:
         """Enforce `mask` from now on, including on the optimizer's momentum buffers."""
         self.mask = mask
-        self.enforcer = MaskEnforcer(self.model, mask)
+        if self.dst is None:
+            self.enforcer = MaskEnforcer(self.model, mask)
+        else:
+            self.enforcer = self.dst.enforcer(self.model, mask, self.optimizer)
         self.enforcer.mask_optimizer_state(self.optimizer)
 
     def save(
@@ -75,6 +81,7 @@ class TrainState:
             "numpy_rng": _numpy_state(),
             "python_rng": random.getstate(),
             "best_acc": self.best_acc,
+            "dst": self.enforcer.state() if isinstance(self.enforcer, DynamicMask) else None,
             "summary_json": json.dumps(summary.to_dict()),
             "config_json": json.dumps(config.to_dict()),
         }
@@ -93,6 +100,8 @@ class TrainState:
             self.model.load_state_dict(state["model"])
             if state["mask"] is not None:
                 self.apply_mask({k: v.to(device).bool() for k, v in state["mask"].items()})
+            if state.get("dst") is not None and isinstance(self.enforcer, DynamicMask):
+                self.enforcer.load_state(state["dst"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.generator.set_state(state["generator"])

@@ -154,6 +154,22 @@ class MaskApplied(Event):
 
 @_event
 @dataclass(frozen=True)
+class MaskUpdated(Event):
+    """Dynamic sparse training (SET, RigL) moved connections after optimizer step `step`."""
+
+    step: int
+    """Optimizer steps taken with the mask, over the whole run."""
+    epoch: int
+    moved: int
+    """Connections new in the mask (as many left it)."""
+    drop_fraction: float
+    """The fraction of each layer's kept weights this update moved (cosine-decayed)."""
+    kept: int
+    """Weights in the mask (every layer's count, unchanged by an update)."""
+
+
+@_event
+@dataclass(frozen=True)
 class Evaluated(Event):
     """The test pass of a model no epoch evaluated (a run that ends without training)."""
 

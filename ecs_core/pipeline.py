@@ -31,6 +31,7 @@ from ecs_core.data import load_dataset, make_batches
 from ecs_core.distributed import Runtime
 from ecs_core.imp import imp_rounds
 from ecs_core.models import build_model, prunable_weights
+from ecs_core.prune.dst import schedule as dst_schedule
 from ecs_core.prune.mask import layer_report
 from ecs_core.runfiles import recorded_status
 from ecs_core.stages import apply_result, emitter, epochs, prune_stage, stage
@@ -78,6 +79,7 @@ def prepare(
     # DDP: only rank 0 creates and writes the run directory
     store = rt.create_store(config) if store is None else rt.rank_store(store)
     state = TrainState(model, opt, sched, torch.Generator().manual_seed(config.seed))
+    state.dst = dst_schedule(config, len(train_b))  # SET, RigL: the mask moves in training
     ctx = Context(config, device, data, train_b, test_b, store, rt, state)
     ctx.ddp = rt.wrap(model)  # DDP: the wrapper training steps go through
     return ctx
@@ -237,4 +239,9 @@ def _dense_layers(model: torch.nn.Module) -> list[dict[str, Any]]:
 
 
 def _save_model(ctx: Context) -> None:
-    ctx.store.save_tensors("model.safetensors", ctx.state.model.state_dict())
+    st = ctx.state
+    ctx.store.save_tensors("model.safetensors", st.model.state_dict())
+    if st.dst is not None and st.mask is not None:  # SET, RigL: the mask training ended with
+        ctx.store.save_tensors(
+            "masks.safetensors", {k: v.to(torch.uint8) for k, v in st.mask.items()}
+        )

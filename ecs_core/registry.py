@@ -117,6 +117,8 @@ for _spec in (
     PrunerSpec("random", "ecs_core.prune.methods:random"),
     PrunerSpec("magnitude", "ecs_core.prune.methods:magnitude", when="warmup"),
     PrunerSpec("imp", "ecs_core.prune.methods:magnitude", when="iterative"),
+    PrunerSpec("set", "ecs_core.prune.methods:random", grow="random"),
+    PrunerSpec("rigl", "ecs_core.prune.methods:random", grow="gradient"),
     PrunerSpec("none", None, when="never"),
 ):
     register(_spec)

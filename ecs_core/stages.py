@@ -91,13 +91,19 @@ def _batches(ctx: Context, epoch: int, stop: StopFlag | None, name: str) -> Any:
     steps = train_epoch(
         net, ctx.train, st.optimizer, st.generator, st.enforcer, epoch, cfg.precision
     )
-    return (yield from progress(steps, name, epoch, cfg.total_epochs, stopper(stop)))
+    told = getattr(st.enforcer, "take_events", None)  # SET, RigL: when the mask moved
+    moves = (lambda: told(epoch)) if told is not None else list
+    return (yield from progress(steps, name, epoch, cfg.total_epochs, stopper(stop), moves))
 
 
-def progress(steps: Iterator[Step], name: str, epoch: int, epochs: int, check: Callable) -> Any:
+def progress(
+    steps: Iterator[Step], name: str, epoch: int, epochs: int, check: Callable,
+    moves: Callable[[], list[ev.Event]] = list,
+) -> Any:  # fmt: skip
     """Drive one epoch's steps (training, or the quantize stage's centroid fine-tuning):
-    a batch_progress event at most every PROGRESS_EVERY_S and at the last batch, `check()`
-    (which raises `Stopped` on a stop request) after every step; returns the last step."""
+    a batch_progress event at most every PROGRESS_EVERY_S and at the last batch, the events
+    `moves()` returns (mask updates) after each step, `check()` (which raises `Stopped` on a
+    stop request) after every step; returns the last step."""
     t, last, step = time.time(), 0.0, None
     for step in steps:
         now = time.time()
@@ -108,6 +114,7 @@ def progress(steps: Iterator[Step], name: str, epoch: int, epochs: int, check: C
                 batches=step.batches, loss=step.loss,
                 img_per_s=step.seen / max(1e-9, now - t), elapsed=now - t,
             )  # fmt: skip
+        yield from moves()
         check()
     return step
 

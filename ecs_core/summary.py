@@ -17,6 +17,7 @@ What each event sets (the JSON keys are the ones summary.json has always had):
                    collapsed_layers, overlap, budget, distribution
     mask_applied   the pruned model's test accuracy before training (pruned_test_acc, and the
                    run's test_acc until an epoch ends), or none (IMP); best_test_acc restarts
+    mask_updated   SET, RigL: mask_updates (how many), mask_moved (connections moved, summed)
     evaluated      test_acc and test_loss of a model no epoch evaluated
     round_done     IMP: the round's row in imp_rounds, and rounds
     quantized      quant; exported: sizes
@@ -69,6 +70,8 @@ class Summary:
     overlap: dict[str, int] | None = None
     budget: str | None = None
     distribution: str | None = None
+    mask_updates: int | None = None
+    mask_moved: int | None = None
     pruned_test_acc: float | None = None
     best_test_acc: float | None = None
     imp_rounds: list[dict[str, Any]] | None = None
@@ -155,6 +158,10 @@ class Summary:
         self.test_loss = e.test_loss
         self.best_test_acc = None  # the dense training's best is not this model's
 
+    def _mask_updated(self, e: ev.MaskUpdated) -> None:
+        self.mask_updates = (self.mask_updates or 0) + 1
+        self.mask_moved = (self.mask_moved or 0) + e.moved
+
     def _evaluated(self, e: ev.Evaluated) -> None:
         self.test_acc, self.test_loss = e.test_acc, e.test_loss
 
@@ -190,7 +197,8 @@ class Summary:
 _FIELDS = {f.name: str(f.type) for f in dataclasses.fields(Summary)}
 _HANDLERS = {
     ev.RunStarted: Summary._started, ev.EpochEnd: Summary._epoch, ev.Pruned: Summary._pruned,
-    ev.MaskApplied: Summary._mask_applied, ev.Evaluated: Summary._evaluated,
+    ev.MaskApplied: Summary._mask_applied, ev.MaskUpdated: Summary._mask_updated,
+    ev.Evaluated: Summary._evaluated,
     ev.RoundDone: Summary._round_done, ev.Quantized: Summary._quantized,
     ev.Exported: Summary._exported, ev.RunFinished: Summary._finished,
     ev.RunFailed: Summary._failed,

@@ -46,6 +46,15 @@ def _length(config: dict[str, Any]) -> str:
     return f"{cfg.epochs} epochs per round, {rounds} rounds: {cfg.total_epochs} epochs"
 
 
+def _spread(c: dict[str, Any]) -> str:
+    """How the density is spread over layers: the scope (global, layer), or the per-layer
+    budget (erk, er, from RUN)."""
+    if c.get("distribution_from"):
+        return f"layers as {c['distribution_from']}"
+    dist = c.get("distribution", "global")
+    return dist if dist in ("erk", "er", "from") else c.get("scope", "global")
+
+
 def describe(event: ev.Event) -> str | None:
     """One human line for the events worth a line (None for batch progress)."""
     match event:
@@ -53,7 +62,7 @@ def describe(event: ev.Event) -> str | None:
             c = event.config
             return (
                 f"run {event.run_dir}: {c['model']} x{c['width']:g} on {c['dataset']}, "
-                f"{c['method']} to density {c['density']:g} ({c['scope']}), {_length(c)}, "
+                f"{c['method']} to density {c['density']:g} ({_spread(c)}), {_length(c)}, "
                 f"{event.device}, {event.params:,} params, {event.train_size} train / "
                 f"{event.test_size} test images"
                 + (
@@ -73,7 +82,7 @@ def describe(event: ev.Event) -> str | None:
         case ev.Pruned():
             line = (
                 (f"round {event.round}/{event.rounds}: " if event.rounds else "")
-                + f"pruned ({event.method}, {event.scope}, budget {event.budget}"
+                + f"pruned ({event.method}, {_spread(vars(event))}, budget {event.budget}"
                 f"{'' if event.ablate == 'none' else ', ablate ' + event.ablate}): kept "
                 f"{event.kept:,}/{event.total:,} = {event.density:.2%} "
                 f"(target {event.target_density:.2%}) in {event.seconds:.2f}s"
@@ -87,6 +96,11 @@ def describe(event: ev.Event) -> str | None:
             if event.collapsed_layers:
                 line += f"; COLLAPSED: {', '.join(event.collapsed_layers)}"
             return line
+        case ev.MaskUpdated():
+            return (
+                f"mask moved {event.moved:,} of {event.kept:,} connections after step "
+                f"{event.step} (epoch {event.epoch}, drop fraction {event.drop_fraction:.3f})"
+            )
         case ev.Quantized():
             line = (
                 f"quantized ({2**event.bits} clusters/layer): unique weights "
