@@ -22,6 +22,7 @@ SECTIONS = {
     "prune": "bench.prune",
     "methods": "bench.prune_methods",
     "train": "bench.train",
+    "dst": "bench.dst",
     "startup": "bench.startup",
     "quant": "bench.quant",
     "onnx": "bench.onnx",

@@ -73,6 +73,10 @@ class TensorBoardLog:
         elif isinstance(event, ev.Pruned):
             w.add_text("pruning/layers", density_table(event), self.last_epoch)
             w.add_scalar("pruning/achieved_density", event.density, self.last_epoch)
+        elif isinstance(event, ev.MaskUpdated):  # SET, RigL: turnover per update, by step
+            w.add_scalar("mask/moved", event.moved, event.step)
+            w.add_scalar("mask/turnover", event.moved / max(1, event.kept), event.step)
+            w.add_scalar("mask/drop_fraction", event.drop_fraction, event.step)
         elif isinstance(event, ev.Quantized):
             for field in ("test_acc", "int8_test_acc"):
                 if getattr(event, field) is not None:

@@ -82,3 +82,20 @@ def test_a_sweep_gives_each_cell_its_own_log_folder():
     assert folders == [str(Path("tb") / c.name) for c in cells] and len(set(folders)) == 4
     assert "--tensorboard" in config_to_args(cells[0].config)
     assert cells[0].config == RunConfig(**{**cells[0].config.to_dict(), "tensorboard": ""})
+
+
+def test_rigl_logs_the_mask_turnover_at_every_update(tmp_path):
+    from ecs_core.pipeline import run
+
+    logdir = tmp_path / "tb"
+    cfg = RunConfig(model="vgg16", dataset="digits", width=0.125, method="rigl", density=0.1,
+                    epochs=2, max_batches=4, batch_size=32, dst_interval=2, quantize=False,
+                    runs_dir=str(tmp_path / "runs"), tensorboard=str(logdir))  # fmt: skip
+    events = list(run(cfg))
+    updates = [e for e in events if e.kind == "mask_updated"]
+    assert [e.step for e in updates] == [2, 4]  # 8 steps: none from step 6 on
+    acc = read(logdir)
+    turnover = acc.Scalars("mask/turnover")
+    assert [s.step for s in turnover] == [2, 4]
+    assert [s.value for s in turnover] == pytest.approx([e.moved / e.kept for e in updates])
+    assert events[-1].summary["mask_moved"] == sum(e.moved for e in updates) > 0
