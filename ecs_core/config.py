@@ -26,6 +26,8 @@ INSTALL_EXTRA = "pip install 'ecs-tui[export]'"
 SCOPES = ("global", "layer")
 DISTRIBUTIONS = ("auto", "global", "uniform", "erk", "er")
 """Per-layer budgets (`prune/distribution.py`); auto: global, or erk for SET and RigL."""
+SCOPE_OF = {"global": "global", "uniform": "layer"}
+"""The distributions that are a thresholding scope of `mask_from_scores`, and which."""
 ABLATIONS = ("none", "shuffle", "reinit", "invert")
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")

@@ -6,6 +6,7 @@ import json
 from typing import IO, Any
 
 from ecs_core import events as ev
+from ecs_core.config import SCOPE_OF, spread
 from ecs_tui.fmt import size_ratio
 
 
@@ -47,12 +48,12 @@ def _length(config: dict[str, Any]) -> str:
 
 
 def _spread(c: dict[str, Any]) -> str:
-    """How the density is spread over layers: the scope (global, layer), or the per-layer
-    budget (erk, er, from RUN)."""
+    """How a config spreads the density over layers, as the line says it: global, layer (the
+    scope), erk, er, or "layers as RUN" (`--distribution-from`)."""
     if c.get("distribution_from"):
         return f"layers as {c['distribution_from']}"
-    dist = c.get("distribution", "global")
-    return dist if dist in ("erk", "er", "from") else c.get("scope", "global")
+    how = spread(c["method"], c.get("scope", "global"), c.get("distribution", "auto"))
+    return "layer" if how == "uniform" else how
 
 
 def describe(event: ev.Event) -> str | None:
@@ -82,7 +83,9 @@ def describe(event: ev.Event) -> str | None:
         case ev.Pruned():
             line = (
                 (f"round {event.round}/{event.rounds}: " if event.rounds else "")
-                + f"pruned ({event.method}, {_spread(vars(event))}, budget {event.budget}"
+                + f"pruned ({event.method}, "
+                f"{event.scope if event.distribution in SCOPE_OF else event.distribution}, "
+                f"budget {event.budget}"
                 f"{'' if event.ablate == 'none' else ', ablate ' + event.ablate}): kept "
                 f"{event.kept:,}/{event.total:,} = {event.density:.2%} "
                 f"(target {event.target_density:.2%}) in {event.seconds:.2f}s"

@@ -22,11 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecs_core.config import SCOPE_OF
 from ecs_core.names import ConfigError
 from ecs_core.prune.mask import keep_count
-
-SCOPE_OF = {"global": "global", "uniform": "layer"}
-"""The distributions that are a thresholding scope of `mask_from_scores`, and which."""
 
 
 def erk_raw(shape: tuple[int, ...], kernel: bool = True) -> float:

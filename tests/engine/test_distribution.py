@@ -87,7 +87,9 @@ def test_scope_layer_is_distribution_uniform_and_names_stay() -> None:
     old = RunConfig(method="snip", scope="layer").validate()
     new = RunConfig(method="snip", distribution="uniform").validate()
     assert old == new and old.method_tag == "snip-layer"
-    assert RunConfig(method="snip").validate().method_tag == "snip"
+    default = RunConfig(method="snip").validate()
+    assert default.method_tag == "snip" and default.distribution == "auto"  # as before it
+    assert RunConfig(method="snip", distribution="global").validate() == default
     assert RunConfig(method="snip", distribution="erk").validate().method_tag == "snip-erk"
     with pytest.raises(ConfigError, match="--scope layer is --distribution uniform"):
         RunConfig(scope="layer", distribution="erk").validate()

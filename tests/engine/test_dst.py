@@ -129,5 +129,7 @@ def test_the_schedule_is_rigls() -> None:
     assert [t for t in range(1, 401) if s.due(t)] == [100, 200]
     assert s.fraction(0) == pytest.approx(0.3) and s.fraction(150) == pytest.approx(0.15)
     assert schedule(RunConfig(method="snip").validate(), 100) is None
-    assert RunConfig(method="rigl").validate().method_tag == "rigl"  # ERK: its default
+    rigl = RunConfig(method="rigl").validate()
+    assert rigl.method_tag == "rigl" and rigl.spread == "erk"  # ERK: its default
+    assert RunConfig(method="rigl", distribution="erk").validate() == rigl
     assert RunConfig(method="rigl", distribution="global").validate().method_tag == "rigl-global"
