@@ -31,6 +31,7 @@ from ecs_core.data import load_dataset, make_batches
 from ecs_core.distributed import Runtime
 from ecs_core.imp import imp_rounds
 from ecs_core.models import build_model, prunable_weights
+from ecs_core.prune.distribution import LayerBudget
 from ecs_core.prune.dst import schedule as dst_schedule
 from ecs_core.prune.mask import layer_report
 from ecs_core.runfiles import recorded_status
@@ -117,6 +118,8 @@ def run(
             check_resumable(store, config)  # type: ignore[arg-type]
         if runtime is None:  # DDP: the group torchrun describes, or one process
             runtime = joined = distributed.join(resolve_device(config.device))
+        if config.distribution_from and not resume:  # refused before anything is written
+            LayerBudget.from_run(config.distribution_from)
         ctx = prepare(config, store, runtime)
         ctx.store.lock()  # a directory made just now by `prepare`; a no-op for `store`
         if resume:  # the last checkpoint, if the run got as far as one

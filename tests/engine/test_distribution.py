@@ -95,3 +95,14 @@ def test_scope_layer_is_distribution_uniform_and_names_stay() -> None:
         RunConfig(scope="layer", distribution="erk").validate()
     with pytest.raises(ConfigError, match="leave out --distribution"):
         RunConfig(distribution="er", distribution_from="x").validate()
+
+
+def test_a_run_from_a_missing_run_is_refused_before_anything_is_written(tmp_path) -> None:
+    from ecs_core.pipeline import run
+
+    gone, runs = str(tmp_path / "gone"), str(tmp_path / "runs")
+    cfg = RunConfig(width=0.125, method="random", epochs=1, max_batches=1, quantize=False,
+                    distribution_from=gone, runs_dir=runs)  # fmt: skip
+    with pytest.raises(ConfigError, match="give the directory of a run that pruned"):
+        list(run(cfg))
+    assert not (tmp_path / "runs").exists()
