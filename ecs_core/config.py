@@ -25,6 +25,8 @@ INSTALL_EXTRA = "pip install 'ecs-tui[export]'"
 """What installs the optional libraries: ONNX export, figures (matplotlib), TensorBoard."""
 SCOPES = ("global", "layer")
 ABLATIONS = ("none", "shuffle", "reinit", "invert")
+STRUCTURES = ("weight", "channel")
+"""What pruning removes: single weights, or whole groups of coupled channels (`prune.channels`)."""
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -93,6 +95,11 @@ class RunConfig:
     scope: str = option(
         "global", "global: one threshold over all layers | layer: keep the density in each.",
         label="scope", choices=SCOPES,
+    )  # fmt: skip
+    structure: str = option(
+        "weight", "weight: remove single weights | channel: remove whole groups of coupled "
+        "channels, so the model becomes a smaller dense one that runs faster.",
+        choices=STRUCTURES, noun="structure (--structure)",
     )  # fmt: skip
     budget: str = option(
         "exact", "ECS: exact (= density) | union (top-x by |w| union top-x by |g|: x..2x).",
