@@ -186,6 +186,11 @@ class RunConfig:
     calib_batches: int = option(
         8, "Batches used to calibrate the int8 inference model.", bounds=">= 1"
     )
+    latency: bool = option(
+        True, "At the end, time the dense, final fp32 and int8 models on this CPU (batch 1 and "
+        "64, one thread; seconds at width 0.25, about a minute at full width); a resume may "
+        "change it.", compare=False,
+    )  # fmt: skip
 
     # --- where
     data_dir: str = option(
@@ -237,7 +242,7 @@ class RunConfig:
     def method_tag(self) -> str:
         """The method in directory names, with the settings that change what it keeps: `snip`;
         `snip-shuffle` when ablated, `ecs-union` for a union budget, `snip-layer` layer-wise."""
-        return method_tag(self.method, self.budget, self.scope, self.ablate)
+        return method_tag(self.method, self.budget, self.scope, self.ablate, self.structure)
 
     @property
     def prunes(self) -> bool:
@@ -334,14 +339,21 @@ SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWE
 
 
 def method_tag(
-    method: str, budget: str = "exact", scope: str = "global", ablate: str = "none"
+    method: str,
+    budget: str = "exact",
+    scope: str = "global",
+    ablate: str = "none",
+    structure: str = "weight",
 ) -> str:
     """`RunConfig.method_tag` from its parts (a run's RunInfo has them too): `snip`,
-    `ecs-union`, `snip-layer`, `snip-shuffle`. A method no longer registered keeps its name."""
+    `ecs-union`, `snip-layer`, `snip-channel`, `snip-shuffle`. A method no longer registered
+    keeps its name."""
     tag = method
     spec = PRUNERS.get(method)
     if spec is not None and budget == "union" and "union" in spec.budgets:
         tag += "-union"
     if spec is not None and scope == "layer" and spec.when != "never":
         tag += "-layer"
+    if spec is not None and structure == "channel" and spec.when != "never":
+        tag += "-channel"
     return tag if ablate == "none" else f"{tag}-{ablate}"

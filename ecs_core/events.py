@@ -137,6 +137,22 @@ class Pruned(Event):
     round: int = 0
     """IMP: the round this mask starts (1..rounds); 0 for one-shot methods."""
     rounds: int = 0
+    structure: str = "weight"
+    """weight | channel (whole groups of coupled channels removed)."""
+    channels: dict[str, int] | None = None
+    """Channel structure: channels kept per group (named by the layer rooting it)."""
+    macs: int | None = None
+    """Channel structure: multiply-accumulates per image of the smaller model."""
+    dense_macs: int | None = None
+    """... and of the dense model."""
+
+
+@_event
+@dataclass(frozen=True)
+class LatencyMeasured(Event):
+    """The run's measured CPU latency (`latency.record`: dense, fp32, int8, speed-ups)."""
+
+    latency: dict[str, Any]
 
 
 @_event

@@ -201,6 +201,10 @@ def _stages(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         from ecs_core.quant.stage import quantize_stage
 
         yield from stage(ev.QUANTIZE, 0, quantize_stage(ctx, stop))
+    if config.latency and ctx.runtime.is_main():  # DDP: rank 0 measures
+        from ecs_core.latency import run_latency
+
+        yield from run_latency(ctx)
 
 
 def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:

@@ -48,6 +48,8 @@ class RunInfo:
     error: str | None
     ablate: str = "none"
     """--ablate: none | shuffle | reinit | invert (a separate row in `ecs compare`)."""
+    structure: str = "weight"
+    """--structure: weight | channel (a separate row in `ecs compare`)."""
     collapsed: int = 0
     """Layers pruning left with no weights at all (possible with --allow-collapse)."""
     thinnest: int | None = None
@@ -62,7 +64,7 @@ class RunInfo:
         """The method as run names spell it: `snip`, `ecs-union`, `snip-layer`, `snip-shuffle`."""
         from ecs_core.config import method_tag
 
-        return method_tag(self.method, self.budget, self.scope, self.ablate)
+        return method_tag(self.method, self.budget, self.scope, self.ablate, self.structure)
 
     @property
     def pq_acc(self) -> float | None:
@@ -114,6 +116,7 @@ def run_info(path: str | Path) -> RunInfo:
         target_density=target, density=density, test_acc=num(s.test_acc),
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
         ablate=_text(config.get("ablate"), "none"),
+        structure=_text(config.get("structure"), "weight"),
         collapsed=len(s.collapsed_layers or []), thinnest=_thinnest(s.layers),
         recipe=_recipe(config),
     )  # fmt: skip

@@ -1,0 +1,127 @@
+"""Measured CPU latency: how fast is it, on this machine (not FLOPs; Blalock et al. 2020).
+
+`measure(model, shape)` times a model's forward pass on one CPU thread at batch 1 and 64: a
+warm-up pass, then repeats until a second has passed (at least 3, at most 20), the median in
+milliseconds. One thread so that numbers from a loaded machine or another core count stay
+comparable, and so that a speed-up reads against the MAC reduction (the limit on a
+compute-bound CPU). `record` is the summary's `latency` object: the dense model of the same
+architecture, the final fp32 model and the int8 one, with the CPU's name and torch's version.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ecs_core import events as ev
+
+if TYPE_CHECKING:
+    from ecs_core.context import Context
+
+BATCHES = (1, 64)
+MIN_REPEATS, MAX_REPEATS, BUDGET_S = 3, 20, 1.0
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what `platform` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@torch.no_grad()
+def median_ms(forward: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
+    """Median wall time of `forward(x)` in ms, after one warm-up call, on the current threads."""
+    forward(x)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < MAX_REPEATS and (
+        len(times) < MIN_REPEATS or time.perf_counter() - start < BUDGET_S
+    ):
+        t = time.perf_counter()
+        forward(x)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def measure(
+    forwards: dict[int, Callable[[torch.Tensor], Any]], shape: tuple[int, ...]
+) -> dict[str, float]:
+    """{"b1": ms, "b64": ms}: `forwards[batch]` timed on one thread, on zero inputs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {f"b{b}": median_ms(fn, torch.zeros((b, *shape))) for b, fn in forwards.items()}
+    finally:
+        torch.set_num_threads(before)
+
+
+def eager(model: torch.nn.Module) -> dict[int, Callable[[torch.Tensor], Any]]:
+    """The same fp32 model in eval mode, on the CPU, for every batch size."""
+    model = model.to("cpu").eval()
+    return {b: model for b in BATCHES}
+
+
+def record(
+    dense: dict[str, float], fp32: dict[str, float], int8: dict[str, float] | None
+) -> dict[str, Any]:
+    """The summary's `latency`: ms per model and batch, speed-ups x dense, CPU, torch."""
+    out: dict[str, Any] = {
+        "dense_ms": dense, "fp32_ms": fp32, "int8_ms": int8, "threads": 1,
+        "cpu": cpu_name(), "torch": torch.__version__,
+    }  # fmt: skip
+    for kind, ms in (("fp32", fp32), ("int8", int8)):
+        out[f"{kind}_speedup"] = (
+            None if ms is None else {b: dense[b] / ms[b] for b in ms if b in dense}
+        )
+    return out
+
+
+def run_latency(ctx: Context) -> Iterator[ev.Event]:
+    """The end of a run: the dense model of the same config, the final fp32 model (the
+    smaller one, for `--structure channel`) and its int8 model, timed on this CPU."""
+    import copy
+
+    from ecs_core.models import build_model
+    from ecs_core.prune.compact import shrink
+    from ecs_core.stages import input_shape
+
+    cfg, d = ctx.config, ctx.data
+    shape = input_shape(ctx)
+    final = copy.deepcopy(ctx.state.model).to("cpu")
+    plan = ctx.store.read_channels() if cfg.structure == "channel" else None
+    if plan is not None:
+        final = shrink(final, plan, shape)
+    dense_model = build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)
+    dense = measure(eager(dense_model), shape)
+    fp32 = measure(eager(final), shape)
+    int8 = None
+    try:
+        int8 = measure(_int8_forwards(ctx, final), shape)
+    except Exception as exc:  # int8 is a bonus, as in the quantize stage
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        yield ev.Log(message=f"int8 latency skipped: {type(exc).__name__}: {reason}",
+                     level="warning")  # fmt: skip
+    yield ev.LatencyMeasured(latency=record(dense, fp32, int8))
+
+
+def _int8_forwards(ctx: Context, model: torch.nn.Module) -> dict[int, Callable]:
+    """The int8 model (PT2E, oneDNN) built once per batch size: its graph is fixed-size."""
+    from ecs_core.quant.int8 import build_int8
+    from ecs_core.quant.stage import calibration_images
+
+    out = {}
+    for b in BATCHES:
+        calib = list(calibration_images(ctx.train, 1, ctx.config.seed))
+        out[b] = build_int8(model, [x[: max(b, 8)] for x in calib], b)
+    return out
