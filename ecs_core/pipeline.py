@@ -65,6 +65,10 @@ def prepare(
     data = load_dataset(config.dataset, config.data_dir, config.download)
     model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
     model = model.to(memory_format=model_memory_format(device))
+    if config.structure == "channel":  # a model the tracer cannot follow: one line, nothing written
+        from ecs_core.prune.channels import channel_graph
+
+        channel_graph(model, tuple(data.train_x.shape[1:]))
     rt.seed_rank(config.seed)  # DDP: per-rank seed after the (shared) model init
     train_b = make_batches(
         data.train_x, data.train_y, data.mean, data.std, config.batch_size, True, data.flip,
