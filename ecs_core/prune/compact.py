@@ -18,6 +18,13 @@ from ecs_core.names import ConfigError
 from ecs_core.prune.channels import dependency_graph
 
 Plan = dict[str, list[int]]
+IMAGE = 32
+"""Every dataset's images are 32x32: the shape a rebuild traces (`rebuild_shape`)."""
+
+
+def rebuild_shape(in_channels: int) -> tuple[int, int, int]:
+    """The input a plan is applied with when no batch is at hand (the .ecsz file, ecs export)."""
+    return (in_channels, IMAGE, IMAGE)
 
 
 def shrink(model: nn.Module, plan: Plan, input_shape: tuple[int, ...]) -> nn.Module:

@@ -122,3 +122,24 @@ def test_untraceable_model_is_one_config_error():
 
     with pytest.raises(ConfigError, match="cannot trace layer conv"):
         prune(detached(10, 1, 1.0), "magnitude", 0.5, None, structure="channel")
+
+
+def test_ecsz_rebuilds_the_smaller_model_bit_exact(tmp_path):
+    """The .ecsz manifest's channel plan rebuilds the smaller architecture (no pickle)."""
+    from ecs_core.quant.codec import load_compressed, save_compressed
+    from ecs_core.quant.kmeans import share_weights
+
+    model = _model("resnet34")
+    r = prune(model, "magnitude", 0.25, None, structure="channel")
+    small = shrink(copy.deepcopy(model), r.channels, SHAPE).eval()
+    share_weights(small, 5, None, True)  # as the quantize stage does: then the file is exact
+    meta = {"model": "resnet34", "width": 0.125, "num_classes": 10, "in_channels": SHAPE[0],
+            "channels": r.channels}  # fmt: skip
+    save_compressed(tmp_path / "m.ecsz", small, None, meta)
+    again, _ = load_compressed(tmp_path / "m.ecsz")
+    ours, theirs = small.state_dict(), again.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert sum(t.numel() for t in theirs.values()) < sum(
+        t.numel() for t in model.state_dict().values()
+    )
