@@ -66,18 +66,11 @@ class ChannelGraph:
         return next(g for g in self.groups if g.name == name)
 
 
-def _output_layer(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """The Conv2d/Linear whose output the model returns (else the last one in model order)."""
-    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    seen: dict[int, nn.Module] = {}
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(id(o), m)) for m in layers]
-    try:
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen.get(id(out), layers[-1])
+def _output_layer(graph, layers: list[nn.Module]) -> nn.Module:
+    """The Conv2d/Linear whose output nothing in the traced graph reads (the model's output),
+    else the last one in model order."""
+    ends = [m for m in layers if m in graph.module2node and not graph.module2node[m].outputs]
+    return ends[-1] if ends else layers[-1]
 
 
 def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]):
@@ -95,7 +88,6 @@ def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]):
     was_training = model.training
     model.eval()  # tracing must not move the batch-norm statistics
     try:
-        head = _output_layer(model, x)
         with torch.enable_grad():
             graph = tp.DependencyGraph().build_dependency(model, x, verbose=False)
     except Exception as exc:  # any failure of the tracer on a user's model is one line
@@ -106,6 +98,8 @@ def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]):
         ) from None
     finally:
         model.train(was_training)
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    head = _output_layer(graph, layers)
     names = {m: n for n, m in model.named_modules()}
     missing = [
         names[m] for m in model.modules()
@@ -146,18 +140,21 @@ def channel_graph(model: nn.Module, input_shape: tuple[int, ...]) -> ChannelGrap
 
 
 def lift(graph: ChannelGraph, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each group channel's score: the mean score of the weights it would remove (float64)."""
+    """Each group channel's score: the mean score of the weights it would remove (float64).
+
+    Each weight tensor is first summed down to one value per row (or column), in its own
+    dtype and device: one pass, no copy of the scores."""
     out = {}
     for g in graph.groups:
         total = torch.zeros(g.size, dtype=torch.float64)
         count = torch.zeros(g.size, dtype=torch.float64)
         for it in g.items:
-            s = scores[it.param].detach().to("cpu", torch.float64)
-            s = s.index_select(it.dim, it.rows.to(s.device)).transpose(0, it.dim).flatten(1)
-            total.index_add_(0, it.owner, s.sum(1))
-            count.index_add_(
-                0, it.owner, torch.full((len(it.owner),), float(s.shape[1]), dtype=torch.float64)
-            )
+            s = scores[it.param].detach()
+            per_row = s.sum(dim=[d for d in range(s.dim()) if d != it.dim])
+            per_row = per_row.to("cpu", torch.float64)[it.rows]
+            total.index_add_(0, it.owner, per_row)
+            width = float(s.numel() // s.shape[it.dim])
+            count.index_add_(0, it.owner, torch.full_like(per_row, width))
         out[g.name] = total / count.clamp(min=1)
     return out
 
