@@ -385,6 +385,7 @@ def _compare_plot(table: Any, path: Path, baseline: str | None, threshold: float
 
 def _compare_rich(table: Any, baseline: str | None, threshold: float) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -394,8 +395,8 @@ def _compare_rich(table: Any, baseline: str | None, threshold: float) -> None:
         t = Table(title=dataset, title_justify="left", caption=caption, caption_justify="left")
         for i, col in enumerate(header):
             t.add_column(col, justify="left" if i < 2 else "right")
-        for row in rows:
-            t.add_row(*row)
+        for row in rows:  # labels hold [layer], [channel]: text, not Rich markup
+            t.add_row(*map(escape, row))
         console.print(t)
 
 
