@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ecs_core.context import Context
 
 BATCHES = (1, 64)
-MIN_REPEATS, MAX_REPEATS, BUDGET_S = 3, 20, 1.0
+MIN_REPEATS, MAX_REPEATS, BUDGET_S = 3, 20, 0.3
 
 
 def cpu_name() -> str:
@@ -89,11 +89,16 @@ def record(
 
 def run_latency(ctx: Context) -> Iterator[ev.Event]:
     """The end of a run: the dense model of the same config, the final fp32 model (the
-    smaller one, for `--structure channel`) and its int8 model, timed on this CPU."""
+    smaller one, for `--structure channel`) and the run's int8 model, timed on this CPU.
+
+    The int8 model is the one the quantize stage built and evaluated (`ctx.int8`): its graph
+    is fixed at batch 64, so it is timed at 64 only; a run without one (`--no-quantize`, or
+    int8 unavailable) records none."""
     import copy
 
     from ecs_core.models import build_model
     from ecs_core.prune.compact import shrink
+    from ecs_core.quant.stage import INT8_BATCH
     from ecs_core.stages import input_shape
 
     cfg, d = ctx.config, ctx.data
@@ -105,23 +110,5 @@ def run_latency(ctx: Context) -> Iterator[ev.Event]:
     dense_model = build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)
     dense = measure(eager(dense_model), shape)
     fp32 = measure(eager(final), shape)
-    int8 = None
-    try:
-        int8 = measure(_int8_forwards(ctx, final), shape)
-    except Exception as exc:  # int8 is a bonus, as in the quantize stage
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        yield ev.Log(message=f"int8 latency skipped: {type(exc).__name__}: {reason}",
-                     level="warning")  # fmt: skip
+    int8 = None if ctx.int8 is None else measure({INT8_BATCH: ctx.int8}, shape)
     yield ev.LatencyMeasured(latency=record(dense, fp32, int8))
-
-
-def _int8_forwards(ctx: Context, model: torch.nn.Module) -> dict[int, Callable]:
-    """The int8 model (PT2E, oneDNN) built once per batch size: its graph is fixed-size."""
-    from ecs_core.quant.int8 import build_int8
-    from ecs_core.quant.stage import calibration_images
-
-    out = {}
-    for b in BATCHES:
-        calib = list(calibration_images(ctx.train, 1, ctx.config.seed))
-        out[b] = build_int8(model, [x[: max(b, 8)] for x in calib], b)
-    return out

@@ -150,6 +150,7 @@ def _int8(ctx: Context, model: nn.Module, check: Callable) -> Iterator[ev.Event]
         calib = calibration_images(ctx.train, ctx.config.calib_batches, ctx.config.seed)
         int8 = build_int8(model, calib, INT8_BATCH, check=check)
         acc = int8_accuracy(int8, ctx.test.epoch())
+        ctx.int8 = int8  # the latency step times this one
     except Stopped:
         raise
     except Exception as exc:  # int8 is a bonus; the run goes on without it
