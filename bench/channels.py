@@ -7,7 +7,7 @@ Rows: the fp32 speed-up over the dense model at batch 64 (`latency.measure`: med
 warm-up, one thread), against the MAC reduction (the limit on a compute-bound CPU; goal: at
 least 0.8 of it); the int8 model of the pruned net against dense fp32 eager (goal at 25%:
 20x); and the time `prune(...)` takes for ResNet50 (goal: 5 s). The reference is the dense
-model measured in the same process, interleaved in time with the pruned one.
+model measured in the same process, in turns with the pruned one (`latency.measure`).
 
 Run alone: `python -m bench --only channels` (`--quick`: VGG16 only, 50% only).
 """
@@ -30,11 +30,11 @@ def _int8_ms(model: torch.nn.Module) -> float:
     from ecs_core.quant.int8 import build_int8
 
     calib = [torch.randn(64, *SHAPE, generator=torch.Generator().manual_seed(0))]
-    return measure({64: build_int8(model, calib, 64)}, SHAPE)["b64"]
+    return measure({"int8": {64: build_int8(model, calib, 64)}}, SHAPE)["int8"]["b64"]
 
 
 def rows(quick: bool = False) -> list[dict[str, Any]]:
-    from ecs_core.latency import eager, measure
+    from ecs_core.latency import measure
     from ecs_core.models import build_model
     from ecs_core.prune import prune
     from ecs_core.prune.compact import macs_and_params, shrink
@@ -45,16 +45,14 @@ def rows(quick: bool = False) -> list[dict[str, Any]]:
         torch.manual_seed(0)
         dense = build_model(name, 10, 3, 1.0).eval()
         dense_macs = macs_and_params(dense, SHAPE)[0]
-        dense_ms = measure({64: dense}, SHAPE)["b64"]
         for density in (0.5,) if quick else (0.5, 0.25):
             t = time.perf_counter()
             r = prune(dense, "magnitude", density, None, scope="layer", structure="channel")
             prune_s = time.perf_counter() - t
             small = shrink(copy.deepcopy(dense), r.channels, SHAPE).eval()
             macs = macs_and_params(small, SHAPE)[0]
-            ms = measure({64: eager(small)[64]}, SHAPE)["b64"]
-            again = measure({64: dense}, SHAPE)["b64"]  # the dense reference, again
-            ref = min(dense_ms, again)
+            got = measure({"dense": {64: dense}, "small": {64: small}}, SHAPE)  # in turns
+            ref, ms = got["dense"]["b64"], got["small"]["b64"]
             speedup, limit = ref / ms, dense_macs / macs
             what = f"{name} channel {density:.0%} kept, fp32 b64"
             out.append(row(what, "dense fp32 eager", ref / 1e3, ms / 1e3, speedup,

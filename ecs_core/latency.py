@@ -1,11 +1,12 @@
 """Measured CPU latency: how fast is it, on this machine (not FLOPs; Blalock et al. 2020).
 
-`measure(model, shape)` times a model's forward pass on one CPU thread at batch 1 and 64: a
-warm-up pass, then repeats until a second has passed (at least 3, at most 20), the median in
-milliseconds. One thread so that numbers from a loaded machine or another core count stay
-comparable, and so that a speed-up reads against the MAC reduction (the limit on a
-compute-bound CPU). `record` is the summary's `latency` object: the dense model of the same
-architecture, the final fp32 model and the int8 one, with the CPU's name and torch's version.
+`measure(models, shape)` times models' forward passes on one CPU thread at batch 1 and 64,
+in turns: a warm-up pass each, then rounds of one call each (at least 3, at most 20, about
+0.3 s per model), the median in milliseconds. One thread so that numbers from a loaded
+machine or another core count stay comparable, and so that a speed-up reads against the MAC
+reduction (the limit on a compute-bound CPU). `record` is the summary's `latency` object: the
+dense model of the same architecture, the final fp32 model and the int8 one, with the CPU's
+name and torch's version.
 """
 
 from __future__ import annotations
@@ -40,28 +41,40 @@ def cpu_name() -> str:
 
 
 @torch.no_grad()
-def median_ms(forward: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
-    """Median wall time of `forward(x)` in ms, after one warm-up call, on the current threads."""
-    forward(x)
-    times: list[float] = []
+def median_ms(forwards: list[Callable[[torch.Tensor], Any]], x: torch.Tensor) -> list[float]:
+    """Median wall time in ms of each `forward(x)`, after one warm-up call each, timed in
+    turns (one call of each per round), so a machine's load drifting during the measurement
+    hits every model alike; at least MIN_REPEATS rounds, then until BUDGET_S per model."""
+    for fn in forwards:
+        fn(x)
+    times: list[list[float]] = [[] for _ in forwards]
     start = time.perf_counter()
-    while len(times) < MAX_REPEATS and (
-        len(times) < MIN_REPEATS or time.perf_counter() - start < BUDGET_S
+    budget = BUDGET_S * len(forwards)
+    while len(times[0]) < MAX_REPEATS and (
+        len(times[0]) < MIN_REPEATS or time.perf_counter() - start < budget
     ):
-        t = time.perf_counter()
-        forward(x)
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+        for fn, ts in zip(forwards, times, strict=True):
+            t = time.perf_counter()
+            fn(x)
+            ts.append((time.perf_counter() - t) * 1e3)
+    return [statistics.median(ts) for ts in times]
 
 
 def measure(
-    forwards: dict[int, Callable[[torch.Tensor], Any]], shape: tuple[int, ...]
-) -> dict[str, float]:
-    """{"b1": ms, "b64": ms}: `forwards[batch]` timed on one thread, on zero inputs."""
+    models: dict[str, dict[int, Callable[[torch.Tensor], Any]]], shape: tuple[int, ...]
+) -> dict[str, dict[str, float]]:
+    """{name: {"b1": ms, "b64": ms}}: each model's forward per batch size, on zero inputs, one
+    thread, the models of one batch size timed in turns (`median_ms`)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    out: dict[str, dict[str, float]] = {name: {} for name in models}
     try:
-        return {f"b{b}": median_ms(fn, torch.zeros((b, *shape))) for b, fn in forwards.items()}
+        for b in sorted({b for fwd in models.values() for b in fwd}):
+            names = [n for n, fwd in models.items() if b in fwd]
+            ms = median_ms([models[n][b] for n in names], torch.zeros((b, *shape)))
+            for n, v in zip(names, ms, strict=True):
+                out[n][f"b{b}"] = v
+        return out
     finally:
         torch.set_num_threads(before)
 
@@ -108,7 +121,8 @@ def run_latency(ctx: Context) -> Iterator[ev.Event]:
     if plan is not None:
         final = shrink(final, plan, shape)
     dense_model = build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)
-    dense = measure(eager(dense_model), shape)
-    fp32 = measure(eager(final), shape)
-    int8 = None if ctx.int8 is None else measure({INT8_BATCH: ctx.int8}, shape)
-    yield ev.LatencyMeasured(latency=record(dense, fp32, int8))
+    models = {"dense": eager(dense_model), "fp32": eager(final)}
+    if ctx.int8 is not None:
+        models["int8"] = {INT8_BATCH: ctx.int8}
+    ms = measure(models, shape)
+    yield ev.LatencyMeasured(latency=record(ms["dense"], ms["fp32"], ms.get("int8")))

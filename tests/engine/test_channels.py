@@ -143,3 +143,17 @@ def test_ecsz_rebuilds_the_smaller_model_bit_exact(tmp_path):
     assert sum(t.numel() for t in theirs.values()) < sum(
         t.numel() for t in model.state_dict().values()
     )
+
+
+def test_latency_record_times_every_model_at_its_batches():
+    """`latency.measure` in turns: every model, every batch it has; speed-ups x dense."""
+    from ecs_core.latency import eager, measure, record
+
+    model = _model("vgg16")
+    r = prune(model, "magnitude", 0.25, None, scope="layer", structure="channel")
+    small = shrink(copy.deepcopy(model), r.channels, SHAPE)
+    ms = measure({"dense": eager(model), "fp32": eager(small), "one": {1: small}}, SHAPE)
+    assert set(ms["dense"]) == set(ms["fp32"]) == {"b1", "b64"} and set(ms["one"]) == {"b1"}
+    rec = record(ms["dense"], ms["fp32"], None)
+    assert rec["int8_speedup"] is None and rec["threads"] == 1 and rec["cpu"]
+    assert rec["fp32_speedup"]["b64"] == pytest.approx(ms["dense"]["b64"] / ms["fp32"]["b64"])
