@@ -28,6 +28,7 @@ SECTIONS = {
     "onnx": "bench.onnx",
     "tui": "bench.tui_latency",
     "gpu": "bench.gpu",
+    "channels": "bench.channels",
 }
 OPTIONAL = {"quant", "tui"}  # written alongside; skipped with a note when absent
 

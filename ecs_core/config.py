@@ -29,6 +29,8 @@ DISTRIBUTIONS = ("auto", "global", "uniform", "erk", "er")
 SCOPE_OF = {"global": "global", "uniform": "layer"}
 """The distributions that are a thresholding scope of `mask_from_scores`, and which."""
 ABLATIONS = ("none", "shuffle", "reinit", "invert")
+STRUCTURES = ("weight", "channel")
+"""What pruning removes: single weights, or whole groups of coupled channels (`prune.channels`)."""
 BUDGETS = ("exact", "union")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -107,6 +109,11 @@ class RunConfig:
     distribution_from: str = option(
         "", "Each layer keeps as many weights as in this run's directory (its summary.json), "
         "rescaled to --density; the method picks which. Part of the run's name.",
+    )  # fmt: skip
+    structure: str = option(
+        "weight", "weight: remove single weights | channel: remove whole groups of coupled "
+        "channels, so the model becomes a smaller dense one that runs faster.",
+        choices=STRUCTURES, noun="structure (--structure)",
     )  # fmt: skip
     budget: str = option(
         "exact", "ECS: exact (= density) | union (top-x by |w| union top-x by |g|: x..2x).",
@@ -204,6 +211,11 @@ class RunConfig:
     calib_batches: int = option(
         8, "Batches used to calibrate the int8 inference model.", bounds=">= 1"
     )
+    latency: bool = option(
+        True, "At the end, time the dense, final fp32 and int8 models on this CPU (batch 1 and "
+        "64, one thread; seconds at width 0.25, about a minute at full width); a resume may "
+        "change it.", compare=False,
+    )  # fmt: skip
 
     # --- where
     data_dir: str = option(
@@ -245,6 +257,16 @@ class RunConfig:
                 f"--ablate {named['ablate']} needs a pruning method; --method {spec.name} is dense"
             )
         named.update(_distribution(named, spec.grow != "", self.distribution_from))
+        if named["structure"] == "channel" and not dense:
+            if spec.channels is None:
+                raise ConfigError(
+                    f"--method {spec.name} has no channel form; use --structure weight"
+                )
+            if self.distribution_from or named["distribution"] not in ("auto", "global"):
+                raise ConfigError(
+                    "--structure channel spreads channels by --scope global|layer; leave out "
+                    "--distribution and --distribution-from"
+                )
         return dataclasses.replace(self, **named, density=1.0 if dense else self.density)
 
     @property
@@ -258,7 +280,7 @@ class RunConfig:
         `snip-shuffle` when ablated, `ecs-union` for a union budget, `snip-layer` layer-wise."""
         return method_tag(
             self.method, self.budget, self.scope, self.ablate, self.distribution,
-            self.distribution_from,
+            self.distribution_from, self.structure,
         )  # fmt: skip
 
     @property
@@ -362,11 +384,12 @@ SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWE
 
 def method_tag(
     method: str, budget: str = "exact", scope: str = "global", ablate: str = "none",
-    distribution: str = "auto", distribution_from: str = "",
+    distribution: str = "auto", distribution_from: str = "", structure: str = "weight",
 ) -> str:  # fmt: skip
     """`RunConfig.method_tag` from its parts (a run's RunInfo has them too): `snip`,
     `ecs-union`, `snip-layer`, `snip-erk` (a distribution not the method's default),
-    `snip-from-RUN`, `snip-shuffle`. A method no longer registered keeps its name."""
+    `snip-from-RUN`, `snip-channel`, `snip-shuffle`. A method no longer registered keeps its
+    name."""
     tag = method
     spec = PRUNERS.get(method)
     prunes = spec is not None and spec.when != "never"
@@ -378,6 +401,8 @@ def method_tag(
         tag += f"-{distribution}"  # (a validated config keeps the default as auto)
     if prunes and distribution_from:
         tag += "-from-" + distribution_from.rstrip("/\\").replace("\\", "/").split("/")[-1]
+    if spec is not None and structure == "channel" and spec.when != "never":
+        tag += "-channel"
     return tag if ablate == "none" else f"{tag}-{ablate}"
 
 

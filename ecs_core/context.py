@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -51,6 +51,9 @@ class Context:
     """summary.json so far: the fold of every event the run emitted (`pipeline._run`)."""
     ddp: nn.Module | None = None
     """DDP: the DistributedDataParallel wrapper that training steps go through (None: 1 process)."""
+    int8: Any = None
+    """The int8 model the quantize stage built (`quant.int8.Int8Model`, batch 64), for the
+    latency step to time; None without one."""
 
     def save_checkpoint(self, best: bool = False, summary: Summary | None = None) -> Path:
         """checkpoints/last.pt (and best.pt) of the state as it is now, with the summary so

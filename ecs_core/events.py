@@ -139,6 +139,22 @@ class Pruned(Event):
     rounds: int = 0
     distribution: str = "global"
     """Per-layer budget: global | uniform | erk | er | from (`--distribution-from`)."""
+    structure: str = "weight"
+    """weight | channel (whole groups of coupled channels removed)."""
+    channels: dict[str, int] | None = None
+    """Channel structure: channels kept per group (named by the layer rooting it)."""
+    macs: int | None = None
+    """Channel structure: multiply-accumulates per image of the smaller model."""
+    dense_macs: int | None = None
+    """... and of the dense model."""
+
+
+@_event
+@dataclass(frozen=True)
+class LatencyMeasured(Event):
+    """The run's measured CPU latency (`latency.record`: dense, fp32, int8, speed-ups)."""
+
+    latency: dict[str, Any]
 
 
 @_event

@@ -67,6 +67,10 @@ def prepare(
     data = load_dataset(config.dataset, config.data_dir, config.download)
     model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
     model = model.to(memory_format=model_memory_format(device))
+    if config.structure == "channel":  # a model the tracer cannot follow: one line, nothing written
+        from ecs_core.prune.channels import channel_graph
+
+        channel_graph(model, tuple(data.train_x.shape[1:]))
     rt.seed_rank(config.seed)  # DDP: per-rank seed after the (shared) model init
     train_b = make_batches(
         data.train_x, data.train_y, data.mean, data.std, config.batch_size, True, data.flip,
@@ -206,6 +210,10 @@ def _stages(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         from ecs_core.quant.stage import quantize_stage
 
         yield from stage(ev.QUANTIZE, 0, quantize_stage(ctx, stop))
+    if config.latency and ctx.runtime.is_main():  # DDP: rank 0 measures
+        from ecs_core.latency import run_latency
+
+        yield from run_latency(ctx)
 
 
 def _finish(ctx: Context, status: str, t0: float) -> ev.RunFinished:

@@ -60,6 +60,12 @@ class PrunerSpec(Spec):
     grow: str = ""
     """Dynamic sparse training (`prune/dst.py`): how the mask regrows at each update during
     training, random (SET) or gradient (RigL); "" for a mask fixed once pruned."""
+    channels: str | Callable[..., Any] | None = None
+    """`--structure channel`: `channels(job, graph) -> (kept channels per group, overlap or
+    None)` (see `prune.channel_methods`); None: the method prunes weights only."""
+
+    def load_channels(self) -> Callable[..., Any] | None:
+        return Spec(self.name, self.channels).load()
 
     def __post_init__(self) -> None:
         if self.when not in WHEN:
@@ -100,6 +106,7 @@ def pruner(method: str) -> PrunerSpec:
     return lookup(PRUNERS, method, "method")
 
 
+_CHANNELS = "ecs_core.prune.channel_methods:"
 for _spec in (
     ModelSpec("vgg16", "ecs_core.models.vgg:vgg16"),
     ModelSpec("vgg19", "ecs_core.models.vgg:vgg19"),
@@ -110,13 +117,29 @@ for _spec in (
     DatasetSpec("fashion-mnist", "ecs_core.data.fashion:load_fashion"),
     DatasetSpec("cifar10", "ecs_core.data.cifar:load_cifar10"),
     DatasetSpec("cifar100", "ecs_core.data.cifar:load_cifar100"),
-    PrunerSpec("ecs", "ecs_core.prune.methods:ecs", when="warmup", budgets=("exact", "union")),
-    PrunerSpec("snip", "ecs_core.prune.methods:snip"),
-    PrunerSpec("grasp", "ecs_core.prune.methods:grasp"),
-    PrunerSpec("synflow", "ecs_core.prune.methods:synflow"),
-    PrunerSpec("random", "ecs_core.prune.methods:random"),
-    PrunerSpec("magnitude", "ecs_core.prune.methods:magnitude", when="warmup"),
-    PrunerSpec("imp", "ecs_core.prune.methods:magnitude", when="iterative"),
+    PrunerSpec(
+        "ecs",
+        "ecs_core.prune.methods:ecs",
+        when="warmup",
+        budgets=("exact", "union"),
+        channels=_CHANNELS + "ecs",
+    ),
+    PrunerSpec("snip", "ecs_core.prune.methods:snip", channels=_CHANNELS + "snip"),
+    PrunerSpec("grasp", "ecs_core.prune.methods:grasp", channels=_CHANNELS + "grasp"),
+    PrunerSpec("synflow", "ecs_core.prune.methods:synflow", channels=_CHANNELS + "synflow"),
+    PrunerSpec("random", "ecs_core.prune.methods:random", channels=_CHANNELS + "random"),
+    PrunerSpec(
+        "magnitude",
+        "ecs_core.prune.methods:magnitude",
+        when="warmup",
+        channels=_CHANNELS + "magnitude",
+    ),
+    PrunerSpec(
+        "imp",
+        "ecs_core.prune.methods:magnitude",
+        when="iterative",
+        channels=_CHANNELS + "magnitude",
+    ),
     PrunerSpec("set", "ecs_core.prune.methods:random", grow="random"),
     PrunerSpec("rigl", "ecs_core.prune.methods:random", grow="gradient"),
     PrunerSpec("none", None, when="never"),

@@ -8,6 +8,7 @@ after a `yield` sees the summary with that event in it.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def prune_stage(
 
     # DDP: rank 0 scores on the global batches and broadcasts, so every rank holds one mask
     result = ctx.runtime.on_main(score)
-    yield ev.Pruned(**_prune_fields(result), **where)
+    yield ev.Pruned(**_prune_fields(result), **_channel_fields(ctx, result), **where)
     yield from _check_result(ctx, result, density)
     return result
 
@@ -180,6 +181,8 @@ def apply_result(
     ctx.store.save_tensors(
         "masks.safetensors", {k: v.to(torch.uint8) for k, v in result.mask.items()}
     )
+    if result.channels is not None:
+        ctx.store.write_channels(result.channels)
     # saved before the event leaves, so whoever sees mask_applied can resume from the mask
     ctx.save_checkpoint(summary=ctx.summary.copy().apply(applied))
     yield applied
@@ -210,6 +213,27 @@ def _prune_fields(r: PruneResult) -> dict[str, Any]:
         collapsed_layers=r.collapsed_layers, overlap=r.overlap, seconds=r.seconds,
         ablate=r.ablate, distribution=r.distribution,
     )  # fmt: skip
+
+
+def _channel_fields(ctx: Context, r: PruneResult) -> dict[str, Any]:
+    """Structure, kept channels per group and MACs of the smaller model (and the dense one)."""
+    if r.channels is None:
+        return {"structure": r.structure}
+    from ecs_core.prune.compact import macs_and_params, shrink
+
+    shape = input_shape(ctx)
+    dense = copy.deepcopy(ctx.state.model).to("cpu")
+    macs = macs_and_params(dense, shape)[0]
+    small = shrink(dense, r.channels, shape)
+    return dict(
+        structure=r.structure, channels={k: len(v) for k, v in r.channels.items()},
+        macs=macs_and_params(small, shape)[0], dense_macs=macs,
+    )  # fmt: skip
+
+
+def input_shape(ctx: Context) -> tuple[int, ...]:
+    """One image's shape (channels, height, width) in the run's dataset."""
+    return tuple(ctx.data.train_x.shape[1:])
 
 
 @dataclass

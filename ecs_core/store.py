@@ -166,6 +166,23 @@ class RunStore:
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / "summary.json", summary)
 
+    def write_channels(self, plan: dict[str, list[int]]) -> None:
+        """channels.json: kept channel indices per group (`--structure channel`)."""
+        atomic_write_json(self.path / "channels.json", plan)
+
+    def read_channels(self) -> dict[str, list[int]] | None:
+        """The channel plan, or None (a run that prunes weights, or none yet)."""
+        path = self.path / "channels.json"
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        ok = isinstance(data, dict) and all(
+            isinstance(v, list) and all(type(i) is int for i in v) for v in data.values()
+        )
+        if not ok:
+            raise StoreError(f"{path} is not a JSON object of channel index lists; it is damaged")
+        return data
+
     def read_summary(self) -> dict[str, Any]:
         data = read_json(self.path / "summary.json")
         if not isinstance(data, dict):

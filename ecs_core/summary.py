@@ -14,13 +14,15 @@ What each event sets (the JSON keys are the ones summary.json has always had):
     epoch_end      epochs_done, train_/test_ loss and accuracy, best_test_acc since the mask
                    (fine-tuning epochs of the quantize stage are not the run's epochs: ignored)
     pruned         the mask's report: target_density, density, kept, total, layers,
-                   collapsed_layers, overlap, budget, distribution
+                   collapsed_layers, overlap, budget, distribution, structure, channels, macs,
+                   dense_macs
     mask_applied   the pruned model's test accuracy before training (pruned_test_acc, and the
                    run's test_acc until an epoch ends), or none (IMP); best_test_acc restarts
     mask_updated   SET, RigL: mask_updates (how many), mask_moved (connections moved, summed)
     evaluated      test_acc and test_loss of a model no epoch evaluated
     round_done     IMP: the round's row in imp_rounds, and rounds
     quantized      quant; exported: sizes
+    latency_measured  latency (dense / fp32 / int8 ms at batch 1 and 64, speed-ups, CPU)
     run_finished   status (finished | stopped), seconds (added to those the summary has: a
                    resumed run starts from its checkpoint's summary, which has none, so the
                    engine's counts the last process; a fold of the whole events.jsonl adds
@@ -72,6 +74,11 @@ class Summary:
     distribution: str | None = None
     mask_updates: int | None = None
     mask_moved: int | None = None
+    structure: str | None = None
+    channels: dict[str, int] | None = None
+    macs: int | None = None
+    dense_macs: int | None = None
+    latency: dict[str, Any] | None = None
     pruned_test_acc: float | None = None
     best_test_acc: float | None = None
     imp_rounds: list[dict[str, Any]] | None = None
@@ -152,6 +159,11 @@ class Summary:
         self.layers, self.collapsed_layers = e.layers, e.collapsed_layers
         self.overlap, self.budget = e.overlap, e.budget
         self.distribution = e.distribution
+        self.structure, self.channels = e.structure, e.channels
+        self.macs, self.dense_macs = e.macs, e.dense_macs
+
+    def _latency(self, e: ev.LatencyMeasured) -> None:
+        self.latency = e.latency
 
     def _mask_applied(self, e: ev.MaskApplied) -> None:
         self.pruned_test_acc = self.test_acc = e.test_acc
@@ -201,7 +213,7 @@ _HANDLERS = {
     ev.Evaluated: Summary._evaluated,
     ev.RoundDone: Summary._round_done, ev.Quantized: Summary._quantized,
     ev.Exported: Summary._exported, ev.RunFinished: Summary._finished,
-    ev.RunFailed: Summary._failed,
+    ev.RunFailed: Summary._failed, ev.LatencyMeasured: Summary._latency,
 }  # fmt: skip
 
 

@@ -98,12 +98,23 @@ def describe(event: ev.Event) -> str | None:
                 )
             if event.collapsed_layers:
                 line += f"; COLLAPSED: {', '.join(event.collapsed_layers)}"
+            if event.channels and event.macs and event.dense_macs:
+                kept = ", ".join(f"{k} {n}" for k, n in event.channels.items())
+                line += (
+                    f"\n  channels kept per group: {kept}\n  MACs per image "
+                    f"{event.macs / 1e6:,.1f}M of {event.dense_macs / 1e6:,.1f}M dense "
+                    f"({event.dense_macs / event.macs:.2f}x fewer)"
+                )
             return line
         case ev.MaskUpdated():
             return (
                 f"mask moved {event.moved:,} of {event.kept:,} connections after step "
                 f"{event.step} (epoch {event.epoch}, drop fraction {event.drop_fraction:.3f})"
             )
+        case ev.LatencyMeasured():
+            from ecs_core.stats.summary import speed_lines
+
+            return "\n".join(speed_lines({"latency": event.latency}))
         case ev.Quantized():
             line = (
                 f"quantized ({2**event.bits} clusters/layer): unique weights "

@@ -71,6 +71,9 @@ class PruneResult:
     seconds: float = 0.0
     ablate: str = "none"
     distribution: str = "global"
+    structure: str = "weight"
+    channels: dict[str, list[int]] | None = None
+    """`structure="channel"`: kept channel indices per group (`prune.compact.Plan`)."""
 
 
 def prune(
@@ -91,7 +94,8 @@ def prune(
     ablate (see `prune.ablate`: shuffle permutes each layer's mask, invert keeps the lowest
     scores; reinit leaves the mask as it is, the caller re-initialises the kept weights:
     `ablate.reinit_weights`). `keep`: the weights still eligible (iterative pruning prunes
-    within the previous round's mask).
+    within the previous round's mask). `structure` (an option too): "weight" (any weight)
+    or "channel" (whole groups of coupled channels: `prune.channels`).
     """
     spec = pruner(method)
     if spec.target is None:
@@ -101,8 +105,12 @@ def prune(
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(cfg.seed)
     job = PruneJob(model, cfg, batches, generator, keep)
-    mask, overlap = spec.load()(job)
-    if cfg.ablate == "shuffle":  # after the method's own draws, from the same seeded generator
+    plan = None
+    if cfg.structure == "channel":
+        mask, overlap, plan = _channel_mask(job, spec)
+    else:
+        mask, overlap = spec.load()(job)
+    if cfg.ablate == "shuffle" and plan is None:  # after the method's draws, same generator
         mask, overlap = shuffle_mask(mask, generator), None
     validate_mask(mask, prunable_weights(model))
     rows = layer_report(mask)
@@ -123,4 +131,23 @@ def prune(
         seconds=time.perf_counter() - start,
         ablate=cfg.ablate,
         distribution=cfg.spread,
+        structure=cfg.structure,
+        channels=plan,
     )
+
+
+def _channel_mask(job: PruneJob, spec) -> tuple[Mask, dict | None, dict]:
+    """(weight mask, overlap, kept channel indices) of the method's channel form."""
+    from ecs_core.prune.channels import channel_graph, kept_indices, to_mask
+    from ecs_core.prune.synflow import input_shape
+
+    fn = spec.load_channels()
+    if fn is None:
+        raise ConfigError(f"--method {spec.name} has no channel form; use --structure weight")
+    graph = channel_graph(job.model, input_shape(job.model, job.batches))
+    keep, overlap = fn(job, graph)
+    if job.config.ablate == "shuffle":  # each group keeps as many channels, drawn at random
+        keep = {k: v[torch.randperm(len(v), generator=job.generator)] for k, v in keep.items()}
+        overlap = None
+    device = next(iter(prunable_weights(job.model).values())).device
+    return to_mask(graph, keep, device), overlap, kept_indices(keep)

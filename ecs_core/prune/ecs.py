@@ -53,6 +53,11 @@ def ecs_mask(
         mask = mask_from_scores(best, density, scope, lowest)
     else:
         raise ValueError(f"budget must be 'exact' or 'union', got {budget!r}")
+    return mask, overlap_counts(mask, by_w, by_g, budget)
+
+
+def overlap_counts(mask: Mask, by_w: Mask, by_g: Mask, budget: str) -> dict[str, int]:
+    """{both, weight_only, grad_only}: kept weights in both top-x sets, or in one only."""
     overlap = {"both": 0, "weight_only": 0, "grad_only": 0}
     for k, m in mask.items():
         w, g = by_w[k], by_g[k]
@@ -62,4 +67,4 @@ def ecs_mask(
         overlap["both"] += both
         overlap["weight_only"] += int(torch.count_nonzero(w)) - both
         overlap["grad_only"] += int(torch.count_nonzero(g)) - both
-    return mask, overlap
+    return overlap

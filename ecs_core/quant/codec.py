@@ -241,7 +241,18 @@ def _build(meta: dict[str, Any]) -> nn.Module:
         raise ValueError("manifest meta has a bad width, num_classes or in_channels")
     if not (1 <= nc <= 100_000 and 1 <= ic <= 64):
         raise ValueError(f"manifest meta asks for {nc} classes and {ic} input channels")
-    return build_model(str(meta["model"]), nc, ic, float(w))
+    model = build_model(str(meta["model"]), nc, ic, float(w))
+    plan = meta.get("channels")
+    if plan is not None:  # --structure channel: the smaller model, from its kept channels
+        from ecs_core.prune.compact import rebuild_shape, shrink
+
+        ok = isinstance(plan, dict) and all(
+            isinstance(v, list) and all(type(i) is int for i in v) for v in plan.values()
+        )
+        if not ok:
+            raise ValueError("manifest meta has a bad channel plan")
+        shrink(model, plan, rebuild_shape(ic))
+    return model
 
 
 def _check_fits(entries: dict[str, Any], shapes: dict[str, torch.Tensor], size: int) -> None:

@@ -129,15 +129,28 @@ def _finetune(ctx: Context, report: ShareReport, check: Callable) -> Iterator[ev
         )  # fmt: skip
 
 
-def _int8(ctx: Context, check: Callable) -> Iterator[ev.Event]:
+def _smaller(ctx: Context, model: nn.Module) -> nn.Module:
+    """`--structure channel`: a copy with the removed channels gone; else `model` itself."""
+    plan = ctx.store.read_channels() if ctx.config.structure == "channel" else None
+    if plan is None:
+        return model
+    import copy
+
+    from ecs_core.prune.compact import rebuild_shape, shrink
+
+    return shrink(copy.deepcopy(model), plan, rebuild_shape(ctx.data.in_channels))
+
+
+def _int8(ctx: Context, model: nn.Module, check: Callable) -> Iterator[ev.Event]:
     """Build and evaluate the int8 CPU model; on any failure warn and return None."""
     from ecs_core.context import Stopped
     from ecs_core.quant.int8 import build_int8, int8_accuracy
 
     try:
         calib = calibration_images(ctx.train, ctx.config.calib_batches, ctx.config.seed)
-        model = build_int8(ctx.state.model, calib, INT8_BATCH, check=check)
-        acc = int8_accuracy(model, ctx.test.epoch())
+        int8 = build_int8(model, calib, INT8_BATCH, check=check)
+        acc = int8_accuracy(int8, ctx.test.epoch())
+        ctx.int8 = int8  # the latency step times this one
     except Stopped:
         raise
     except Exception as exc:  # int8 is a bonus; the run goes on without it
@@ -153,11 +166,12 @@ def _int8(ctx: Context, check: Callable) -> Iterator[ev.Event]:
 def export_meta(ctx: Context, bits: int, test_acc: float | None) -> dict[str, Any]:
     """What the .ecsz manifest records about a run (enough to rebuild and evaluate it)."""
     cfg = ctx.config
+    plan = ctx.store.read_channels() if cfg.structure == "channel" else None
     return {
         "model": cfg.model, "width": cfg.width, "num_classes": ctx.data.num_classes,
         "in_channels": ctx.data.in_channels, "dataset": cfg.dataset, "bits": bits,
         "method": cfg.method, "density": ctx.summary.get("density"), "test_acc": test_acc,
-        "run": ctx.store.path.name,
+        "run": ctx.store.path.name, **({"channels": plan} if plan is not None else {}),
     }  # fmt: skip
 
 
@@ -178,7 +192,8 @@ def quantize_stage(ctx: Context, stop: Any = None) -> Iterator[ev.Event]:
     _, acc = evaluate(model, ctx.test, cfg.precision)
     check()
     ctx.store.save_tensors("quantized.safetensors", model.state_dict())
-    int8_acc = yield from _int8(ctx, check)
+    small = _smaller(ctx, model)  # the model as it runs: channels removed for real
+    int8_acc = yield from _int8(ctx, small, check)
     check()
     rows = report.rows()
     yield ev.Quantized(
@@ -191,6 +206,7 @@ def quantize_stage(ctx: Context, stop: Any = None) -> Iterator[ev.Event]:
         seconds=time.time() - t,
     )
     path = ctx.store.path / "model.ecsz"
-    size = save_compressed(path, model, mask, export_meta(ctx, cfg.bits, acc))
+    meta = export_meta(ctx, cfg.bits, acc)
+    size = save_compressed(path, small, mask if small is model else None, meta)
     dense, sparse = dense_bytes(model), csr_bytes(model)
     yield ev.Exported(path=str(path), dense_bytes=dense, sparse_bytes=sparse, compressed_bytes=size)

@@ -47,6 +47,10 @@ METHOD_ORDER = ("Dense", "SNIP", "ECS (P)", "GraSP", "SynFlow", "IMP", "Magnitud
 """Row order; a P+Q row follows its P row (`method_rank`)."""
 
 
+SPEEDS = {"fp32_speedup": "fp32 ×dense", "int8_speedup": "int8 ×dense"}
+"""Measured speed-up columns (shown when a run of the table measured its latency)."""
+
+
 @dataclass(frozen=True)
 class CompareTable:
     cells: list[CompareCell]
@@ -153,8 +157,11 @@ class CompareTable:
         averages (`format_cell`).
         """
         ratios = any(c.achieved_differs for c in self.cells if c.dataset == dataset)
+        mine = [c for c in self.cells if c.dataset == dataset]
+        speeds = [k for k in SPEEDS if any(getattr(c, k) for c in mine)]
         header = ["model", "method"] + [f"{d * 100:g}%" for d in self.densities]
         header += ["d/target"] if ratios else []
+        header += [SPEEDS[k] for k in speeds]
         rows = []
         for model, method in self.rows(dataset):
             cells = [self.cell(dataset, model, method, d) for d in self.densities]
@@ -166,6 +173,8 @@ class CompareTable:
                                        threshold) for c in cells]  # fmt: skip
             if ratios:
                 texts.append(format_ratios([c.ratio for c in known if c.ratio]))
+            for k in speeds:  # measured speed-up x dense over the row's cells
+                texts.append(format_ratios([getattr(c, k) for c in known if getattr(c, k)]))
             rows.append([model, method, *texts])
         return header, rows
 

@@ -61,6 +61,10 @@ class CompareCell:
     """Runs whose pruning left a layer with no weights (layer collapse)."""
     thinnest: int | None = None
     """The fewest weights any layer kept, over the cell's runs (see `RunInfo.thinnest`)."""
+    fp32_speedup: float | None = None
+    """Mean measured speed-up x dense of the runs' final fp32 model (batch 64, one thread)."""
+    int8_speedup: float | None = None
+    """... and of their int8 model (against dense fp32)."""
     plain: str = ""
     """The row label without the recipe suffix: what `--baseline` names (`SNIP`, `Dense`)."""
     recipe: tuple[tuple[str, Any], ...] = ()
@@ -136,14 +140,17 @@ def labels(info: RunInfo, ablated: bool) -> tuple[str, str]:
     spread = method_tag(info.method, distribution=info.distribution, distribution_from=info.source)
     if spread != info.method:  # a per-layer budget not the method's own: erk, from-RUN
         tags.append(spread.removeprefix(info.method + "-"))
+    if info.structure == "channel":
+        tags.append("channel")
     if info.ablate != "none" and ablated:
         tags.append(info.ablate)
     suffix = f" [{', '.join(tags)}]" if tags else ""
     return name + suffix, pq_label(name) + suffix
 
 
-SHOWN = ("density", "ablate", "distribution", "distribution_from")
-"""Recipe fields the table shows already (the columns; the `[shuffle]` tag): never in `{...}`."""
+SHOWN = ("density", "ablate", "distribution", "distribution_from", "structure")
+"""Recipe fields the table shows already (the columns; the `[shuffle]`, `[erk]`, `[channel]`
+tags): never in `{...}`."""
 
 
 def apart(infos: list[RunInfo]) -> dict[tuple[str, bool], tuple[tuple[str, Any], ...]]:
@@ -232,6 +239,13 @@ def make_cell(
         ablate=first.ablate, base=base, collapsed=sum(i.collapsed > 0 for _, i in members),
         thinnest=min((i.thinnest for _, i in members if i.thinnest is not None), default=None),
         plain=plain, recipe=recipe,
+        fp32_speedup=_mean([i.fp32_speedup for _, i in members]),
+        int8_speedup=_mean([i.int8_speedup for _, i in members]),
         setting=tuple((f, v) for f, v in recipe_of(first, bool(partner)) if f != "density"),
         accs=tuple((i.seed, a) for a, i in members), partner=partner, left_out=left_out,
     )  # fmt: skip
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.fmean(known) if known else None

@@ -14,7 +14,7 @@ from typing import Any
 
 from ecs_core.runfiles import UNREADABLE, died_reason, run_state
 from ecs_core.stats.errors import StatsError
-from ecs_core.stats.summary import integer, num
+from ecs_core.stats.summary import integer, num, speedup
 from ecs_core.summary import Summary
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
@@ -48,6 +48,13 @@ class RunInfo:
     error: str | None
     ablate: str = "none"
     """--ablate: none | shuffle | reinit | invert (a separate row in `ecs compare`)."""
+    structure: str = "weight"
+    """--structure: weight | channel (a separate row in `ecs compare`)."""
+    fp32_speedup: float | None = None
+    """Measured at the end of the run: dense fp32 latency / final fp32 latency, batch 64, one
+    CPU thread (`latency.py`); None when not measured."""
+    int8_speedup: float | None = None
+    """... dense fp32 latency / int8 latency, batch 64."""
     collapsed: int = 0
     """Layers pruning left with no weights at all (possible with --allow-collapse)."""
     thinnest: int | None = None
@@ -66,8 +73,9 @@ class RunInfo:
         from ecs_core.config import method_tag
 
         return method_tag(
-            self.method, self.budget, self.scope, self.ablate, self.distribution, self.source
-        )
+            self.method, self.budget, self.scope, self.ablate, self.distribution, self.source,
+            self.structure,
+        )  # fmt: skip
 
     @property
     def pq_acc(self) -> float | None:
@@ -119,6 +127,8 @@ def run_info(path: str | Path) -> RunInfo:
         target_density=target, density=density, test_acc=num(s.test_acc),
         quant_acc=num(q.get("test_acc")), int8_acc=num(q.get("int8_test_acc")), error=error,
         ablate=_text(config.get("ablate"), "none"),
+        structure=_text(config.get("structure"), "weight"),
+        fp32_speedup=speedup(s.latency, "fp32"), int8_speedup=speedup(s.latency, "int8"),
         collapsed=len(s.collapsed_layers or []), thinnest=_thinnest(s.layers),
         recipe=_recipe(config),
         distribution=_text(config.get("distribution"), "auto"),

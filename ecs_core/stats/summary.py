@@ -182,6 +182,40 @@ def sizes_from(summary: dict[str, Any]) -> Sizes | None:
     return Sizes(*(integer(s.get(k)) for k in keys))
 
 
+# --- speed (`--structure channel`, `latency.py`)
+
+
+def speedup(latency: Any, kind: str, batch: str = "b64") -> float | None:
+    """The measured speed-up x dense of the `kind` (fp32 | int8) model, or None."""
+    if not isinstance(latency, dict) or not isinstance(latency.get(f"{kind}_speedup"), dict):
+        return None
+    return num(latency[f"{kind}_speedup"].get(batch))
+
+
+def speed_lines(summary: dict[str, Any]) -> list[str]:
+    """What a run says about its speed: MACs of the smaller model, measured latency."""
+    lines = []
+    macs, dense = integer(summary.get("macs")), integer(summary.get("dense_macs"))
+    if macs and dense:
+        lines.append(f"MACs per image {macs / 1e6:,.1f}M of {dense / 1e6:,.1f}M dense "
+                     f"({dense / macs:.2f}x fewer)")  # fmt: skip
+    lat = summary.get("latency")
+    if not isinstance(lat, dict) or not isinstance(lat.get("dense_ms"), dict):
+        return lines
+    lines.append(f"latency, 1 thread, {lat.get('cpu', '?')}, torch {lat.get('torch', '?')}:")
+    for b in ("b1", "b64"):
+        dense_ms = num(lat["dense_ms"].get(b))
+        row = [f"  batch {b[1:]:>2}: dense fp32 {dense_ms:.2f} ms"] if dense_ms else []
+        for kind in ("fp32", "int8"):
+            ms = lat.get(f"{kind}_ms") if isinstance(lat.get(f"{kind}_ms"), dict) else {}
+            x = speedup(lat, kind, b)
+            if num(ms.get(b)) is not None and x is not None:
+                row.append(f"{kind} {num(ms.get(b)):.2f} ms ({x:.2f}x)")
+        if row:
+            lines.append(", ".join(row))
+    return lines
+
+
 # --- accuracy at each stage
 
 

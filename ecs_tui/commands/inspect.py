@@ -210,16 +210,18 @@ def report_command(run: Annotated[Path, Arg(help="A run directory.", show_defaul
 def _report_parts(view: Any, sparsity: Any) -> list[Any]:
     from rich.table import Table
 
+    from ecs_core.stats.summary import speed_lines
+
     c, s = view.config, view.summary
     head = Table.grid(padding=(0, 2))
     head.add_column()
     head.add_column(overflow="fold")
     head.add_row("run", str(view.path))
     head.add_row("status", view.status + (f" ({s['error']})" if s.get("error") else ""))
-    for key in ("model", "width", "dataset", "method", "density", "scope", "budget", "epochs",
-                "batch_size", "lr", "seed", "quantize", "bits"):  # fmt: skip
-        head.add_row(key, str(c.get(key, "?")))
-    parts: list[Any] = [head]
+    for key in ("model", "width", "dataset", "method", "density", "scope", "structure", "budget",
+                "epochs", "batch_size", "lr", "seed", "quantize", "bits"):  # fmt: skip
+        head.add_row(key, str(c.get(key, "weight" if key == "structure" else "?")))
+    parts: list[Any] = [head, *speed_lines(s)]
     if sparsity is not None:
         parts += _density_parts(view, sparsity)
     parts += _quant_parts(view)
@@ -383,6 +385,7 @@ def _compare_plot(table: Any, path: Path, baseline: str | None, threshold: float
 
 def _compare_rich(table: Any, baseline: str | None, threshold: float) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -392,8 +395,8 @@ def _compare_rich(table: Any, baseline: str | None, threshold: float) -> None:
         t = Table(title=dataset, title_justify="left", caption=caption, caption_justify="left")
         for i, col in enumerate(header):
             t.add_column(col, justify="left" if i < 2 else "right")
-        for row in rows:
-            t.add_row(*row)
+        for row in rows:  # labels hold [layer], [channel]: text, not Rich markup
+            t.add_row(*map(escape, row))
         console.print(t)
 
 

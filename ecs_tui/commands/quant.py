@@ -85,6 +85,17 @@ def _load_run(run: Path, bits: int | None) -> tuple[Any, dict[str, Any], Any, st
         "test_acc": quant.get("test_acc") if name != "model.safetensors" else None,
         "run": run.name,
     }  # fmt: skip
+    from ecs_core.store import RunStore, StoreError
+
+    try:
+        plan = RunStore(run).read_channels()
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if plan is not None:  # --structure channel: export the smaller model and what rebuilds it
+        from ecs_core.prune.compact import rebuild_shape, shrink
+
+        model = shrink(model, plan, rebuild_shape(in_channels))
+        meta, mask = {**meta, "channels": plan}, None
     return model, meta, mask, source
 
 

@@ -87,3 +87,14 @@ def test_bad_own_model_is_one_line_exit_2_nothing_written(runner, tmp_path, spec
     assert needle in res.output
     assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
     assert _run_dirs(tmp_path) == []
+
+
+def test_untraceable_model_with_channel_structure_is_one_line_exit_2(runner, tmp_path):
+    """A model Torch-Pruning cannot follow (a detached feature map): refused before any file."""
+    res = runner.invoke(app, ["run", "--model", "tests.engine.custom_model:detached", *SMALL,
+                              "--structure", "channel", "--epochs", "1",
+                              "--runs-dir", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "cannot trace layer conv" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert _run_dirs(tmp_path) == []

@@ -85,7 +85,7 @@ def test_precision_reaches_the_training_loop(runner, tiny, tmp_path):
     [
         (["--model", "alexnet"], "vgg16, vgg19, resnet18, resnet34, resnet50"),
         (["--dataset", "imagenet"], "digits, fashion-mnist, cifar10, cifar100"),
-        (["--method", "obd"], "ecs, snip, grasp, synflow, random, magnitude, imp, none"),
+        (["--method", "obd"], "ecs, snip, grasp, synflow, random, magnitude, imp, set, rigl, none"),
         (["--method", "synflow", "--prune-iterations", "0"], "--prune-iterations must be >= 1"),
         (["--method", "none", "--ablate", "shuffle"], "--ablate shuffle needs a pruning method"),
         (["--method", "imp", "--prune-fraction", "1"], "--prune-fraction must be in (0, 1)"),

@@ -35,3 +35,20 @@ def not_a_module(num_classes: int, in_channels: int, width: float) -> int:
 
 
 NOT_CALLABLE = 42
+
+
+class _Detached(nn.Module):
+    """A head fed a detached feature map: autograd cannot see the conv that made it."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))
+
+    def forward(self, x):
+        return self.head(self.conv(x).detach())
+
+
+def detached(num_classes: int, in_channels: int, width: float) -> nn.Module:
+    """Trains with --structure weight (the conv's gradient is 0); channel pruning refuses it."""
+    return _Detached(in_channels, num_classes)

@@ -146,3 +146,29 @@ def test_kill_during_export_then_resume_matches_uninterrupted(proc, tmp_path):
     assert bytes(blob_c) == bytes(blob_r)
     assert {**mc["meta"], "run": None} == {**mr["meta"], "run": None}
     assert mc["meta"]["run"] == run_dir.name
+
+
+@pytest.mark.parametrize(
+    ("name", "predicate"),
+    [
+        ("after pruning channels", lambda e: e["event"] == "pruned"),
+        ("in a later epoch", lambda e: e["event"] == "epoch_end" and e["epoch"] == 2),
+    ],
+)
+def test_channel_run_kill_then_resume_matches_uninterrupted(proc, tmp_path, name, predicate):
+    """--structure channel: the kept channels (channels.json) and the masked training resume
+    exactly; the exported model is the smaller one either way."""
+    args = [*proc.TINY, "--structure", "channel", "--no-latency"]
+    ref = proc.finish([*args, "--runs-dir", str(tmp_path / "ref")])
+    assert ref.returncode == 0, ref.stderr
+    (ref_dir,) = [p for p in (tmp_path / "ref").iterdir() if p.is_dir()]
+    p, run_dir, _ = proc.run_until([*args, "--runs-dir", str(tmp_path / "cut")], predicate)
+    assert p.returncode == -signal.SIGKILL, name
+    resumed = proc.finish(["--resume", str(run_dir)])
+    assert resumed.returncode == 0, resumed.stderr
+    got, want = proc.summary(run_dir), proc.summary(ref_dir)
+    _same(got, want)
+    assert got["channels"] == want["channels"] and got["macs"] == want["macs"] < want["dense_macs"]
+    assert json.loads((run_dir / "channels.json").read_text()) == json.loads(
+        (ref_dir / "channels.json").read_text()
+    )

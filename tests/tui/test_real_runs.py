@@ -22,7 +22,7 @@ from tests.tiny import tiny
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 TINY = tiny(max_batches=2)
-TIMING = {"seconds", "run_dir"}
+TIMING = {"seconds", "run_dir", "latency"}
 """summary.json keys that differ between two identical runs (wall time, where they ran)."""
 
 
