@@ -183,6 +183,9 @@ class KernelMaps:
     raw: list[list[list[float]]]
     vmin: float
     vmax: float
+    pruned: list[list[list[bool]]]
+    """Per map cell: every weight it shows is exactly 0 (pruned). A k x k cell: that position
+    of every input channel; a 1x1 filter's cell: its one weight (padding is never pruned)."""
 
 
 def _fold(vectors: torch.Tensor) -> torch.Tensor:
@@ -212,8 +215,10 @@ def kernel_maps(
     out_ch, in_ch, kh, kw = w.shape
     if kh * kw > 1:
         reduced, how = w.mean(dim=1), "mean over input channels"
+        zeros = (w == 0).all(dim=1)
     else:
         reduced, how = _fold(w.view(out_ch, in_ch)), "1x1 kernel: input-channel weights as a grid"
+        zeros = _fold((w == 0).view(out_ch, in_ch).float()) > 0
     vmin, vmax = float(reduced.min()), float(reduced.max())
     scale = vmax - vmin if vmax > vmin else 1.0
     offset = max(0, min(offset, out_ch - 1))
@@ -222,4 +227,5 @@ def kernel_maps(
     return KernelMaps(
         layer, (out_ch, in_ch, kh, kw), how, out_ch, offset,
         list(range(offset, offset + page.shape[0])), norm.tolist(), page.tolist(), vmin, vmax,
+        zeros[offset : offset + page.shape[0]].tolist(),
     )  # fmt: skip
