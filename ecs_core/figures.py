@@ -188,7 +188,8 @@ def kernels_figure(maps: KernelMaps) -> Any:
 
 
 def activations_figure(acts: Activations) -> Any:
-    head = f"image #{acts.image} (label {acts.label}, predicted {acts.predicted})"
+    known = f"label {acts.label}, " if acts.label >= 0 else ""  # -1: an image of no dataset
+    head = f"image #{acts.image} ({known}predicted {acts.predicted})"
     if acts.layer is None:
         tiles = [("input", acts.input)] + [(m.name, m.map) for m in acts.maps]
         return mosaic_figure(tiles, f"{head}: mean activation per stage")
@@ -373,9 +374,7 @@ PAGE = 64
 def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, page: int = 1,
                metric: str = "all", data_dir: str | Path | None = None) -> Any:  # fmt: skip
     """The Figure of one view of a `RunView` (StatsError for what the run lacks)."""
-    if page < 1:
-        raise StatsError(f"--page must be 1 or more, got {page}")
-    offset = (page - 1) * PAGE
+    offset = page_offset(page)
     spec = shown_view(view)
     name = spec.name if spec is not None else None
     if name == "sparsity":
@@ -386,17 +385,25 @@ def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, pa
         data = run.clusters(layer)
     elif name == "kernels":
         data = run.kernels(layer, offset, PAGE)
-        _check_page(page, data.total, "filters")
+        check_page(page, data.total, "filters")
     elif name == "activations":
         data = run.activations(image, layer, 0 if layer is None else offset, PAGE, data_dir)
         if layer is not None:
-            _check_page(page, data.total, "channels")
+            check_page(page, data.total, "channels")
     else:
         raise StatsError(f"unknown view {view!r}; choose one of: {shown_names()}")
     return view_figure(view, data, metric)
 
 
-def _check_page(page: int, total: int, what: str) -> None:
+def page_offset(page: int) -> int:
+    """The first map of 1-based `page` (StatsError below 1)."""
+    if page < 1:
+        raise StatsError(f"--page must be 1 or more, got {page}")
+    return (page - 1) * PAGE
+
+
+def check_page(page: int, total: int, what: str) -> None:
+    """StatsError when `page` is past the last page of `total` maps."""
     pages = -(-total // PAGE)
     if page > pages:
         raise StatsError(f"--page {page} is past the end: {total} {what}, {pages} page(s) of "

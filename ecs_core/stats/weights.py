@@ -49,6 +49,22 @@ def layer_kind(shape: tuple[int, ...]) -> str:
     return "conv" if len(shape) == 4 else "linear" if len(shape) == 2 else f"{len(shape)}-d"
 
 
+def pick_layer(names: list[str], spec: str | None, what: str = "layer") -> str:
+    """`spec` among `names`: a full name, a module name without `.weight`, or a 1-based index;
+    None picks the first. Else a StatsError listing the choices."""
+    if not names:
+        raise StatsError(f"no {what}s")
+    if spec is None:
+        return names[0]
+    if spec.isdigit() and 1 <= int(spec) <= len(names):
+        return names[int(spec) - 1]
+    for cand in (spec, f"{spec}.weight"):
+        if cand in names:
+            return cand
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    raise StatsError(f"no {what} {spec!r}; choose a name or 1..{len(names)}: {shown}")
+
+
 def layer_densities(tensors: dict[str, torch.Tensor], order: list[str]) -> list[LayerDensity]:
     """Density of each tensor in `order`: a mask counts its ones, a weight its non-zeros."""
     rows = []
