@@ -136,8 +136,16 @@ def clusters_figure(data: Clusters) -> Any:
     return fig
 
 
-def mosaic_figure(tiles: list[tuple[str, list[list[float]]]], title: str) -> Any:
-    """Labelled [0, 1] maps in a near-square grid (kernels and activations)."""
+def mosaic_figure(
+    tiles: list[tuple[str, list[list[float]]]],
+    title: str,
+    cmap: str = "gray",
+    limits: tuple[float, float] = (0.0, 1.0),
+    bar: str | None = None,
+    marks: list[list[list[bool]]] | None = None,
+) -> Any:
+    """Labelled maps in a near-square grid (kernels and activations), coloured by `cmap` over
+    `limits`; `bar`: a colour bar with that label; `marks`: per tile, the cells to cross out."""
     n = max(1, len(tiles))
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -145,23 +153,43 @@ def mosaic_figure(tiles: list[tuple[str, list[list[float]]]], title: str) -> Any
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
         ax.set_axis_off()
-    for ax, (label, m) in zip(axes, tiles, strict=False):
-        ax.imshow(m, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    image = None
+    for i, (ax, (label, m)) in enumerate(zip(axes, tiles, strict=False)):
+        image = ax.imshow(m, cmap=cmap, vmin=limits[0], vmax=limits[1], interpolation="nearest")
         ax.set_title(label, fontsize=7)
+        crossed = [(c, r) for r, row in enumerate(marks[i] if marks else []) for c, v in
+                   enumerate(row) if v]  # fmt: skip
+        if crossed:
+            cell = 0.3 * 72 * 8.0 / (cols * max(len(m[0]), len(m)))  # points, about
+            ax.scatter(*zip(*crossed, strict=True), marker="x", color="0.2", label=PRUNED,
+                       s=cell**2, linewidths=max(0.5, cell / 8))  # fmt: skip
+    if bar is not None and image is not None:
+        fig.colorbar(image, ax=axes.tolist(), label=bar, shrink=0.8)
     fig.suptitle(title, fontsize=10)
     return fig
 
 
+PRUNED = "pruned"
+"""The label of the crosses over pruned cells (`kernels_figure`)."""
+
+
 def kernels_figure(maps: KernelMaps) -> Any:
-    tiles = [(f"#{i + 1}", m) for i, m in zip(maps.filters, maps.maps, strict=True)]
+    """A page of filter maps in weight units on a diverging scale centred on 0 (blue negative,
+    red positive, as the app's weights), a colour bar, and × over each pruned cell."""
+    tiles = [(f"#{i + 1}", m) for i, m in zip(maps.filters, maps.raw, strict=True)]
     last = maps.filters[-1] + 1 if maps.filters else 0
     title = (f"{_short(maps.layer)}: filters {maps.offset + 1}-{last}/{maps.total}, "
-             f"{maps.reduction}, {maps.vmin:.2g}..{maps.vmax:.2g}")  # fmt: skip
-    return mosaic_figure(tiles, title)
+             f"{maps.reduction}")  # fmt: skip
+    if any(v for m in maps.pruned for row in m for v in row):
+        title += "; × pruned (every weight under it is 0)"
+    top = max(abs(maps.vmin), abs(maps.vmax)) or 1.0
+    bar = "weight" if maps.reduction.startswith("1x1") else "mean weight over input channels"
+    return mosaic_figure(tiles, title, "RdBu_r", (-top, top), bar, maps.pruned)
 
 
 def activations_figure(acts: Activations) -> Any:
-    head = f"image #{acts.image} (label {acts.label}, predicted {acts.predicted})"
+    known = f"label {acts.label}, " if acts.label >= 0 else ""  # -1: an image of no dataset
+    head = f"image #{acts.image} ({known}predicted {acts.predicted})"
     if acts.layer is None:
         tiles = [("input", acts.input)] + [(m.name, m.map) for m in acts.maps]
         return mosaic_figure(tiles, f"{head}: mean activation per stage")
@@ -346,9 +374,7 @@ PAGE = 64
 def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, page: int = 1,
                metric: str = "all", data_dir: str | Path | None = None) -> Any:  # fmt: skip
     """The Figure of one view of a `RunView` (StatsError for what the run lacks)."""
-    if page < 1:
-        raise StatsError(f"--page must be 1 or more, got {page}")
-    offset = (page - 1) * PAGE
+    offset = page_offset(page)
     spec = shown_view(view)
     name = spec.name if spec is not None else None
     if name == "sparsity":
@@ -359,17 +385,25 @@ def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, pa
         data = run.clusters(layer)
     elif name == "kernels":
         data = run.kernels(layer, offset, PAGE)
-        _check_page(page, data.total, "filters")
+        check_page(page, data.total, "filters")
     elif name == "activations":
         data = run.activations(image, layer, 0 if layer is None else offset, PAGE, data_dir)
         if layer is not None:
-            _check_page(page, data.total, "channels")
+            check_page(page, data.total, "channels")
     else:
         raise StatsError(f"unknown view {view!r}; choose one of: {shown_names()}")
     return view_figure(view, data, metric)
 
 
-def _check_page(page: int, total: int, what: str) -> None:
+def page_offset(page: int) -> int:
+    """The first map of 1-based `page` (StatsError below 1)."""
+    if page < 1:
+        raise StatsError(f"--page must be 1 or more, got {page}")
+    return (page - 1) * PAGE
+
+
+def check_page(page: int, total: int, what: str) -> None:
+    """StatsError when `page` is past the last page of `total` maps."""
     pages = -(-total // PAGE)
     if page > pages:
         raise StatsError(f"--page {page} is past the end: {total} {what}, {pages} page(s) of "

@@ -23,8 +23,9 @@ from ecs_core.events import WARMUP
 if TYPE_CHECKING:  # only for annotations: importing plots must not import torch
     from ecs_core.stats import Clusters, Curves, Histogram, Sparsity
 
-RAMP = " .:-=+*#%@"
-"""Dark to bright, one character per tenth of the value range."""
+RAMP = " .,:;ox*%@"
+"""Dark to bright, one character per tenth of the value range. No `-`, `=`, `+` or `#`: beside
+the Kernels tab's weights those are signs (`plots_maps.SIGN_GLYPHS`), never a brightness."""
 DEFAULT_SIZE = (80, 24)
 Matrix = list[list[float]]
 
@@ -52,11 +53,12 @@ def fit(text: str | list[str], width: int | None) -> str:
 # --- bars and lines
 
 
-def text_canvas(plt: Any, title: str, size: tuple[int, int] | None) -> tuple[int, int]:
+def text_canvas(plt: Any, title: str | list[str], size: tuple[int, int] | None) -> tuple[int, int]:
     """An axis-free plot whose coordinates are character cells: x in [0, w), y in [0, h).
 
     Used where plotext's own layout would round (bars thinner than a row vanish or borrow a
-    neighbour's label). Returns (w, h); y = h - 1 is the top row under the title.
+    neighbour's label). Returns (w, h); y = h - 1 is the top row under the title (several
+    wordings of it, longest first: see `fit`).
     """
     reset(plt)
     width, height = size or DEFAULT_SIZE

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ecs_tui.plots import DEFAULT_SIZE, RAMP, Matrix, abbreviate, fit, short, text_canvas
+from ecs_tui.plots import RAMP, Matrix, abbreviate, short, text_canvas
 
 if TYPE_CHECKING:  # only for annotations: importing plots must not import torch
     from ecs_core.stats import Activations, KernelMaps
@@ -89,8 +89,9 @@ def draw_mosaic(
     stretch: float = 1.0,
 ) -> None:
     """Tiles of [0, 1] maps, each labelled, filling a `size` canvas one point per character
-    (`stretch`: see `grid`)."""
-    width, canvas_h = text_canvas(plt, title, size)
+    (`stretch`: see `grid`). Without colour the title also names the ramp, low to high."""
+    titles = [title] if color else [f"{title} · low→high {RAMP.strip()}", title]
+    width, canvas_h = text_canvas(plt, titles, size)
     if not tiles:
         return
     shape = max(((len(m), len(m[0]) if m else 1) for _, m in tiles), key=lambda s: s[0] * s[1])
@@ -150,17 +151,38 @@ ACTIVATION_STRETCH = 1.5
 # --- every weight of a page of filters: the mask made visible
 
 
+PRUNED_GLYPH = "·"
+"""A pruned weight (exactly 0), with or without colour."""
+SIGN_GLYPHS = {-1: ("-", "="), 1: ("+", "#")}
+"""Without colour a weight's sign is its glyph: (|w| up to half the page's largest, above it).
+`=` is a doubled `-`, `#` a doubled `+`."""
+
+
+def weights_legend(vmax: float, color: bool) -> list[str]:
+    """What the glyphs of `draw_weights` mean, longest wording first (see `fit`)."""
+    if color:
+        return [f"{PRUNED_GLYPH} = 0 (pruned) · blue − red + · |w| ≤ {vmax:.2g}"]
+    (neg, neg2), (pos, pos2) = SIGN_GLYPHS[-1], SIGN_GLYPHS[1]
+    half = f"{vmax / 2:.2g}"
+    return [
+        f"{PRUNED_GLYPH} pruned (0) · {neg}/{neg2} negative · {pos}/{pos2} positive"
+        f" ({neg2}/{pos2}: |w| > {half})",
+        f"{PRUNED_GLYPH} pruned · {neg}/{neg2} neg · {pos}/{pos2} pos ({neg2}/{pos2}: |w|>{half})",
+    ]
+
+
 def draw_weights(
     plt: Any, page: Any, size: tuple[int, int] | None = None, color: bool = True
 ) -> None:
     """Each filter's individual weights (its input-channel kernels in a grid), on a diverging
     scale: negative blue, positive red, brighter = larger |w|; a pruned weight (exactly 0) is a
-    grey `·`, so the mask shows. Without colour: `-`/`=` negative, `+`/`#` positive."""
-    title = (
-        f"{short(page.layer)}: filters {page.offset + 1}-{page.offset + len(page.tiles)}"
-        f"/{page.total} · · = 0 (pruned) · blue − red + · |w| ≤ {page.vmax:.2g}"
-    )
-    width, canvas_h = text_canvas(plt, fit(title, (size or DEFAULT_SIZE)[0]), size)
+    grey `·`, so the mask shows. Without colour the glyph is the sign (`SIGN_GLYPHS`), and the
+    title says so."""
+    head = f"{short(page.layer)}: filters {page.offset + 1}-{page.offset + len(page.tiles)}"
+    titles = [f"{head}/{page.total} · {legend}" for legend in weights_legend(page.vmax, color)]
+    if not color:  # the legend matters more than the filter count
+        titles += [f"{short(page.layer)}: {legend}" for legend in weights_legend(page.vmax, color)]
+    width, canvas_h = text_canvas(plt, titles, size)
     xs, ys, markers, colors = [], [], [], []
     th, tw = page.tile
     cols = max(1, width // (tw * page.cell + 1))
@@ -189,9 +211,9 @@ def draw_weights(
 def _weight_glyph(v: float, color: bool) -> tuple[str, tuple[int, int, int]]:
     """(marker, colour) of one weight scaled to [-1, 1]."""
     if v == 0:
-        return "·", (110, 110, 110)
+        return PRUNED_GLYPH, (110, 110, 110)
     a = min(1.0, abs(v))
     if not color:
-        return ("#" if a > 0.5 else "+") if v > 0 else ("=" if a > 0.5 else "-"), (0, 0, 0)
+        return SIGN_GLYPHS[1 if v > 0 else -1][a > 0.5], (0, 0, 0)
     g = int(60 + 195 * a)
     return "█", ((g, 40, 40) if v > 0 else (40, 70, g))

@@ -26,6 +26,7 @@ from ecs_core.stats.weights import (
     kernel_maps,
     layer_densities,
     layer_kind,
+    pick_layer,
     sparsity_from_rows,
 )
 from ecs_core.summary import Summary
@@ -167,19 +168,10 @@ class RunView:
         names = [n for n in self.order if kind is None or self._kind(n) == kind]
         if not names:
             raise StatsError(f"{self.path} has no {kind or 'prunable'} layers")
-        if spec is None:
-            if default == "most_kept":  # the largest by parameters can be one pruning emptied
-                kept = {r.name: r.kept for r in self.sparsity().layers}
-                return max(names, key=lambda n: (kept.get(n, 0), self._numel(n)))
-            return names[0]
-        if spec.isdigit() and 1 <= int(spec) <= len(names):
-            return names[int(spec) - 1]
-        for cand in (spec, f"{spec}.weight"):
-            if cand in names:
-                return cand
-        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        what = f"{kind} layer" if kind else "layer"
-        raise StatsError(f"no {what} {spec!r}; choose a name or 1..{len(names)}: {shown}")
+        if spec is None and default == "most_kept":  # the largest can be one pruning emptied
+            kept = {r.name: r.kept for r in self.sparsity().layers}
+            return max(names, key=lambda n: (kept.get(n, 0), self._numel(n)))
+        return pick_layer(names, spec, f"{kind} layer" if kind else "layer")
 
     def _weight(self, name: str) -> torch.Tensor:
         """One layer's final weights: present and finite, else a StatsError naming the file."""

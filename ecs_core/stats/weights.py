@@ -49,6 +49,22 @@ def layer_kind(shape: tuple[int, ...]) -> str:
     return "conv" if len(shape) == 4 else "linear" if len(shape) == 2 else f"{len(shape)}-d"
 
 
+def pick_layer(names: list[str], spec: str | None, what: str = "layer") -> str:
+    """`spec` among `names`: a full name, a module name without `.weight`, or a 1-based index;
+    None picks the first. Else a StatsError listing the choices."""
+    if not names:
+        raise StatsError(f"no {what}s")
+    if spec is None:
+        return names[0]
+    if spec.isdigit() and 1 <= int(spec) <= len(names):
+        return names[int(spec) - 1]
+    for cand in (spec, f"{spec}.weight"):
+        if cand in names:
+            return cand
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    raise StatsError(f"no {what} {spec!r}; choose a name or 1..{len(names)}: {shown}")
+
+
 def layer_densities(tensors: dict[str, torch.Tensor], order: list[str]) -> list[LayerDensity]:
     """Density of each tensor in `order`: a mask counts its ones, a weight its non-zeros."""
     rows = []
@@ -183,6 +199,9 @@ class KernelMaps:
     raw: list[list[list[float]]]
     vmin: float
     vmax: float
+    pruned: list[list[list[bool]]]
+    """Per map cell: every weight it shows is exactly 0 (pruned). A k x k cell: that position
+    of every input channel; a 1x1 filter's cell: its one weight (padding is never pruned)."""
 
 
 def _fold(vectors: torch.Tensor) -> torch.Tensor:
@@ -212,8 +231,10 @@ def kernel_maps(
     out_ch, in_ch, kh, kw = w.shape
     if kh * kw > 1:
         reduced, how = w.mean(dim=1), "mean over input channels"
+        zeros = (w == 0).all(dim=1)
     else:
         reduced, how = _fold(w.view(out_ch, in_ch)), "1x1 kernel: input-channel weights as a grid"
+        zeros = _fold((w == 0).view(out_ch, in_ch).float()) > 0
     vmin, vmax = float(reduced.min()), float(reduced.max())
     scale = vmax - vmin if vmax > vmin else 1.0
     offset = max(0, min(offset, out_ch - 1))
@@ -222,4 +243,5 @@ def kernel_maps(
     return KernelMaps(
         layer, (out_ch, in_ch, kh, kw), how, out_ch, offset,
         list(range(offset, offset + page.shape[0])), norm.tolist(), page.tolist(), vmin, vmax,
+        zeros[offset : offset + page.shape[0]].tolist(),
     )  # fmt: skip

@@ -63,6 +63,27 @@ def test_load_run_figure_kernels_is_a_figure_with_one_image_per_filter(known_run
     assert [ax.get_title().split(":")[0] for ax in clusters.axes] == ["before", "after"]
 
 
+def test_saved_kernels_have_a_colour_bar_and_cross_out_the_pruned_weights(known_run):
+    """As the app: the scale (a colour bar in weight units, centred on 0) and the mask (×
+    over every cell whose weights are all 0: features.0's filter 8 is pruned, whole)."""
+    fig = load_run(known_run).figure("kernels")
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bar.get_ylabel() == "mean weight over input channels"
+    assert bar.get_ylim() == (-1.0, 1.0)  # every kept weight of features.0 is 1
+    tiles = [ax for ax in fig.axes if ax.images]
+    crossed = {ax.get_title(): ax.collections for ax in tiles if ax.collections}
+    assert list(crossed) == ["#8"]
+    (marks,) = crossed["#8"]
+    assert marks.get_label() == "pruned"
+    assert sorted(map(tuple, marks.get_offsets().tolist())) == [
+        (c, r) for c in range(3) for r in range(3)
+    ]
+    assert "× pruned" in fig._suptitle.get_text()
+    unpruned = load_run(known_run).figure("kernels", layer="features.3")
+    assert not any(ax.collections for ax in unpruned.axes if ax.images)
+    assert "pruned" not in unpruned._suptitle.get_text()
+
+
 def test_compare_plot_has_one_line_per_method(fake_runs):
     from ecs_core.figures import compare_figure
 

@@ -95,6 +95,9 @@ def test_kernel_means_and_layer_wide_normalisation(known_run):
         assert km.raw[o] == [[pytest.approx((o + 1) * 10 / 64)] * 3] * 3
         assert km.maps[o][1][1] == pytest.approx(o / 7)
     assert (km.vmin, km.vmax) == (pytest.approx(10 / 64), pytest.approx(80 / 64))
+    assert not any(v for m in km.pruned for row in m for v in row)  # 4 of 8 inputs kept
+    first = load_run(known_run).kernels("features.0")  # filter 8 pruned, whole
+    assert [m == [[True] * 3] * 3 for m in first.pruned] == [False] * 7 + [True]
 
 
 def test_kernel_pages():
@@ -110,6 +113,9 @@ def test_one_by_one_kernels_fold_input_channels():
     w = torch.arange(2 * 6, dtype=torch.float32).view(2, 6, 1, 1)
     km = kernel_maps(w, "pw")
     assert km.raw[1] == [[6.0, 7.0, 8.0], [9.0, 10.0, 11.0]]
+    # the one zero weight is pruned; the padding of a 5-weight filter (2 x 3 grid) is not
+    km = kernel_maps(w[:, :5], "pw")
+    assert km.pruned == [[[True, False, False], [False, False, False]]] + [[[False] * 3] * 2]
     with pytest.raises(StatsError, match="conv"):
         kernel_maps(torch.zeros(3, 4), "fc")
 

@@ -135,3 +135,29 @@ def test_one_table_of_views_for_the_app_and_ecs_show() -> None:
     assert shown_view("clusters") is shown_view("quant") is view("quant")
     assert shown_view("runs") is None and all(shown_view(v.name) is v for v in SHOWN)
     assert f"Runs tab ({view('runs').key})" in render_status(Snapshot()).plain
+
+
+def test_weights_without_colour_carry_the_sign_and_the_title_says_which_glyph_is_which() -> None:
+    """NO_COLOR: a negative and a positive weight of equal size read differently, no sign glyph
+    is also a brightness of the kernel maps beside them, and the legend names the glyphs."""
+    import torch
+    from textual_plotext.plot import Plot
+
+    from ecs_tui.plots import RAMP
+    from ecs_tui.plots_maps import draw_weights
+    from ecs_tui.widgets.maps import weight_page
+
+    rows = [[-1.0, -0.2, 0.0], [0.2, 1.0, 0.0], [-0.9, 0.9, 0.1]]
+    page = weight_page(torch.tensor(rows).view(1, 1, 3, 3), "f.weight", 0, (100, 12))
+    plt = Plot()
+    draw_weights(plt, page, (100, 12), color=False)
+    plt.plotsize(100, 12)
+    plt._set_size(100, 12)  # what PlotextPlot.render does
+    lines = [line.strip() for line in plt.uncolorize(plt.build()).splitlines()]
+    assert [line for line in lines if line and set(line) <= set("·-=+#")] == [
+        "==--··", "++##··", "==##++"
+    ]  # fmt: skip
+    assert not set("-=+#") & set(RAMP)
+    title = lines[0]
+    assert "blue" not in title and "red" not in title, title
+    assert "· pruned (0) · -/= negative · +/# positive (=/#: |w| > 0.5)" in title, title
