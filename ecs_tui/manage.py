@@ -16,6 +16,7 @@ from typing import Any
 from textual import work
 
 from ecs_tui.screens.confirm import ConfirmScreen
+from ecs_tui.screens.trust import ask_first, child_environ
 
 RESUMABLE = ("stopped", "died", "failed", "incomplete")
 
@@ -101,14 +102,18 @@ class RunActions:
 
     # --- export
     def export_run(self: Any, info: Any) -> None:
-        if self._refuse_busy(info, "export"):
+        if self._refuse_busy(info, "export") or ask_first(
+            self, Path(info.path), lambda: self.export_run(info)
+        ):
             return
         self.notify(f"exporting {info.name}…", timeout=3)
         self._export(Path(info.path))
 
     @work(thread=True, group="manage", exit_on_error=False)
     def _export(self: Any, path: Path) -> None:
-        done = subprocess.run(export_argv(path), capture_output=True, text=True)
+        done = subprocess.run(
+            export_argv(path), capture_output=True, text=True, env=child_environ()
+        )
         if done.returncode == 0:
             line = last_line(done.stdout) or f"exported {path.name}"
             self.call_from_thread(self.notify, line, title="exported", timeout=8)

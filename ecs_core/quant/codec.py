@@ -241,7 +241,7 @@ def _build(meta: dict[str, Any]) -> nn.Module:
         raise ValueError("manifest meta has a bad width, num_classes or in_channels")
     if not (1 <= nc <= 100_000 and 1 <= ic <= 64):
         raise ValueError(f"manifest meta asks for {nc} classes and {ic} input channels")
-    return build_model(str(meta["model"]), nc, ic, float(w))
+    return build_model(str(meta["model"]), nc, ic, float(w), source="its manifest")
 
 
 def _check_fits(entries: dict[str, Any], shapes: dict[str, torch.Tensor], size: int) -> None:

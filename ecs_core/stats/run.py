@@ -259,6 +259,7 @@ class RunView:
         if key not in cache:
             from ecs_core.data import DatasetError, load_dataset
             from ecs_core.models import build_model
+            from ecs_core.trust import UntrustedModel
 
             where = data_dir if data_dir is not None else self.config.get("data_dir", "./data")
             weights = self.weights  # its own clear error when missing
@@ -266,9 +267,15 @@ class RunView:
                 data = load_dataset(str(self.config.get("dataset")), where, download=False)
                 width = float(self.config.get("width", 1.0))
                 model = build_model(
-                    str(self.config.get("model")), data.num_classes, data.in_channels, width
+                    str(self.config.get("model")),
+                    data.num_classes,
+                    data.in_channels,
+                    width,
+                    source=str(self.path / "config.json"),
                 )
                 model.load_state_dict(weights)
+            except UntrustedModel as exc:  # its own line; the app asks (`exc.__cause__`)
+                raise StatsError(str(exc)) from exc
             except (DatasetError, ValueError, RuntimeError, KeyError) as exc:
                 raise StatsError(f"cannot rebuild the model of {self.path}: {exc}") from exc
             cache[key] = (model, data)

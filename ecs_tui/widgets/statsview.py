@@ -17,6 +17,7 @@ from textual import work
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from ecs_tui.screens.trust import ask_trust, find_untrusted
 from ecs_tui.worker import WORKER_NICE, Snapshot, load_plots, lower_priority
 
 VIEW_NICE = WORKER_NICE + 5
@@ -108,9 +109,17 @@ class StatsView(Vertical):
             load_plots()
             data = self.compute(source.view(), choice)
         except Exception as exc:  # a view that cannot load says why, the app lives
+            untrusted = find_untrusted(exc)
+            if untrusted is not None:  # the run's model is code from its files: ask first
+                self.app.call_from_thread(self._ask_trust, untrusted)
+                return
             self.app.call_from_thread(self.note, f"{type(exc).__name__}: {exc}")
             return
         self.app.call_from_thread(self._draw, data)
+
+    def _ask_trust(self, exc: Any) -> None:
+        self.note(str(exc))
+        ask_trust(self.app, exc, self.reload)
 
     def _draw(self, data: Any) -> None:
         # Hiding the note changes the layout: draw once the plots have their final size.
