@@ -39,6 +39,7 @@ from torch import nn
 
 from ecs_core.quant.bits import decode_positions, encode_positions, pack_codes, unpack_codes
 from ecs_core.quant.int8 import AffineInt8, quantize_affine
+from ecs_core.safeio import FileRefused, read_bytes
 
 MAGIC = b"\x89ECSZ\r\n\x1a"
 VERSION = 1
@@ -296,7 +297,9 @@ def load_compressed(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a regular file only: never /dev/zero or a FIFO
+    except FileRefused as exc:
+        raise CodecError(str(exc)) from exc
     except OSError as exc:
         raise CodecError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:

@@ -7,7 +7,6 @@ only what that view needs, and only once. Missing files give a `StatsError` that
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from ecs_core import events as ev
+from ecs_core import safeio
 from ecs_core.stats import summary as sm
 from ecs_core.stats.activations import Activations, activation_maps
 from ecs_core.stats.clusters import Clusters, clusters_for
@@ -33,7 +33,7 @@ from ecs_core.summary import Summary
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return safeio.read_json(path)
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
@@ -78,9 +78,27 @@ class RunView:
     # --- files, each read once
     @cached_property
     def events(self) -> list[ev.Event]:
-        from ecs_core.store import RunStore
+        """The run's events (the last `safeio.MAX_EVENT_LINES`: `events_note` says so)."""
+        from ecs_core.runfiles import read_event_log
 
-        return list(RunStore(self.path).read_events())
+        try:
+            log = read_event_log(self.path)
+        except safeio.FileRefused as exc:
+            raise StatsError(str(exc)) from None
+        self.__dict__["_events_note"] = (
+            f"{self.path / 'events.jsonl'} is longer than a run writes: only its last "
+            f"{safeio.MAX_EVENT_LINES:,} lines ({safeio.MAX_EVENT_BYTES >> 20} MiB at most) "
+            "were read"
+            if log.tail_only
+            else None
+        )
+        return log.events
+
+    @property
+    def events_note(self) -> str | None:
+        """A line for the views when they show only the tail of events.jsonl, else None."""
+        self.events  # noqa: B018 (reading them sets the note)
+        return self.__dict__.get("_events_note")
 
     @property
     def status(self) -> str:

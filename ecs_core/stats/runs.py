@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecs_core import safeio
 from ecs_core.runfiles import died_reason, run_state
 from ecs_core.stats.errors import StatsError
 from ecs_core.stats.summary import integer, num
@@ -73,7 +74,7 @@ class RunInfo:
 
 def _read(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return safeio.read_json(path)
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
