@@ -20,9 +20,11 @@ from typing import Any, BinaryIO
 MAX_JSON = 32 << 20
 """config.json and summary.json: real ones are a few KiB (a ResNet50's summary, 40 KiB)."""
 MAX_EVENT_BYTES = 64 << 20
-"""How much of events.jsonl is read: a 400-epoch run writes about 1 MiB."""
-MAX_EVENT_LINES = 100_000
-"""How many of its lines are parsed (the last ones): a 400-epoch run writes about 3,000."""
+"""How much of events.jsonl is read (its end): training writes a ~210-byte batch_progress line
+every 0.25 s at most (`stages.PROGRESS_EVERY_S`), so this holds about 20 hours of training."""
+MAX_EVENT_LINES = 400_000
+"""How many of its lines are parsed (the last ones): about what 64 MiB of real events holds; a
+file of millions of tiny lines is cut here instead."""
 
 
 class FileRefused(OSError):

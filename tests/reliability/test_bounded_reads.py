@@ -69,7 +69,7 @@ def test_ten_million_event_lines_are_read_as_a_tail(proc, run_copy):
     for view in (["show", str(run_copy), "curves"], ["report", str(run_copy)]):
         res = proc.run_bounded(view, 512 << 20)
         assert res.returncode == 0, res.stderr[-2000:]
-        assert "only its last 100,000 lines" in res.stderr, res.stderr
+        assert "only its last 400,000 lines" in res.stderr, res.stderr
 
 
 def test_one_200_mb_line_is_skipped(proc, run_copy):
