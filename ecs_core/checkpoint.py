@@ -21,7 +21,7 @@ from torch import nn
 
 from ecs_core.config import RunConfig
 from ecs_core.prune import MaskEnforcer
-from ecs_core.prune.mask import Mask
+from ecs_core.prune.mask import Mask, not_binary
 from ecs_core.store import RunStore, StoreError
 from ecs_core.summary import Summary
 
@@ -92,6 +92,9 @@ class TrainState:
         try:
             self.model.load_state_dict(state["model"])
             if state["mask"] is not None:
+                why = not_binary(state["mask"], store.path / "checkpoints" / "last.pt")
+                if why:
+                    raise StoreError(why)
                 self.apply_mask({k: v.to(device).bool() for k, v in state["mask"].items()})
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])

@@ -18,7 +18,7 @@ new (no config.json yet); running (a process holds its lock); finished | stopped
 summary.json says); died (it took the lock, nobody holds it now, and it never wrote how it
 ended: SIGKILL, a native crash, the OOM killer, power loss); for a run from before locks,
 running (events written in the last `RUNNING_WITHIN_S`) or incomplete; unreadable (config.json
-is damaged: only a listing shows it)."""
+is damaged, or summary.json of a run that is not running: only a listing shows it)."""
 FINAL = ("finished", "stopped", "failed")
 """The states a run writes itself, into summary.json, when it ends."""
 RUNNING_WITHIN_S = 120.0

@@ -278,6 +278,10 @@ def decode(data: bytes) -> tuple[nn.Module, dict[str, Any]]:
     if not (isinstance(meta, dict) and isinstance(tensors, list)):
         raise ValueError("manifest meta or tensor list is malformed")
     entries = {e["name"]: e for e in tensors}
+    if len(entries) != len(tensors):
+        seen: set[str] = set()
+        twice = next(e["name"] for e in tensors if e["name"] in seen or seen.add(e["name"]))
+        raise ValueError(f"manifest lists tensor {twice} twice; the file is damaged")
     with torch.device("meta"):
         shapes = _build(meta).state_dict()
     _check_fits(entries, shapes, len(data))

@@ -225,6 +225,12 @@ class RunView:
         """Per-layer density from the saved mask; a dense run counts its non-zero weights."""
         target = sm.num(self.summary.get("target_density", self.config.get("density")))
         masks = self.tensors("masks.safetensors")
+        if masks is not None:
+            from ecs_core.prune.mask import not_binary
+
+            why = not_binary(masks, self.path / "masks.safetensors")
+            if why:
+                raise StatsError(why)
         if masks is not None and set(self.order) <= set(masks):
             return sparsity_from_rows(layer_densities(masks, self.order), target, "masks")
         if self.tensors("model.safetensors") is not None:

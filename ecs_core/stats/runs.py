@@ -19,6 +19,10 @@ from ecs_core.stats.summary import integer, num
 from ecs_core.summary import Summary
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
+BROKEN_SUMMARY = (
+    "summary.json is damaged (not a readable JSON object): restore it, or resume the run "
+    "(ecs run --resume) to write it again"
+)
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,11 @@ def run_info(path: str | Path) -> RunInfo:
     config = _read(path / "config.json")
     config = config if isinstance(config, dict) else {}
     summary = _read(path / "summary.json")
+    damaged = not isinstance(summary, dict) and os.path.lexists(path / "summary.json")
     summary = summary if isinstance(summary, dict) else {}
     status = "unreadable" if not config else run_status(path, summary)
+    if damaged and status in ("died", "incomplete"):  # it wrote how it ended; that is unreadable
+        status = "unreadable"
     s = Summary.from_dict(summary)  # the one typed reading of summary.json
     q = s.quant or {}
     method = _text(s.method or config.get("method"))
@@ -101,8 +108,8 @@ def run_info(path: str | Path) -> RunInfo:
     error = s.error
     if status == "died":
         error = died_reason(path)
-    if not config:
-        error = BROKEN_CONFIG
+    if status == "unreadable":
+        error = BROKEN_CONFIG if not config else BROKEN_SUMMARY
     return RunInfo(
         path=str(path), name=path.name, status=status,
         model=_text(s.model or config.get("model")),
@@ -156,11 +163,11 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
             raise StatsError(f"{p} does not exist")
         if not p.is_dir():
             raise StatsError(f"{p} is not a directory")
-        if (p / "config.json").is_file():
+        if os.path.lexists(p / "config.json"):  # even a damaged one (a folder, a link)
             found[str(p.resolve())] = p
             continue
         for root, dirs, files in os.walk(p, followlinks=False):
-            if "config.json" in files:
+            if "config.json" in files or "config.json" in dirs:
                 found[str(Path(root).resolve())] = Path(root)
                 dirs[:] = []
                 continue

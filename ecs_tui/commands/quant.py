@@ -34,6 +34,11 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
         summary = store.read_summary() if (run / "summary.json").exists() else {}
     except (StoreError, ConfigError) as exc:
         raise fail(str(exc)) from None
+    from ecs_core.prune.mask import not_binary
+
+    why = not_binary(mask, run / "masks.safetensors") if mask is not None else None
+    if why:
+        raise fail(why)
     mask = {k: v.bool() for k, v in mask.items()} if mask is not None else None
     for k, m in (mask or {}).items():
         if k not in state or tuple(m.shape) != tuple(state[k].shape):
