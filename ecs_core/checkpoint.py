@@ -22,7 +22,7 @@ from torch import nn
 from ecs_core.config import RunConfig
 from ecs_core.prune import MaskEnforcer
 from ecs_core.prune.dst import DynamicMask, Schedule
-from ecs_core.prune.mask import Mask
+from ecs_core.prune.mask import Mask, not_binary
 from ecs_core.store import RunStore, StoreError
 from ecs_core.summary import Summary
 
@@ -99,6 +99,9 @@ class TrainState:
         try:
             self.model.load_state_dict(state["model"])
             if state["mask"] is not None:
+                why = not_binary(state["mask"], store.path / "checkpoints" / "last.pt")
+                if why:
+                    raise StoreError(why)
                 self.apply_mask({k: v.to(device).bool() for k, v in state["mask"].items()})
             if state.get("dst") is not None and isinstance(self.enforcer, DynamicMask):
                 self.enforcer.load_state(state["dst"])
@@ -162,12 +165,39 @@ def _numpy_state() -> dict[str, Any]:
             "has_gauss": has_gauss, "cached": cached}  # fmt: skip
 
 
+RESUME_MAY_DIFFER = ("runs_dir", "data_dir", "device", "download", "extra")
+"""Where a run reads and writes, not what it computes: a resume may change these."""
+
+
 def check_resumable(store: RunStore, config: RunConfig) -> None:
-    """Refuse a resume whose config differs from the run's (naming the fields)."""
+    """Refuse a resume whose config differs from the run's, or whose config.json differs from
+    the config its checkpoint was saved with (an edited file), naming the fields; and one whose
+    checkpoint claims an epoch the run cannot have reached."""
     saved = store.read_config().validate()
-    diff = saved.differences(config, ignore=("runs_dir", "data_dir", "device", "download", "extra"))
+    diff = saved.differences(config, ignore=RESUME_MAY_DIFFER)
     if diff:
         raise ResumeError(
             f"{store.path} was run with a different config (differs in: {', '.join(diff)}); "
             "resume with the same options or start a new run"
+        )
+    state = store.load_checkpoint("last.pt")
+    if state is None:
+        return
+    path = store.path / "checkpoints" / "last.pt"
+    try:
+        stored = RunConfig.from_dict(json.loads(state["config_json"]))
+        epoch = state["epoch"]
+    except (*_DAMAGED, json.JSONDecodeError) as exc:
+        raise _damaged(path, exc) from exc
+    diff = stored.differences(saved, ignore=RESUME_MAY_DIFFER)
+    if diff:
+        raise ResumeError(
+            f"{store.path / 'config.json'} differs from the config its checkpoint was saved "
+            f"with (differs in: {', '.join(diff)}); it was edited: put those values back, or "
+            "start a new run with the options you want"
+        )
+    if type(epoch) is not int or not 0 <= epoch <= saved.total_epochs:
+        raise StoreError(
+            f"{path} claims epoch {epoch!r} of a {saved.total_epochs}-epoch run; it is damaged "
+            "or from another run: delete it to start the run over"
         )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecs_core import distributed
+from ecs_core import distributed, trust
 from ecs_core import events as ev
 from ecs_core.checkpoint import ResumeError, TrainState, check_resumable
 from ecs_core.config import RunConfig
@@ -65,7 +65,9 @@ def prepare(
     device = rt.device  # DDP: this rank's device
     seed_everything(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.download)
-    model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
+    where = str(store.path / "config.json") if store is not None else "the run's config"
+    model = build_model(config.model, data.num_classes, data.in_channels, config.width, where)
+    model = model.to(device)
     model = model.to(memory_format=model_memory_format(device))
     if config.structure == "channel":  # a model the tracer cannot follow: one line, nothing written
         from ecs_core.prune.channels import channel_graph
@@ -110,6 +112,8 @@ def run(
     config = config.validate()
     if resume and store is None:
         raise ResumeError("resume needs the run directory to continue")
+    if not resume:  # a new run's config is the caller's choice; a resumed one came from a file
+        trust.own(config.model)
     ctx, joined = None, None
     try:
         rank = distributed.env_rank() if runtime is None else runtime.rank

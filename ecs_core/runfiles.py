@@ -8,8 +8,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from ecs_core import safeio
 from ecs_core.runlock import LOCK_NAME, running_pid
 
 
@@ -47,7 +48,8 @@ crash, the OOM killer, power loss."""
 INCOMPLETE = Status("incomplete", resumable=True)
 """A run from before locks that stopped writing without a final status."""
 UNREADABLE = Status("unreadable")
-"""config.json is damaged: only a listing shows it."""
+"""config.json is damaged, or the summary.json of a run that is not running: only a listing
+shows it."""
 STATES = {s.word: s for s in (NEW, RUNNING, FINISHED, STOPPED, FAILED, DIED, INCOMPLETE,
                               UNREADABLE)}  # fmt: skip
 """A run directory's state by its word, as `ecs runs`, sweeps, the app and `ecs compare` say it
@@ -66,37 +68,53 @@ RUNNING_WITHIN_S = 120.0
 EVENTS = "events.jsonl"
 
 
-def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[Any], int]:
-    """The events written to `run_dir`'s events.jsonl from byte `offset` on, and the offset
-    after the last complete line (for the next call: the app tails a running run this way).
+class EventLog(NamedTuple):
+    events: list[Any]
+    offset: int
+    """Where the next read starts: after the last complete line."""
+    tail_only: bool
+    """Older lines were left out (`safeio.MAX_EVENT_BYTES` / `MAX_EVENT_LINES`)."""
+
+
+def read_event_log(run_dir: str | Path, offset: int = 0) -> EventLog:
+    """The events written to `run_dir`'s events.jsonl from byte `offset` on: at most its last
+    `safeio.MAX_EVENT_LINES` lines and `MAX_EVENT_BYTES` bytes (`tail_only` says so).
 
     A half-written last line (the run is still writing it) is left for the next call; a line
-    that does not parse (damaged, bad UTF-8, an unknown event) is skipped. No file: ([], offset).
+    that does not parse (damaged, bad UTF-8, an unknown event) is skipped. No file: nothing;
+    one that is not a regular file: `safeio.FileRefused`.
     """
     from ecs_core.events import from_dict
 
     try:
-        with open(Path(run_dir) / EVENTS, "rb") as f:
-            f.seek(offset)
-            data = f.read()
+        lines, end, tail_only = safeio.read_tail(Path(run_dir) / EVENTS, offset)
     except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
+        return EventLog([], offset, False)
     out = []
-    for line in data[:end].splitlines():
+    for line in lines:
         try:
             out.append(from_dict(json.loads(line.decode("utf-8"))))
         except (TypeError, ValueError, RecursionError):  # JSON and UTF-8 errors too
             continue
-    return out, offset + end
+    return EventLog(out, end, tail_only)
+
+
+def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[Any], int]:
+    """`read_event_log`'s (events, offset) (for the app's tail: the next call starts at the
+    offset); a file that is not a regular file reads as none."""
+    try:
+        log = read_event_log(run_dir, offset)
+    except safeio.FileRefused:
+        return [], offset
+    return log.events, log.offset
 
 
 def recorded_status(path: Path, summary: dict[str, Any] | None = None) -> str | None:
     """The final status summary.json records (`FINAL`), or None (none yet, or unreadable)."""
     if summary is None:
         try:
-            summary = json.loads((path / "summary.json").read_text())
-        except (OSError, ValueError, UnicodeDecodeError):
+            summary = safeio.read_json(path / "summary.json")
+        except (OSError, ValueError, RecursionError):
             return None
     status = summary.get("status") if isinstance(summary, dict) else None
     return status if status in FINAL else None
@@ -124,7 +142,7 @@ def run_state(path: Path, summary: dict[str, Any] | None = None) -> str:
 def last_event(path: Path) -> dict[str, Any] | None:
     """The last complete event in `path`/events.jsonl (reads only the file's tail)."""
     try:
-        with open(path / "events.jsonl", "rb") as f:
+        with safeio.open_regular(path / "events.jsonl") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
             lines = f.read().splitlines()
     except OSError:

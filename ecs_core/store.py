@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ecs_core import runlock
+from ecs_core import runlock, safeio
 from ecs_core.config import ConfigError, RunConfig
 from ecs_core.events import Event
 from ecs_core.runfiles import read_events
@@ -82,9 +82,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return safeio.read_json(path)
     except FileNotFoundError as exc:
         raise StoreError(f"{path} does not exist") from exc
+    except safeio.FileRefused as exc:
+        raise StoreError(str(exc)) from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         why = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise StoreError(
@@ -227,9 +229,11 @@ class RunStore:
 
         path = self.path / name
         try:
-            return load(path.read_bytes())
+            return load(safeio.read_bytes(path))
         except FileNotFoundError as exc:
             raise StoreError(f"{path} does not exist") from exc
+        except safeio.FileRefused as exc:
+            raise StoreError(str(exc)) from exc
         except Exception as exc:  # safetensors raises its own error types on bad headers
             raise StoreError(f"{path} is not a valid safetensors file ({exc})") from exc
 
@@ -252,9 +256,11 @@ class RunStore:
         import warnings
 
         try:
-            with warnings.catch_warnings():  # torch warns about odd pickles: the error says it
-                warnings.simplefilter("ignore")
-                return torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings(), safeio.open_regular(path) as f:
+                warnings.simplefilter("ignore")  # torch warns about odd pickles: the error says it
+                return torch.load(f, map_location="cpu", weights_only=True)
+        except safeio.FileRefused as exc:
+            raise StoreError(str(exc)) from exc
         except Exception as exc:
             raise StoreError(
                 f"{path} is not a readable checkpoint ({type(exc).__name__}); it may be "

@@ -45,8 +45,19 @@ commands.register(app)
 
 
 def main() -> None:
-    """Console script `ecs`."""
-    app()
+    """Console script `ecs`: a path with a name longer than the file system allows (a 300-char
+    run directory) is one line wherever a command meets it, not an OSError traceback."""
+    import errno
+
+    try:
+        app()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        where = exc.filename or "a path"
+        typer.echo(f"error: {where}: a name in this path is longer than the file system allows "
+                   "(255 bytes); use a shorter one", err=True)  # fmt: skip
+        raise SystemExit(2) from None
 
 
 tui = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)

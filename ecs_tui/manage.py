@@ -21,6 +21,7 @@ from ecs_core.runfiles import RUNNING
 from ecs_core.views import view
 from ecs_tui.follow import RunFollowing
 from ecs_tui.screens.confirm import ConfirmScreen
+from ecs_tui.screens.trust import ask_first, child_environ
 
 
 def export_argv(path: Path) -> list[str]:
@@ -109,14 +110,18 @@ class RunActions(RunFollowing):
 
     # --- export
     def export_run(self, info: Any) -> None:
-        if self._refuse_busy(info, "export"):
+        if self._refuse_busy(info, "export") or ask_first(
+            self, Path(info.path), lambda: self.export_run(info)
+        ):
             return
         self.notify(f"exporting {info.name}…", timeout=3)
         self._export(Path(info.path))
 
     @work(thread=True, group="manage", exit_on_error=False)
     def _export(self, path: Path) -> None:
-        done = subprocess.run(export_argv(path), capture_output=True, text=True)
+        done = subprocess.run(
+            export_argv(path), capture_output=True, text=True, env=child_environ()
+        )
         if done.returncode == 0:
             line = last_line(done.stdout) or f"exported {path.name}"
             self.call_from_thread(self.notify, line, title="exported", timeout=8)

@@ -13,15 +13,23 @@ __all__ = [
 ]  # fmt: skip
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 3, width: float = 1.0) -> nn.Module:
+def build_model(
+    name: str,
+    num_classes: int,
+    in_channels: int = 3,
+    width: float = 1.0,
+    source: str = "a run's file",
+) -> nn.Module:
     """Build a model by case-insensitive name; an unknown name raises an error listing them.
 
-    `name` may also be `package.module:factory`, a model of your own (see `models.custom`)."""
+    `name` may also be `package.module:factory`, a model of your own (see `models.custom`): it
+    is built only if the user typed it or trusts its module (`ecs_core.trust`), else
+    `trust.UntrustedModel` names `source`, the file the name came from."""
     from ecs_core.models.custom import build_custom, is_custom
     from ecs_core.registry import MODELS, lookup
 
     if is_custom(name):
-        return build_custom(name, num_classes, in_channels, width)
+        return build_custom(name, num_classes, in_channels, width, source)
     factory = lookup(MODELS, name, "model").load()
     return factory(num_classes=num_classes, in_channels=in_channels, width=width)
 

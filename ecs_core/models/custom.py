@@ -16,29 +16,36 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ecs_core import trust
 from ecs_core.config import ConfigError, check_model_spec
+from ecs_core.trust import is_custom
 
-
-def is_custom(name: str) -> bool:
-    """True for a `module:factory` spec (our own model names never contain a colon)."""
-    return ":" in name
+__all__ = ["build_custom", "is_custom", "load_factory"]
 
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def load_factory(spec: str) -> Callable[..., nn.Module]:
-    """Import `module` and return its `factory` attribute (the working directory is importable,
-    as with `python -m`, so a module beside you is found by the `ecs` script too)."""
+def load_factory(spec: str, source: str = "a run's file") -> Callable[..., nn.Module]:
+    """Import `module` and return its `factory` attribute, if the user chose it (`trust`).
+
+    A spec the user typed finds a module in the working directory, as with `python -m`, so the
+    `ecs` script finds one beside you too; a spec read from a file (`source`) that the user
+    trusts is looked up on the import path as it is, never in the working directory."""
     spec = check_model_spec(spec)
+    trust.check(spec, source)  # before any import: nothing of an untrusted module runs
     module_name, _, attr = spec.partition(":")
-    if os.getcwd() not in sys.path and "" not in sys.path:
+    typed = trust.is_own(spec)
+    if typed and os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any failure of the user's module is one line
-        raise ConfigError(f"--model {spec}: cannot import {module_name} ({_why(exc)})") from None
+        where = "" if typed else "; a model named by a file is imported from your PYTHONPATH"
+        raise ConfigError(
+            f"--model {spec}: cannot import {module_name} ({_why(exc)}){where}"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         what = "is not callable" if factory is not None else "is not defined there"
@@ -46,9 +53,11 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
     return factory
 
 
-def build_custom(spec: str, num_classes: int, in_channels: int, width: float) -> nn.Module:
+def build_custom(
+    spec: str, num_classes: int, in_channels: int, width: float, source: str = "a run's file"
+) -> nn.Module:
     """Call the factory; check it returned a module with something to prune."""
-    factory = load_factory(spec)
+    factory = load_factory(spec, source)
     try:
         model = factory(num_classes=num_classes, in_channels=in_channels, width=width)
     except Exception as exc:

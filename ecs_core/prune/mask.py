@@ -35,6 +35,20 @@ def validate_mask(mask: Mask, params: dict[str, torch.Tensor]) -> None:
             )
 
 
+def not_binary(saved: dict[str, torch.Tensor], where: object) -> str | None:
+    """A line saying a saved mask (masks.safetensors, a checkpoint's) holds a value other than
+    0 and 1, which `.bool()` would silently read as kept; None when every value is 0 or 1."""
+    for name, m in saved.items():
+        bad = m[(m != 0) & (m != 1)]
+        if bad.numel():
+            return (
+                f"{where} holds mask value {bad.flatten()[0].item():g} in {name} (a mask is 0 or "
+                "1); it is damaged: restore it, or delete the run's masks.safetensors and "
+                "checkpoints to prune again"
+            )
+    return None
+
+
 def keep_count(total: int, density: float) -> int:
     """How many of `total` weights a density keeps (rounded, at least 1 when density > 0)."""
     return max(1, min(total, int(round(density * total)))) if density > 0 else 0

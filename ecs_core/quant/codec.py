@@ -39,6 +39,7 @@ from torch import nn
 
 from ecs_core.quant.bits import decode_positions, encode_positions, pack_codes, unpack_codes
 from ecs_core.quant.int8 import AffineInt8, quantize_affine
+from ecs_core.safeio import FileRefused, read_bytes
 
 MAGIC = b"\x89ECSZ\r\n\x1a"
 VERSION = 1
@@ -241,7 +242,7 @@ def _build(meta: dict[str, Any]) -> nn.Module:
         raise ValueError("manifest meta has a bad width, num_classes or in_channels")
     if not (1 <= nc <= 100_000 and 1 <= ic <= 64):
         raise ValueError(f"manifest meta asks for {nc} classes and {ic} input channels")
-    model = build_model(str(meta["model"]), nc, ic, float(w))
+    model = build_model(str(meta["model"]), nc, ic, float(w), source="its manifest")
     plan = meta.get("channels")
     if plan is not None:  # --structure channel: the smaller model, from its kept channels
         from ecs_core.prune.compact import rebuild_shape, shrink
@@ -288,6 +289,10 @@ def decode(data: bytes) -> tuple[nn.Module, dict[str, Any]]:
     if not (isinstance(meta, dict) and isinstance(tensors, list)):
         raise ValueError("manifest meta or tensor list is malformed")
     entries = {e["name"]: e for e in tensors}
+    if len(entries) != len(tensors):
+        seen: set[str] = set()
+        twice = next(e["name"] for e in tensors if e["name"] in seen or seen.add(e["name"]))
+        raise ValueError(f"manifest lists tensor {twice} twice; the file is damaged")
     with torch.device("meta"):
         shapes = _build(meta).state_dict()
     _check_fits(entries, shapes, len(data))
@@ -307,7 +312,9 @@ def load_compressed(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a regular file only: never /dev/zero or a FIFO
+    except FileRefused as exc:
+        raise CodecError(str(exc)) from exc
     except OSError as exc:
         raise CodecError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:

@@ -7,7 +7,6 @@ only what that view needs, and only once. Missing files give a `StatsError` that
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from ecs_core import events as ev
+from ecs_core import safeio
 from ecs_core.runfiles import run_state
 from ecs_core.stats import summary as sm
 from ecs_core.stats.activations import Activations, activation_maps
@@ -34,7 +34,7 @@ from ecs_core.summary import Summary
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return safeio.read_json(path)
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
@@ -79,9 +79,27 @@ class RunView:
     # --- files, each read once
     @cached_property
     def events(self) -> list[ev.Event]:
-        from ecs_core.store import RunStore
+        """The run's events (the last `safeio.MAX_EVENT_LINES`: `events_note` says so)."""
+        from ecs_core.runfiles import read_event_log
 
-        return list(RunStore(self.path).read_events())
+        try:
+            log = read_event_log(self.path)
+        except safeio.FileRefused as exc:
+            raise StatsError(str(exc)) from None
+        self.__dict__["_events_note"] = (
+            f"{self.path / 'events.jsonl'} is longer than a run writes: only its last "
+            f"{safeio.MAX_EVENT_LINES:,} lines ({safeio.MAX_EVENT_BYTES >> 20} MiB at most) "
+            "were read"
+            if log.tail_only
+            else None
+        )
+        return log.events
+
+    @property
+    def events_note(self) -> str | None:
+        """A line for the views when they show only the tail of events.jsonl, else None."""
+        self.events  # noqa: B018 (reading them sets the note)
+        return self.__dict__.get("_events_note")
 
     @property
     def status(self) -> str:
@@ -199,6 +217,12 @@ class RunView:
         """Per-layer density from the saved mask; a dense run counts its non-zero weights."""
         target = sm.num(self.summary.get("target_density", self.config.get("density")))
         masks = self.tensors("masks.safetensors")
+        if masks is not None:
+            from ecs_core.prune.mask import not_binary
+
+            why = not_binary(masks, self.path / "masks.safetensors")
+            if why:
+                raise StatsError(why)
         if masks is not None and set(self.order) <= set(masks):
             return sparsity_from_rows(layer_densities(masks, self.order), target, "masks")
         if self.tensors("model.safetensors") is not None:
@@ -251,6 +275,7 @@ class RunView:
         if key not in cache:
             from ecs_core.data import DatasetError, load_dataset
             from ecs_core.models import build_model
+            from ecs_core.trust import UntrustedModel
 
             where = data_dir if data_dir is not None else self.config.get("data_dir", "./data")
             weights = self.weights  # its own clear error when missing
@@ -258,9 +283,15 @@ class RunView:
                 data = load_dataset(str(self.config.get("dataset")), where, download=False)
                 width = float(self.config.get("width", 1.0))
                 model = build_model(
-                    str(self.config.get("model")), data.num_classes, data.in_channels, width
+                    str(self.config.get("model")),
+                    data.num_classes,
+                    data.in_channels,
+                    width,
+                    source=str(self.path / "config.json"),
                 )
                 model.load_state_dict(weights)
+            except UntrustedModel as exc:  # its own line; the app asks (`exc.__cause__`)
+                raise StatsError(str(exc)) from exc
             except (DatasetError, ValueError, RuntimeError, KeyError) as exc:
                 raise StatsError(f"cannot rebuild the model of {self.path}: {exc}") from exc
             cache[key] = (model, data)

@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecs_core.runfiles import UNREADABLE, died_reason, run_state
+from ecs_core import safeio
+from ecs_core.runfiles import DIED, INCOMPLETE, UNREADABLE, died_reason, run_state
 from ecs_core.stats.errors import StatsError
 from ecs_core.stats.summary import integer, num, speedup
 from ecs_core.summary import Summary
 
 BROKEN_CONFIG = "config.json is damaged (not a readable JSON object): restore it or delete the run"
+BROKEN_SUMMARY = (
+    "summary.json is damaged (not a readable JSON object): restore it, or resume the run "
+    "(ecs run --resume) to write it again"
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class RunInfo:
 
 def _read(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return safeio.read_json(path)
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
 
@@ -101,8 +106,11 @@ def run_info(path: str | Path) -> RunInfo:
     config = _read(path / "config.json")
     config = config if isinstance(config, dict) else {}
     summary = _read(path / "summary.json")
+    damaged = not isinstance(summary, dict) and os.path.lexists(path / "summary.json")
     summary = summary if isinstance(summary, dict) else {}
     status = UNREADABLE.word if not config else run_state(path, summary)
+    if damaged and status in (DIED.word, INCOMPLETE.word):  # it wrote how it ended: unreadable
+        status = UNREADABLE.word
     s = Summary.from_dict(summary)  # the one typed reading of summary.json
     q = s.quant or {}
     method = _text(s.method or config.get("method"))
@@ -113,8 +121,8 @@ def run_info(path: str | Path) -> RunInfo:
     error = s.error
     if status == "died":
         error = died_reason(path)
-    if not config:
-        error = BROKEN_CONFIG
+    if status == "unreadable":
+        error = BROKEN_CONFIG if not config else BROKEN_SUMMARY
     return RunInfo(
         path=str(path), name=path.name, status=status,
         model=_text(s.model or config.get("model")),
@@ -167,11 +175,11 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
             raise StatsError(f"{p} does not exist")
         if not p.is_dir():
             raise StatsError(f"{p} is not a directory")
-        if (p / "config.json").is_file():
+        if os.path.lexists(p / "config.json"):  # even a damaged one (a folder, a link)
             found[str(p.resolve())] = p
             continue
         for root, dirs, files in os.walk(p, followlinks=False):
-            if "config.json" in files:
+            if "config.json" in files or "config.json" in dirs:
                 found[str(Path(root).resolve())] = Path(root)
                 dirs[:] = []
                 continue

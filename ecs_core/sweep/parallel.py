@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 from ecs_core import events as ev
+from ecs_core import trust
 from ecs_core.store import RunInUse, RunStore
 from ecs_core.sweep.cells import Cell, CellUpdate, Report, busy, cell_status, open_run_dir
 
@@ -105,7 +106,7 @@ def _run_in_worker(
         tell(CellUpdate(index, total, cell, "skipped", status="finished"))
         return
     tell(CellUpdate(index, total, cell, "resumed" if opened[1] else "started"))
-    env = {**os.environ, **env}
+    env = {**os.environ, **trust.child_env(), **env}  # the models the user typed or trusts
     # A session of its own: a Ctrl-C in the terminal reaches the sweep, which passes it on once.
     proc = subprocess.Popen(
         [sys.executable, "-m", "ecs_core.sweep.parallel", str(cell.path)],

@@ -87,9 +87,12 @@ def show_command(
         return
     size = _canvas_size(width, height)
     try:
-        data = _view_data(load_run(run), spec.name, layer, image, page, size, data_dir)
+        run_view = load_run(run)
+        data = _view_data(run_view, spec.name, layer, image, page, size, data_dir)
     except StatsError as exc:
         raise fail(str(exc)) from None
+    if spec.name == "curves" and run_view.events_note:
+        typer.echo(f"note: {run_view.events_note}", err=True)
     if as_json:
         _print_json({"view": view, **asdict(data)})
         return
@@ -203,8 +206,14 @@ def report_command(run: Annotated[Path, Arg(help="A run directory.", show_defaul
     except StatsError:  # a run that failed before pruning or its first epoch
         sparsity = None
     console = Console(highlight=False)
-    for part in _report_parts(view, sparsity):
+    try:
+        parts = _report_parts(view, sparsity)
+    except StatsError as exc:
+        raise fail(str(exc)) from None
+    for part in parts:
         console.print(part)
+    if view.events_note:
+        typer.echo(f"note: {view.events_note}", err=True)
 
 
 def _report_parts(view: Any, sparsity: Any) -> list[Any]:

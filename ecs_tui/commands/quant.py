@@ -34,6 +34,11 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
         summary = store.read_summary() if (run / "summary.json").exists() else {}
     except (StoreError, ConfigError) as exc:
         raise fail(str(exc)) from None
+    from ecs_core.prune.mask import not_binary
+
+    why = not_binary(mask, run / "masks.safetensors") if mask is not None else None
+    if why:
+        raise fail(why)
     mask = {k: v.bool() for k, v in mask.items()} if mask is not None else None
     for k, m in (mask or {}).items():
         if k not in state or tuple(m.shape) != tuple(state[k].shape):
@@ -47,9 +52,14 @@ def _read_run(run: Path, fp32: bool) -> tuple[Any, dict, dict | None, str, dict]
 
 def _model_from_state(cfg: Any, state: dict, where: Path) -> tuple[Any, int, int]:
     """(model, num_classes, in_channels): classes and channels read off the saved shapes."""
+    from ecs_core.config import ConfigError
     from ecs_core.models import build_model, prunable_weights
 
-    first, *_, last = prunable_weights(build_model(cfg.model, 1, 1, cfg.width))
+    try:  # a model of the user's own: built only if trusted (`ecs_core.trust`), else one line
+        probe = build_model(cfg.model, 1, 1, cfg.width, source=str(where.parent / "config.json"))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    first, *_, last = prunable_weights(probe)
     if first not in state or last not in state or state[first].dim() < 2:
         raise fail(f"{where} does not hold a {cfg.model} state dict")
     num_classes, in_channels = int(state[last].shape[0]), int(state[first].shape[1])

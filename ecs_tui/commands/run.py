@@ -145,7 +145,20 @@ def _resume_target(path: Path, config: RunConfig, typed: set[str]):
     merged = {}
     for f in dataclasses.fields(RunConfig):
         merged[f.name] = getattr(config if f.name in typed else saved, f.name)
+    trust_model(merged["model"], "model" in typed, path / "config.json")
     return store, RunConfig(**merged)
+
+
+def trust_model(model: str, typed: bool, source: Path) -> None:
+    """A model typed here is the user's; one read from `source` runs only if trusted (exit 2)."""
+    from ecs_core import trust
+
+    if typed:
+        trust.own(model)
+    try:
+        trust.check(model, str(source))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
 
 
 with_field_options(run_command, RunConfig)  # every RunConfig option field, before the above

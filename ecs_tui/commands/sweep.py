@@ -116,6 +116,7 @@ def sweep_command(
         run_kw, typed = _run_options(ctx)
         name, blocks, base, keep, jobs = _resolve(axes, grid, name, jobs, run_kw, typed)
         cells = make_cells(blocks, base, base.runs_dir, name, keep=keep)
+        _trust_models(cells, models, grid)
     except (ConfigError, SweepError) as exc:
         raise fail(str(exc)) from None
     check_tensorboard(base)
@@ -142,6 +143,17 @@ def _run_options(ctx: typer.Context) -> tuple[dict[str, Any], set[str]]:
             "--densities, --ablations, --seeds; to resume a sweep, run the same command again"
         )
     return {k: v for k, v in parsed.params.items() if k not in ONE_RUN}, typed
+
+
+def _trust_models(cells: list, typed: str | None, grid: Path | None) -> None:
+    """Models typed with --models are the user's; one only the grid file names runs if trusted
+    (`ecs_core.trust`), checked before any cell starts."""
+    from ecs_core import trust
+
+    for model in (typed or "").split(","):
+        trust.own(model)
+    for cell in cells:
+        trust.check(cell.config.model, str(grid) if grid is not None else "the sweep")
 
 
 def _flag(command: Any, name: str) -> str:

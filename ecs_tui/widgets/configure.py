@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 import shlex
 import typing
@@ -27,6 +26,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ecs_core.config import ConfigError, RunConfig
 from ecs_core.options import Option, options
+from ecs_core.safeio import read_json
 from ecs_tui.commands.argv import config_to_args, flag
 
 ORDER = (
@@ -171,7 +171,7 @@ class ConfigurePane(VerticalScroll):
     def load_from(self, path: Path) -> str | None:
         """`load` a run's config.json; the reason it cannot, as one line, or None."""
         try:
-            self.load(RunConfig.from_dict(json.loads(path.read_text())))
+            self.load(RunConfig.from_dict(read_json(path)))
         except (OSError, ValueError, ConfigError) as exc:
             return f"cannot read {path}: {exc}"
         return None

@@ -20,6 +20,7 @@ from textual.widgets import Static
 from ecs_core.views import view
 from ecs_tui.runmodel import Snapshot
 from ecs_tui.runthread import WORKER_NICE, load_plots, lower_priority
+from ecs_tui.screens.trust import ask_trust, find_untrusted
 
 VIEW_NICE = WORKER_NICE + 5
 """Niceness added to a view's compute thread while this app trains: UI first, training second,
@@ -110,9 +111,17 @@ class StatsView(Vertical):
             load_plots()
             data = self.compute(source.view(), choice)
         except Exception as exc:  # a view that cannot load says why, the app lives
+            untrusted = find_untrusted(exc)
+            if untrusted is not None:  # the run's model is code from its files: ask first
+                self.app.call_from_thread(self._ask_trust, untrusted)
+                return
             self.app.call_from_thread(self.note, f"{type(exc).__name__}: {exc}")
             return
         self.app.call_from_thread(self._draw, data)
+
+    def _ask_trust(self, exc: Any) -> None:
+        self.note(str(exc))
+        ask_trust(self.app, exc, self.reload)
 
     def _draw(self, data: Any) -> None:
         # Hiding the note changes the layout: draw once the plots have their final size.

@@ -56,7 +56,7 @@ def test_unfinished_and_broken_runs_are_left_out_not_fatal(fake_runs):
     table = compare_runs([fake_runs])
     why = {p.rsplit("/", 1)[-1]: reason for p, reason in table.skipped}
     assert why == {"stopped": "status stopped", "nosummary": "status incomplete",
-                   "garbage": "status unreadable", "broken": "status incomplete"}  # fmt: skip
+                   "garbage": "status unreadable", "broken": "status unreadable"}  # fmt: skip
     assert all(c.target_density != 0.05 for c in table.cells)
 
 
