@@ -66,7 +66,7 @@ def prepare(
     seed_everything(config.seed)
     data = load_dataset(config.dataset, config.data_dir, config.download)
     model = build_model(config.model, data.num_classes, data.in_channels, config.width).to(device)
-    model = model.to(memory_format=model_memory_format(device))
+    model = model.to(memory_format=model_memory_format(device, model))
     if config.structure == "channel":  # a model the tracer cannot follow: one line, nothing written
         from ecs_core.prune.channels import channel_graph
 
