@@ -34,7 +34,7 @@ class StridedPointwise(nn.Conv2d):
 
 def strided_pointwise(model: nn.Module) -> list[str]:
     """Names of `model`'s plain Conv2d layers (not StridedPointwise) that are 1x1 with a
-    stride: the layers whose channels-last weight gradient oneDNN 3.12 may compute wrongly."""
+    stride: the layers whose channels-last weight gradient oneDNN 3.12 can corrupt the heap in."""
     return [
         name for name, m in model.named_modules()
         if isinstance(m, nn.Conv2d) and not isinstance(m, StridedPointwise)
