@@ -6,7 +6,9 @@ Fashion-MNIST when it is installed, else the embedded digits), stepped by `train
 reference is `bench.reference.dataloader_loop` on the same uint8 images with a model built the
 same way. The masked side adds a `MaskEnforcer` holding a 5% mask; the bf16 side is ours with
 `precision="bf16"` (opt-in on the CPU). All run interleaved in this process, so they share the
-machine's conditions (and the thread count the harness sets).
+machine's conditions (and the thread count the harness sets). One more row times a ResNet18
+training step in channels-last (its strided shortcuts `StridedPointwise`, as `ecs run` trains
+it) against the same step contiguous (how CPU training ran before).
 
 Run alone: `python -m bench.train [--quick]`.
 """
@@ -135,8 +137,49 @@ def rows(quick: bool = False) -> list[dict[str, Any]]:
             note=f"{images / bf16_s:.0f} img/s; on the CPU `ecs run` trains in fp32 unless "
             f"given --precision bf16; median of {reps}",
         ),
+        _layout_row(batches, reps),
         *_default_threads_rows(dataset, batches, reps, what),
     ]
+
+
+def _layout_row(steps: int, reps: int) -> dict[str, Any]:
+    """ResNet18 x0.25 training steps on a fixed batch: channels-last against contiguous."""
+    from ecs_core.models import build_model
+    from ecs_core.train import model_memory_format
+
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    x, y = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
+
+    def stepper(fmt: torch.memory_format) -> Callable[[], object]:
+        model = build_model("resnet18", 10, 3, WIDTH).to(memory_format=fmt).train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        xf = x.contiguous(memory_format=fmt)
+
+        def run() -> None:
+            for _ in range(steps):
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(xf), y).backward()
+                opt.step()
+
+        return run
+
+    ours = build_model("resnet18", 10, 3, WIDTH)
+    assert model_memory_format(cpu, ours) == torch.channels_last  # what `ecs run` trains in
+    fns = {"contiguous": stepper(torch.contiguous_format), "cl": stepper(torch.channels_last)}
+    times = interleaved(fns, reps, warmup=1)
+    ref_s, ours_s = median(times["contiguous"]), median(times["cl"])
+    return row(
+        what=f"training steps, CPU: ResNet18 x{WIDTH}, {steps} steps on a batch of {BATCH}, "
+        "channels-last (StridedPointwise shortcuts)",
+        reference="the same steps, contiguous (NCHW)",
+        reference_s=ref_s,
+        ours_s=ours_s,
+        ratio=ref_s / ours_s,
+        goal="≥ 1× (not slower)",
+        met=ref_s >= ours_s,
+        note=f"{steps * BATCH / ref_s:.0f} vs {steps * BATCH / ours_s:.0f} img/s; median of {reps}",
+    )
 
 
 def _default_threads_rows(dataset: str, batches: int, reps: int, what: str) -> list[dict]:

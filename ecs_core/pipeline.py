@@ -68,7 +68,7 @@ def prepare(
     where = str(store.path / "config.json") if store is not None else "the run's config"
     model = build_model(config.model, data.num_classes, data.in_channels, config.width, where)
     model = model.to(device)
-    model = model.to(memory_format=model_memory_format(device))
+    model = model.to(memory_format=model_memory_format(device, model))
     if config.structure == "channel":  # a model the tracer cannot follow: one line, nothing written
         from ecs_core.prune.channels import channel_graph
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from ecs_core.config import PRECISIONS
 from ecs_core.data.loader import Batches
+from ecs_core.models.pointwise import strided_pointwise
 from ecs_core.prune.mask import MaskEnforcer
 
 CHECK_EVERY = 32  # batches between loss checks on a GPU (each check waits for the GPU)
@@ -89,17 +90,22 @@ def autocast(device: torch.device, precision: str = "auto") -> contextlib.Abstra
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def model_memory_format(device: torch.device) -> torch.memory_format:
-    """The memory format a model trains in: channels-last on CUDA, contiguous (NCHW) on the CPU.
+def model_memory_format(device: torch.device, model: nn.Module) -> torch.memory_format:
+    """The memory format `model` trains in: channels-last on CUDA, and on the CPU unless the
+    model has a plain strided 1x1 convolution (then contiguous, NCHW, as on any other device).
 
-    Channels-last is faster for these convs on CUDA, and 1.24x per CPU epoch too (VGG16 x0.25,
-    one thread), but on the CPU oneDNN (3.12, in torch 2.14.1, AVX-512) corrupts the heap
-    computing the weight gradient of a channels-last 1x1 stride-2 convolution with few channels
-    and an odd batch: an eighth-width ResNet34's first downsampling shortcut (8 -> 16 channels)
-    on a partial last batch of 29 died with SIGSEGV or "double free or corruption". Contiguous
-    tensors take another kernel, which no probe broke (README, "Memory format").
+    Channels-last is faster for these convs on CUDA and on the CPU (see bench/RESULTS.md), but
+    on the CPU oneDNN 3.12 (torch 2.14.1, AVX-512, 2+ threads) corrupts the heap computing the
+    weight gradient of a channels-last 1x1 stride-2 convolution with 4 or 8 input channels and
+    an odd batch (an eighth-width ResNet34's first downsampling shortcut, 8 -> 16 channels, on
+    a last batch of 29 died with SIGSEGV). The registered ResNets' shortcuts are
+    `StridedPointwise`, which never asks for that kernel; a model of your own with a plain
+    strided 1x1 Conv2d keeps the contiguous kernel, which no probe broke (README, "Memory
+    format"; `tests/engine/test_conv_probe.py` probes every conv shape of the registered models).
     """
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    if device.type == "cuda" or (device.type == "cpu" and not strided_pointwise(model)):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def input_format(model: nn.Module) -> torch.memory_format | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ecs_core.models.pointwise import StridedPointwise
 from ecs_core.models.vgg import scaled
 
 
@@ -58,7 +59,10 @@ class Bottleneck(nn.Module):
 def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
     if stride == 1 and c_in == c_out:
         return nn.Identity()
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+    if stride == 1:
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+    # a plain Conv2d's parameters and function, clear of oneDNN 3.12's CPU weight-gradient bug
+    return nn.Sequential(StridedPointwise(c_in, c_out, stride), nn.BatchNorm2d(c_out))
 
 
 class ResNet(nn.Module):

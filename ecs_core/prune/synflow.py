@@ -157,7 +157,7 @@ def _top_flow(scores: dict, mask: Mask, count: int) -> Mask | None:
     order. Either way there is no gather of the live scores and no scatter back, which cost
     four times a round's forward and backward on a full-width VGG16.
     """
-    flats = [s.view(-1) for s in scores.values()]
+    flats = [s.reshape(-1) for s in scores.values()]  # a channels-last score copies
     if not all(bool(torch.isfinite(f.sum())) for f in flats):
         return None
     masks, v = top_k(flats, count)
@@ -167,7 +167,7 @@ def _top_flow(scores: dict, mask: Mask, count: int) -> Mask | None:
         for k, m in zip(scores, masks, strict=True):
             if need <= 0:
                 break
-            zeros = torch.nonzero(mask[k].view(-1) & ~m).flatten()[:need]
+            zeros = torch.nonzero(mask[k].reshape(-1) & ~m).flatten()[:need]
             m[zeros] = True
             need -= zeros.numel()
     return {k: m.view_as(s) for (k, s), m in zip(scores.items(), masks, strict=True)}

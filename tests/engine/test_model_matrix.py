@@ -8,17 +8,10 @@ an int8 model built from the decoded one gives the float logits back closely.
 
 The model list is the registry's, so a model registered later is covered without editing this.
 
-Why the odd last batch: on torch 2.14.1 (oneDNN 3.12, AVX-512 CPU) this crashes, with no ecs
-code involved (SIGSEGV in 5 of 5 processes; inside a whole ResNet, sometimes glibc's "double
-free or corruption" instead):
-
-    cl = torch.channels_last
-    w = torch.randn(16, 8, 1, 1).contiguous(memory_format=cl).requires_grad_()
-    x = torch.randn(29, 8, 32, 32).contiguous(memory_format=cl)
-    torch.nn.functional.conv2d(x, w, stride=2).sum().backward()
-
-It does not with contiguous tensors, with one thread, or with `ONEDNN_MAX_CPU_ISA=AVX2`;
-so CPU training uses contiguous tensors (`train.model_memory_format`).
+Why the odd last batch: on torch 2.14.1 (oneDNN 3.12, AVX-512 CPU) the channels-last weight
+gradient of a 1x1 stride-2 convolution with few channels and an odd batch corrupts the heap (an
+eighth-width ResNet34 died on its last batch); the reproduction, and the guard that training
+never asks for that kernel, are in `tests/engine/test_conv_probe.py`.
 """
 
 from __future__ import annotations
