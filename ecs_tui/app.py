@@ -28,7 +28,7 @@ from ecs_core.runfiles import STOPPED
 from ecs_core.views import VIEWS
 from ecs_tui.follow import WIDE
 from ecs_tui.manage import RunActions
-from ecs_tui.runthread import Runner, drive, load_plots, pipeline_runner
+from ecs_tui.runthread import Runner, drive, load_plots, loading_line, pipeline_runner
 from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.screens.help import HelpScreen, help_rows
 from ecs_tui.screens.palette import palette_commands
@@ -229,7 +229,9 @@ class EcsApp(RunActions):
         """Start the configured run, or say why not."""
         pane = self.query_one(ConfigurePane)
         if self.running:
-            self.notify("a run is already active; stop it first (x)", severity="warning")
+            starting = self.state.snapshot().starting
+            why = f"a run is starting ({starting})" if starting else "a run is already active"
+            self.notify(f"{why}; stop it first (x)", severity="warning")
             return
         if pane.config is None:
             self.notify(f"cannot start: {pane.error}", severity="error", title="invalid setting")
@@ -244,6 +246,8 @@ class EcsApp(RunActions):
         self.stop_event = threading.Event()
         self.query_one(ConfigurePane).set_running(True)
         self._collapse_config()
+        self.state.start(loading_line(config, resume))  # on screen at once: loading takes seconds
+        self.pull(force=True)
         self._run_worker = self._run(config, resume)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
@@ -263,6 +267,8 @@ class EcsApp(RunActions):
             self.state.log("".join(traceback.format_exception(err)).rstrip())
             self.notify(line, title="run failed", severity="error", timeout=10)
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            if self.state.snapshot().starting:  # it ended before its first event
+                self.state.start(None)
             self.query_one(ConfigurePane).set_running(False)
             if self._quit_when_done:
                 self.exit()
@@ -378,6 +384,8 @@ class EcsApp(RunActions):
 
 def _subtitle(snap: Any, watching: bool) -> str:
     if snap.run_name is None:
+        if snap.starting:
+            return "starting…"
         return "watching: waiting for events" if watching else "no run"
     return f"{'watching ' if watching else ''}{snap.run_name} · {snap.status}"
 

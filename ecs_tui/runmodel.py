@@ -83,6 +83,9 @@ class Snapshot:
     error: str | None = None
     started_at: float | None = None
     """Wall time of the (last) run_started event: the machine line's elapsed time."""
+    starting: str | None = None
+    """A run asked for whose first event has not come yet: what it is loading (torch, the
+    data set, the model take seconds), shown at once instead of the idle screen."""
 
     @property
     def active(self) -> bool:
@@ -153,13 +156,25 @@ class RunState:
                 log_total=self._log_total,
             )
 
+    def start(self, loading: str | None) -> None:
+        """A run was asked for (None: it ended before its first event); `loading` says what it
+        loads meanwhile. The run_started event replaces it."""
+        with self._lock:
+            self._snap = dataclasses.replace(
+                self._snap, version=self._snap.version + 1, starting=loading
+            )
+
     def fail(self, message: str, status: str = FAILED.word) -> None:
         """Mark the run `status` (failed: the worker raised; died: a watched run's process is
         gone) unless an event already said how it ended."""
         with self._lock:
             status = self._snap.status if self._snap.status != RUNNING.word else status
             self._snap = dataclasses.replace(
-                self._snap, version=self._snap.version + 1, status=status, error=message
+                self._snap,
+                version=self._snap.version + 1,
+                status=status,
+                error=message,
+                starting=None,
             )
 
     def ingest(self, events: Iterable[ev.Event]) -> int:
@@ -248,7 +263,7 @@ class RunState:
             params=event.params, train_size=event.train_size,
             epochs=_total_epochs(event.config), error=None, stage=None,
             epoch=event.resumed_from_epoch,
-            batch=0, batches=0, started_at=event.t,
+            batch=0, batches=0, started_at=event.t, starting=None,
         )  # fmt: skip
         kept = event.resumed_from_epoch
         if not kept:

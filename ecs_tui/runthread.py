@@ -64,6 +64,17 @@ def pipeline_runner(
     return run(store.read_config().validate(), store=store, stop=stop, resume=True)
 
 
+def loading_line(config: Any, resume: Path | None = None) -> str:
+    """What a run loads before its first event, for the screen meanwhile: `loading PyTorch,
+    the digits data set and vgg16 ×0.125` (PyTorch only until it is imported)."""
+    import sys
+
+    torch = "PyTorch, " if "torch" not in sys.modules else ""
+    if resume is not None:
+        return f"resuming {resume.name}: loading {torch}its data set, model and last checkpoint"
+    return f"loading {torch}the {config.dataset} data set and {config.model} ×{config.width:g}"
+
+
 def drive(
     runner: Runner,
     config: Any,

@@ -120,9 +120,13 @@ def display(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class ConfigurePane(VerticalScroll):
+class ConfigurePane(Vertical):
     """The form: a row per labelled option of `base`'s config class; `config` is the validated
-    config, or None and `error` says why."""
+    config, or None and `error` says why.
+
+    The rows scroll in their own box and the verdict and buttons sit below it, outside: a row
+    under a dock inside the scroll box counted as on screen, so Tab left the focused row hidden
+    at 80x24, and Tab visited the buttons midway (Textual orders focus by position)."""
 
     def __init__(self, base: RunConfig, **kw: Any) -> None:
         super().__init__(**kw)
@@ -132,13 +136,14 @@ class ConfigurePane(VerticalScroll):
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
-        for f in self.fields:
-            with Horizontal(classes="field"):
-                label = Label(f.label, classes="field-label")
-                label.tooltip = Content(f.option.describe())  # the words of `ecs run --help`
-                yield label
-                yield self._widget(f, getattr(self.base, f.name))
-        with Vertical(id="cfg-foot"):  # docked: the verdict and buttons stay in view
+        with VerticalScroll(id="cfg-fields"):
+            for f in self.fields:
+                with Horizontal(classes="field"):
+                    label = Label(f.label, classes="field-label")
+                    label.tooltip = Content(f.option.describe())  # the words of `ecs run --help`
+                    yield label
+                    yield self._widget(f, getattr(self.base, f.name))
+        with Vertical(id="cfg-foot"):  # below the rows: the verdict and buttons stay in view
             yield Static("", id="cfg-error")
             with Horizontal(id="cfg-buttons"):
                 yield Button("Start", id="start", variant="success", compact=True)

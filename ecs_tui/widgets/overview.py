@@ -133,6 +133,17 @@ class OverviewView(VerticalScroll):
         yield Static(id="overview-epoch-table", classes="wide-only")
 
     def show(self, snap: Snapshot, source: object = None) -> None:
+        if snap.status == "idle" and snap.starting:
+            self._shown = None
+            self.query_one("#overview-table", Static).update(
+                Text.assemble(
+                    ("Starting…\n\n", "bold"),
+                    snap.starting,
+                    "\n\nThe run's facts appear here once it has loaded; x stops it.",
+                )  # fmt: skip
+            )
+            self.query_one("#overview-epoch-table", Static).update("")
+            return
         if snap.status == "idle":
             self._shown = None
             self.query_one("#overview-table", Static).update(

@@ -73,6 +73,8 @@ class LiveStatus(Static):
 
 
 def render_status(snap: Snapshot, gpu: str | None = None) -> RenderableType:
+    if snap.status == IDLE and snap.starting:
+        return Text.assemble(("starting… ", "bold"), snap.starting)
     if snap.status == IDLE:
         return Text.from_markup(
             "[b]no run[/]  configure it (c) and start it (s), or open a run from the Runs tab "

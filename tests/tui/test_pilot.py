@@ -223,3 +223,47 @@ async def test_form_shows_a_run_with_a_model_of_ones_own(tui: SimpleNamespace) -
             "tests.engine.custom_model:factory",
             "synflow",
         )
+
+
+async def test_tab_through_the_form_keeps_the_focused_row_in_view(tui: SimpleNamespace) -> None:
+    """At 80x24 the form has more rows than fit: Tab onto a row below the fold scrolls it into
+    view, clear of the docked verdict and buttons (issue 30, item 3)."""
+    app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(ConfigurePane)
+        app.query_one("#cfg-model").focus()
+        foot = app.query_one("#cfg-foot")
+        for _ in range(len(pane.fields) - 1):
+            await pilot.press("tab")
+            await pilot.pause()
+            row = app.focused
+            assert row is not None and row.id is not None and row.id.startswith("cfg-"), row
+            assert row.region.height == 1, row.id  # on screen
+            assert row.region.bottom <= foot.region.y, (row.id, row.region, foot.region)
+
+
+async def test_start_says_starting_and_what_loads_at_once(tui: SimpleNamespace) -> None:
+    """`s`: the strip, the title and the Overview say "starting…" and what loads before the
+    run's first event comes (torch, the data set and the model take seconds); a second `s`
+    says it is starting; the first event replaces it (issue 30, item 4)."""
+    from textual.widgets import Static
+
+    from ecs_tui.widgets.status import render_status
+
+    runner = tui.CannedRunner(tui.canned_events(), pause_at=0)  # holds before its first event
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, runner.paused.is_set)
+        await pilot.pause()
+        strip = render_status(app.state.snapshot()).plain
+        assert strip.startswith("starting…") and "digits data set and vgg16 ×0.125" in strip
+        assert app.sub_title == "starting…"
+        overview = str(app.query_one("#overview-table", Static).content)
+        assert "Starting…" in overview and "vgg16 ×0.125" in overview, overview
+        await pilot.press("s")
+        assert any(n.startswith("a run is starting (loading") for n in notes(app)), notes(app)
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: not app.running)
+        snap = app.state.snapshot()
+        assert snap.starting is None and snap.status == "stopped"
