@@ -35,7 +35,7 @@ from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
 from ecs_tui.widgets.machine import MachineLine, run_pid
 from ecs_tui.widgets.runs import RunsView
-from ecs_tui.widgets.statsview import RunSource
+from ecs_tui.widgets.statsview import RunSource, StatsView
 from ecs_tui.widgets.status import LiveStatus, gpu_line
 from ecs_tui.widgets.views import WIDGETS
 
@@ -43,6 +43,7 @@ REFRESH_S = 0.25
 """UI pull period: 4 Hz is calm over SSH and still feels live."""
 CURVES_KEYS = "Curves: loss on a log scale; the other chart where one fits"
 PAGE_KEYS = "previous / next page of kernel or activation maps"
+LAYER_KEYS = "Quant, Kernels, Activations: previous / next layer"
 VIEW_KEYS = " ".join(v.title for v in VIEWS)
 
 
@@ -73,6 +74,8 @@ class EcsApp(RunActions):
                 tooltip="Kernels: mean over input channels / every weight (zeros marked)"),
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False, tooltip=PAGE_KEYS),
         Binding("right_square_bracket", "page(1)", "Next page", show=False, tooltip=PAGE_KEYS),
+        Binding("comma", "layer(-1)", "Prev layer", show=False, tooltip=LAYER_KEYS),
+        Binding("full_stop", "layer(1)", "Next layer", show=False, tooltip=LAYER_KEYS),
         Binding("q", "quit", "Quit", tooltip="quit (asks first while a run is active)"),
         *(
             Binding(v.key, f"show_view('{v.name}')", v.title, show=False, tooltip=VIEW_KEYS)
@@ -353,6 +356,12 @@ class EcsApp(RunActions):
         view = self.query_one(f"#view-{self.visible_view()}")
         if hasattr(view, "change_page"):
             view.change_page(delta)
+
+    def action_layer(self, delta: int) -> None:
+        """, and .: the previous / next layer of the visible view's layer picker."""
+        view = self.query_one(f"#view-{self.visible_view()}")
+        if isinstance(view, StatsView):
+            view.step_layer(delta)
 
     def action_view_key(self, action: str) -> None:
         """A key that belongs to one view (l, b on Curves): passed to the visible view."""

@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 KEY_NAMES = {
     "question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]",
-    "escape": "esc",
+    "escape": "esc", "comma": ",", "full_stop": ".",
 }  # fmt: skip
 """How a key is written in the help (Textual's own names otherwise)."""
 

@@ -60,6 +60,10 @@ class MapsView(StatsView):
             return "No weights saved yet: the first checkpoint comes after the first epoch."
         return None
 
+    def layer_picker(self) -> tuple[Any, list[str], str | None]:
+        names = [name for _, name in self._options]
+        return self.query_one(f"#{self.PREFIX}-layer", Select), names, self.sel_layer
+
     def change_page(self, delta: int) -> None:
         page = max(0, min(self.page_count - 1, self.page_no + delta))
         if page != self.page_no:

@@ -42,6 +42,10 @@ class QuantView(StatsView):
     def choice(self) -> tuple:
         return (self.sel_layer,)
 
+    def layer_picker(self) -> tuple[Any, list[str], str | None]:
+        names = [name for _, name in self._options]
+        return self.query_one("#quant-layer", Select), names, self.sel_layer
+
     def ready(self, snap: Snapshot) -> str | None:
         if snap.active and snap.epoch < 1:
             return "No weights saved yet: the first checkpoint comes after the first epoch."

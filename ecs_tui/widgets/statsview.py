@@ -75,6 +75,25 @@ class StatsView(Vertical):
         """None if the run has what this view needs, else a line saying what is missing."""
         return None
 
+    def layer_picker(self) -> tuple[Any, list[str], str | None] | None:
+        """(the layer `Select`, its layer names in order, the layer shown), or None: this view
+        picks no layer."""
+        return None
+
+    def step_layer(self, delta: int) -> None:
+        """`,` / `.`: pick the previous / next layer (the first with none picked yet); the
+        picker's own change message reloads the view."""
+        picker = self.layer_picker()
+        if picker is None or not picker[1]:
+            return
+        select, names, current = picker
+        if current in names:
+            at = max(0, min(len(names) - 1, names.index(current) + delta))
+        else:
+            at = 0
+        if names[at] != current:
+            select.value = names[at]
+
     def show(self, snap: Snapshot, source: RunSource | None) -> None:
         self.snap, self.source = snap, source
         if source is None:

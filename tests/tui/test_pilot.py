@@ -267,3 +267,33 @@ async def test_start_says_starting_and_what_loads_at_once(tui: SimpleNamespace) 
         await wait_for(pilot, lambda: not app.running)
         snap = app.state.snapshot()
         assert snap.starting is None and snap.status == "stopped"
+
+
+async def test_comma_and_full_stop_pick_the_previous_and_next_layer(
+    tui: SimpleNamespace, finished_run: Path
+) -> None:
+    """`.` / `,` step the layer picker of Quant, Kernels and Activations (the help lists
+    them, from their bindings) and the view redraws that layer (issue 30, item 2)."""
+    from ecs_core.views import view
+    from ecs_tui.screens.help import HelpScreen, help_rows
+
+    app = EcsApp(run_dir=finished_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name in ("quant", "kernels", "activations"):
+            await pilot.press(view(name).key)
+            await tui.settle(pilot)
+            shown = app.query_one(f"#view-{name}")
+            _, names, first = shown.layer_picker()
+            assert len(names) > 1, (name, names)
+            start = names.index(first) if first in names else -1
+            await pilot.press("full_stop")
+            await tui.settle(pilot)
+            assert shown.sel_layer == names[start + 1], name
+            assert shown.layer_picker()[0].value == names[start + 1]
+            await pilot.press("comma")
+            await tui.settle(pilot)
+            assert shown.sel_layer == names[max(start, 0)], name
+        rows = dict(help_rows([app.BINDINGS]))
+        assert rows[", ."] == "Quant, Kernels, Activations: previous / next layer"
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
