@@ -25,7 +25,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ecs_core.runfiles import DIED, FINISHED, INCOMPLETE, RUNNING, status
+from ecs_core.runfiles import DIED, FINISHED, INCOMPLETE, RUNNING, STATES, status
 from ecs_tui.fmt import pct
 from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.statsview import RunSource
@@ -36,10 +36,21 @@ NARROW_COLUMNS = ("", "status", "kept", "test", "P+Q", "run")
 """Below this many columns the name carries model, method and density itself."""
 NARROW_BELOW = 112
 MARK = "●"
-COMPARE_KEYS = "Runs tab: mark runs, compare the marked (curves, layers, table)"
+COMPARE_KEYS = (
+    "Runs tab: mark a run (the cursor moves down), compare the marked (curves, layers, table)"
+)
 RUN_KEYS = "Runs tab: resume, export (ecs export), delete (asks) the selected run"
 WAITING = "waiting"
 """Sweep view: a cell with nothing written yet (else its run's `Status.in_sweep`)."""
+
+
+def column_widths() -> dict[str, int]:
+    """Fixed widths of the columns whose words are known in advance: the mark, and the status
+    (every state's word, as a run or as a sweep's cell). A DataTable sizes its other columns
+    on its next idle moment, which a busy app may not have for seconds: a mark stayed
+    invisible in its 0-wide column, and `running` showed as `runnin` under `status`."""
+    words = [w for s in STATES.values() for w in (s.word, s.in_sweep)] + [WAITING]
+    return {"": len(MARK), "status": max(map(len, words))}
 
 
 def short_name(name: str) -> str:
@@ -240,7 +251,9 @@ class RunsView(Vertical):
         current = self.highlighted
         table.clear(columns=narrow != self._narrow)
         if narrow != self._narrow:
-            table.add_columns(*(NARROW_COLUMNS if narrow else WIDE_COLUMNS))
+            fixed = column_widths()
+            for name in NARROW_COLUMNS if narrow else WIDE_COLUMNS:
+                table.add_column(name, width=fixed.get(name))
             self._narrow = narrow
         for info in infos:
             cells = list(info_row(info, narrow))

@@ -3,6 +3,7 @@ compare; and Stop saying how to resume. Runs are copies of the fixed run directo
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -278,3 +279,29 @@ def test_listing_and_comparing_runs_never_imports_torch(runs_folder: Path) -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_mark_shows_at_once_and_status_words_are_never_cut(
+    folder: Path, tui: SimpleNamespace
+) -> None:
+    """space marks the run with ● on screen at once (its column was 0 wide until a resize),
+    and a row drawn before the table's next idle moment shows its whole status word (issue
+    30, item 5)."""
+    from ecs_tui.widgets.runs import MARK, short_name
+    from tests.tui.svg_text import screen
+
+    app = EcsApp(runs=folder, config=tui.CONFIG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await to_row(pilot, tui.RUN_NAME)
+        await pilot.press("space")
+        await pilot.pause()
+        rows, _ = screen(app.export_screenshot())
+        assert any(MARK in row and short_name(tui.RUN_NAME) in row for row in rows), rows
+        view = app.query_one(RunsView)
+        table = view.query_one(DataTable)
+        running = [dataclasses.replace(view.infos[0], status="running"), *view.infos[1:]]
+        view._draw(running, None, None, None)  # no idle in between: widths as first drawn
+        status = table.ordered_columns[1]
+        assert str(status.label) == "status"
+        assert status.get_render_width(table) - 2 * table.cell_padding >= len("incomplete")
