@@ -39,6 +39,15 @@ from typing import Any
 
 from ecs_core import events as ev
 
+LAST_ROUND = "last round"
+"""IMP: what `best_test_acc` is the best of (each round starts its best again)."""
+
+
+def best_label(summary: dict[str, Any]) -> str:
+    """What `best_test_acc` is the best of: the epochs since the mask was applied, which for
+    IMP are the last round's only."""
+    return f"best epoch, {LAST_ROUND}" if summary.get("imp_rounds") else "best epoch"
+
 
 def size_ratio(dense: int | None, smaller: int | None) -> float | None:
     """How many times smaller than dense fp32 a file is (None when a size is unknown or 0)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecs_core import events as ev
-from ecs_core.summary import size_ratio
+from ecs_core.summary import best_label, size_ratio
 
 
 def num(value: Any) -> float | None:
@@ -235,7 +235,7 @@ def stage_accuracies(summary: dict[str, Any], events: list[ev.Event]) -> list[St
     if num(summary.get("test_acc")) is not None:
         out.append(StageAccuracy(label, summary["test_acc"]))
     if num(summary.get("best_test_acc")) is not None:
-        out.append(StageAccuracy("best epoch", summary["best_test_acc"]))
+        out.append(StageAccuracy(best_label(summary), summary["best_test_acc"]))
     q = summary.get("quant") if isinstance(summary.get("quant"), dict) else {}
     if num(q.get("test_acc")) is not None:
         out.append(StageAccuracy("weight sharing (P+Q)", q["test_acc"]))

@@ -227,9 +227,10 @@ def _report_parts(view: Any, sparsity: Any) -> list[Any]:
     head.add_column(overflow="fold")
     head.add_row("run", str(view.path))
     head.add_row("status", view.status + (f" ({s['error']})" if s.get("error") else ""))
-    for key in ("model", "width", "dataset", "method", "density", "scope", "structure", "budget",
-                "epochs", "batch_size", "lr", "seed", "quantize", "bits"):  # fmt: skip
-        head.add_row(key, str(c.get(key, "weight" if key == "structure" else "?")))
+    for key in ("model", "width", "dataset", "method", "density", "scope", "structure",
+                "budget", "epochs", "max_batches", "batch_size", "lr", "seed", "quantize",
+                "bits"):  # fmt: skip
+        head.add_row(key, _setting(key, c.get(key, "weight" if key == "structure" else "?")))
     parts: list[Any] = [head, *speed_lines(s)]
     if sparsity is not None:
         parts += _density_parts(view, sparsity)
@@ -240,7 +241,41 @@ def _report_parts(view: Any, sparsity: Any) -> list[Any]:
     for row in view.accuracies():
         acc.add_row(row.stage, f"{row.test_acc:.2f}")
     parts.append(acc if acc.row_count else "no test accuracy recorded yet")
+    parts += _round_parts(s.get("imp_rounds"))
     return parts
+
+
+def _setting(key: str, value: Any) -> str:
+    """A config value as `ecs run` takes it; an unset one in its option's word (max_batches:
+    all, the whole training set)."""
+    if value is None:
+        from ecs_core.config import RunConfig
+        from ecs_core.options import options
+
+        blank = {f.name: o.blank for f, o in options(RunConfig)}.get(key)
+        return blank or "-"
+    return str(value)
+
+
+def _round_parts(rounds: Any) -> list[Any]:
+    """IMP: each round's density and accuracy (`imp_rounds`; round 0 is the dense model)."""
+    from rich.table import Table
+
+    if not isinstance(rounds, list) or not rounds:
+        return []
+    from ecs_tui.fmt import pct
+
+    table = Table(title="IMP rounds (each round's best is its own)", title_justify="left")
+    for col in ("round", "density", "epochs", "test acc %", "best acc %"):
+        table.add_column(col, justify="right")
+    for r in (r for r in rounds if isinstance(r, dict)):
+        density = r.get("density")
+        table.add_row(
+            str(r.get("round", "?")), pct(density * 100 if pct(density) != "-" else None),
+            str(r.get("epochs_done", "-")), pct(r.get("test_acc"), sign=""),
+            pct(r.get("best_test_acc"), sign=""),
+        )  # fmt: skip
+    return [table]
 
 
 def _density_parts(view: Any, sp: Any) -> list[Any]:

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ecs_core.summary import LAST_ROUND
 from ecs_tui.fmt import pct, size, size_ratio
 from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.status import describe_config
@@ -34,7 +35,10 @@ def facts(snap: Snapshot) -> list[tuple[str, str]]:
     ]
     rows.append(("test acc", pct(snap.test_acc)))
     if s.get("best_test_acc") is not None:
-        rows.append(("best acc", pct(s["best_test_acc"])))
+        within = f" ({LAST_ROUND})" if s.get("imp_rounds") else ""
+        rows.append(("best acc", pct(s["best_test_acc"]) + within))
+    if s.get("imp_rounds"):
+        rows.append(("IMP rounds", "  ".join(_round(r) for r in s["imp_rounds"])))
     rows += _prune_rows(s)
     rows += _quant_rows(s)
     rows += _speed_rows(s)
@@ -54,6 +58,13 @@ def _speed_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         said = f"fp32 {fp32:.2f}x" + (f", int8 {int8:.2f}x" if int8 is not None else "")
         rows.append(("speed-up", f"{said} vs dense (batch 64, 1 CPU thread)"))
     return rows
+
+
+def _round(r: dict[str, Any]) -> str:
+    """`1: 20.0% kept 17.50%`: an IMP round's density and test accuracy."""
+    density = r.get("density")
+    kept = f"{density:.1%}" if isinstance(density, int | float) else "-"
+    return f"{r.get('round', '?')}: {kept} kept {pct(r.get('test_acc'))}"
 
 
 def _prune_rows(p: dict[str, Any]) -> list[tuple[str, str]]:

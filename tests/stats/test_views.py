@@ -165,3 +165,26 @@ def test_the_curve_legend_gets_headroom_only_where_the_curve_runs_under_it():
     log_top = legend_headroom(falling, 0.5, 2.0, log=True)
     assert log_top is not None and log_top > 2.0
     assert legend_headroom([(1, 1.0)], 1.0, 1.0, log=False) is None  # one point, nothing to do
+
+
+def test_report_says_max_batches_and_each_imp_round(runner, make_fake_run, tmp_path):
+    """`ecs report` shows max_batches (a capped smoke run is not a full one) and, for IMP,
+    each round's density and accuracies, and that the best epoch is the last round's (issue
+    30, items 7 and 15)."""
+    rounds = [
+        {"round": 0, "density": 1.0, "epochs_done": 2, "test_acc": 33.61, "best_test_acc": 33.61},
+        {"round": 1, "density": 0.2, "epochs_done": 4, "test_acc": 17.5, "best_test_acc": 17.5},
+    ]
+    summary = {"test_acc": 17.5, "best_test_acc": 17.5, "imp_rounds": rounds, "rounds": 1}
+    imp = make_fake_run(tmp_path, "imp", summary, method="imp", max_batches=4)
+    res = runner.invoke(app, ["report", str(imp)], env={"COLUMNS": "100"})
+    assert res.exit_code == 0, res.output
+    cells = [line.replace("│", " ").split() for line in res.stdout.splitlines()]
+    assert ["max_batches", "4"] in cells, res.stdout
+    assert "IMP rounds" in res.stdout and "best epoch, last round" in res.stdout
+    assert ["0", "100.00%", "2", "33.61", "33.61"] in cells, res.stdout
+    assert ["1", "20.00%", "4", "17.50", "17.50"] in cells
+    full = make_fake_run(tmp_path, "full", {"test_acc": 50.0}, method="snip")
+    res = runner.invoke(app, ["report", str(full)], env={"COLUMNS": "100"})
+    assert any(line.split() == ["max_batches", "all"] for line in res.stdout.splitlines())
+    assert "IMP rounds" not in res.stdout

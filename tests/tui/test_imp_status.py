@@ -39,3 +39,21 @@ def test_one_shot_runs_show_no_round() -> None:
     ])  # fmt: skip
     assert "round" not in stage_line(state.snapshot()).plain
     assert state.snapshot().epochs == 4
+
+
+def test_overview_says_imp_best_is_the_last_rounds_and_lists_the_rounds() -> None:
+    """IMP's best acc is the last round's (round 0 scored higher): the Overview says so, and
+    lists each round's density and test accuracy (issue 30, item 7)."""
+    from ecs_tui.runmodel import Snapshot
+    from ecs_tui.widgets.overview import facts
+
+    rounds = [
+        {"round": 0, "density": 1.0, "epochs_done": 2, "test_acc": 33.61, "best_test_acc": 33.61},
+        {"round": 1, "density": 0.2, "epochs_done": 4, "test_acc": 17.5, "best_test_acc": 17.5},
+    ]
+    summary = {"test_acc": 17.5, "best_test_acc": 17.5, "imp_rounds": rounds}
+    rows = dict(facts(Snapshot(status="finished", summary=summary)))
+    assert rows["best acc"] == "17.50% (last round)"
+    assert rows["IMP rounds"] == "0: 100.0% kept 33.61%  1: 20.0% kept 17.50%"
+    one_shot = dict(facts(Snapshot(status="finished", summary={"best_test_acc": 17.5})))
+    assert one_shot["best acc"] == "17.50%" and "IMP rounds" not in one_shot
