@@ -24,7 +24,8 @@ def runs_command(
 ) -> None:
     """List run directories: status, model, dataset, method, density, accuracy, path.
 
-    On a terminal, a table; piped, one line per run with its full path (never wrapped)."""
+    On a terminal, a table; piped, one line per run (never wrapped). The path is the run's
+    directory relative to FOLDER (--json gives the full path)."""
     from ecs_core.stats import StatsError, find_runs, run_info
 
     try:

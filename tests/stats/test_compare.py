@@ -116,6 +116,16 @@ def test_runs_lists_every_run_with_status(runner, fake_runs):
     assert res.exit_code == 2 and "does not exist" in res.stderr
 
 
+def test_runs_help_says_the_path_it_prints(runner):
+    """The help says what the path column holds: relative to FOLDER (it said 'full path'
+    while printing bare names; issue 30, item 9). The paths printed: the test above."""
+    res = runner.invoke(app, ["runs", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    text = " ".join(res.stdout.replace("│", " ").split())
+    assert "full path" not in text.replace("--json gives the full path", "")
+    assert "relative to FOLDER" in text, text
+
+
 def test_a_table_where_every_run_hits_its_target_has_no_ratio_column(fake_runs):
     table = compare_runs([fake_runs / "snip", fake_runs / "dense"])
     header, rows = table.text_rows("digits")
