@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_core import events as ev
-from ecs_core.runfiles import FAILED, FINISHED, RUNNING
+from ecs_core.runfiles import FAILED, FINISHED, RUNNING, status
 from ecs_core.summary import Summary
 from ecs_tui.printers import describe
 
@@ -103,12 +103,16 @@ class Snapshot:
 
     @property
     def test_acc(self) -> float | None:
-        """The run's test accuracy: the summary's once it has one (a stopped run is evaluated
-        again at the stop), else the last epoch's. The header and the Overview both show it."""
+        """The run's test accuracy: once the run has said how it ended, its summary's (a
+        stopped run is evaluated again at the stop); before, the last epoch's, which the strip
+        shows beside that epoch (the summary's is then the pruned model's before training,
+        `pruned acc`, and read 10.00% under the warm-up epoch's 12.50%). The strip and the
+        Overview both show it."""
+        last = self.epoch_points[-1].test_acc if self.epoch_points else None
         acc = (self.summary or {}).get("test_acc")
-        if isinstance(acc, int | float):
+        if isinstance(acc, int | float) and (status(self.status).final or last is None):
             return float(acc)
-        return self.epoch_points[-1].test_acc if self.epoch_points else None
+        return last
 
     def eta(self) -> float | None:
         """Seconds left in the run, from event timings only (no wall clock: stable, testable)."""

@@ -34,6 +34,8 @@ def facts(snap: Snapshot) -> list[tuple[str, str]]:
         ("epochs", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "-"),
     ]
     rows.append(("test acc", pct(snap.test_acc)))
+    if s.get("pruned_test_acc") is not None:  # the mask applied, before training with it
+        rows.append(("pruned acc", pct(s["pruned_test_acc"])))
     if s.get("best_test_acc") is not None:
         within = f" ({LAST_ROUND})" if s.get("imp_rounds") else ""
         rows.append(("best acc", pct(s["best_test_acc"]) + within))

@@ -161,3 +161,42 @@ def test_weights_without_colour_carry_the_sign_and_the_title_says_which_glyph_is
     title = lines[0]
     assert "blue" not in title and "red" not in title, title
     assert "· pruned (0) · -/= negative · +/# positive (=/#: |w| > 0.5)" in title, title
+
+
+def test_a_warm_up_epochs_accuracy_is_its_own_not_the_pruned_models() -> None:
+    """After ECS's warm-up epoch (test 12.50%) the mask is applied (pruned model: 10.00%): the
+    strip shows 12.50% beside epoch 1, as `ecs run` prints it, and the Overview gives the
+    pruned model's as `pruned acc`; once the run ends, its summary's has the last word
+    (issue 30, item 11)."""
+    import io
+
+    from rich.console import Console
+
+    from ecs_core import events as ev
+    from ecs_core.config import RunConfig
+    from ecs_tui.runmodel import RunState
+    from ecs_tui.widgets.overview import facts
+    from ecs_tui.widgets.status import render_status
+
+    config = RunConfig(width=0.125, epochs=2, warmup_epochs=1).validate()
+    state = RunState()
+    state.ingest([
+        ev.RunStarted(run_dir="runs/x", config=config.to_dict(), device="cpu", params=1,
+                      train_size=10, test_size=5),
+        ev.StageStarted(stage="warmup", epochs=1),
+        ev.EpochEnd(stage="warmup", epoch=1, epochs=3, train_loss=2.0, train_acc=11.0,
+                    test_loss=2.2, test_acc=12.5, lr=0.1, seconds=1.0, img_per_s=9.0,
+                    density=1.0),
+        ev.StageFinished(stage="warmup", seconds=1.0),
+        ev.MaskApplied(test_acc=10.0, test_loss=2.3),
+    ])  # fmt: skip
+    snap = state.snapshot()
+    assert snap.test_acc == 12.5
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(render_status(snap))
+    assert "1/3 test 12.50%" in console.export_text()
+    rows = dict(facts(snap))
+    assert rows["test acc"] == "12.50%" and rows["pruned acc"] == "10.00%"
+    final = {"test_acc": 11.0}  # a stopped run is evaluated again at the stop
+    state.ingest([ev.RunFinished(status="stopped", test_acc=11.0, summary=final, seconds=2.0)])
+    assert state.snapshot().test_acc == 11.0
