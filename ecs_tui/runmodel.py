@@ -276,7 +276,10 @@ class RunState:
         self._points = [p for p in self._points if p.epoch <= kept]
         self._batch_losses = [b for b in self._batch_losses if b[0] <= kept]
         done = changes.get("stages_done", self._snap.stages_done)
-        return {**start, "stages_done": tuple(s for s in done if s in (ev.WARMUP, ev.PRUNE))}
+        # a stage the checkpoint is past stays done: training too once every epoch is in it
+        # (a resume in the quantize stage does not train again, nor says train finished)
+        past = (ev.WARMUP, ev.PRUNE, *((ev.TRAIN,) if kept >= start["epochs"] > 0 else ()))
+        return {**start, "stages_done": tuple(s for s in done if s in past)}
 
     def _add_batch_loss(self, x: float, loss: float) -> None:
         pts = self._batch_losses

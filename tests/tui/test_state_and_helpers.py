@@ -200,3 +200,42 @@ def test_a_warm_up_epochs_accuracy_is_its_own_not_the_pruned_models() -> None:
     final = {"test_acc": 11.0}  # a stopped run is evaluated again at the stop
     state.ingest([ev.RunFinished(status="stopped", test_acc=11.0, summary=final, seconds=2.0)])
     assert state.snapshot().test_acc == 11.0
+
+
+def test_a_resume_in_the_quantize_stage_keeps_train_done() -> None:
+    """A run stopped while quantizing and resumed from its last epoch's checkpoint: the
+    finished run's stage line still says train ✓ (it lost it; issue 30, item 12). One
+    resumed mid-training has train to do again."""
+    from ecs_core import events as ev
+    from ecs_core.config import RunConfig
+    from ecs_tui.runmodel import RunState
+    from ecs_tui.widgets.status import stage_line
+
+    config = RunConfig(width=0.125, epochs=2, warmup_epochs=0, method="snip").validate()
+    started = dict(run_dir="runs/x", config=config.to_dict(), device="cpu", params=1,
+                   train_size=10, test_size=5)  # fmt: skip
+
+    def epoch(n: int) -> ev.EpochEnd:
+        return ev.EpochEnd(stage="train", epoch=n, epochs=2, train_loss=2.0, train_acc=11.0,
+                           test_loss=2.2, test_acc=12.5, lr=0.1, seconds=1.0, img_per_s=9.0,
+                           density=0.1)  # fmt: skip
+
+    first = [
+        ev.RunStarted(**started), ev.StageStarted(stage="prune"),
+        ev.StageFinished(stage="prune", seconds=0.1), ev.StageStarted(stage="train", epochs=2),
+        epoch(1), epoch(2), ev.StageFinished(stage="train", seconds=2.0),
+        ev.StageStarted(stage="quantize"),
+        ev.RunFinished(status="stopped", test_acc=12.5, summary={}, seconds=3.0),
+    ]  # fmt: skip
+    state = RunState()
+    state.ingest([
+        *first, ev.RunStarted(**started, resumed_from_epoch=2), ev.StageStarted(stage="quantize"),
+        ev.StageFinished(stage="quantize", seconds=1.0),
+        ev.RunFinished(status="finished", test_acc=12.5, summary={}, seconds=1.0),
+    ])  # fmt: skip
+    snap = state.snapshot()
+    assert snap.stages_done == ("prune", "train", "quantize")
+    assert "train ✓" in stage_line(snap).plain
+    mid = RunState()
+    mid.ingest([*first[:5], ev.RunStarted(**started, resumed_from_epoch=1)])
+    assert mid.snapshot().stages_done == ("prune",)
