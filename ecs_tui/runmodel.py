@@ -70,6 +70,10 @@ class Snapshot:
     img_per_s: float | None = None
     elapsed: float = 0.0
     """Seconds into the current epoch, as the last batch_progress event said."""
+    rate_from: tuple[int, float] = (0, 0.0)
+    """(batch, elapsed) of the epoch's first batch_progress event: the ETA's rate is measured
+    from there, since the first batches of a run also pay for warming up (allocations, the
+    data pipeline, kernels), which made the first ETA about twice too long."""
     epoch_points: tuple[EpochPoint, ...] = ()
     batch_losses: tuple[tuple[float, float], ...] = ()
     """(fractional epoch, running loss) pairs, thinned to at most MAX_BATCH_POINTS."""
@@ -118,7 +122,10 @@ class Snapshot:
         """Seconds left in the run, from event timings only (no wall clock: stable, testable)."""
         if not self.active or self.batch <= 0 or self.batches <= 0:
             return None
-        per_batch = self.elapsed / self.batch
+        first_batch, first_elapsed = self.rate_from
+        if self.batch <= first_batch:
+            return None  # one point: no rate yet
+        per_batch = (self.elapsed - first_elapsed) / (self.batch - first_batch)
         left = per_batch * (self.batches - self.batch)
         # the current stage's measured rate: a dense warm-up epoch is slower than a sparse one
         done = [p.seconds for p in self.epoch_points if p.stage == self.stage][-3:]
@@ -237,7 +244,12 @@ class RunState:
                 self._add_batch_loss(
                     event.epoch - 1 + event.batch / max(1, event.batches), event.loss
                 )
+                epoch = changes.get("epoch", self._snap.epoch)
+                batch = changes.get("batch", self._snap.batch)
+                first = event.epoch - 1 != epoch or not 0 < batch < event.batch  # a new epoch
+                rate_from = changes.get("rate_from", self._snap.rate_from)
                 return dict(
+                    rate_from=(event.batch, event.elapsed) if first else rate_from,
                     stage=event.stage, epoch=event.epoch - 1, epochs=event.epochs,
                     batch=event.batch, batches=event.batches, loss=event.loss,
                     img_per_s=event.img_per_s, elapsed=event.elapsed,

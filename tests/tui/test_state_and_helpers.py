@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from ecs_core import events as ev
 from ecs_tui.plots import density_text, near_collapse
 from ecs_tui.runmodel import RunState
@@ -239,3 +241,30 @@ def test_a_resume_in_the_quantize_stage_keeps_train_done() -> None:
     mid = RunState()
     mid.ingest([*first[:5], ev.RunStarted(**started, resumed_from_epoch=1)])
     assert mid.snapshot().stages_done == ("prune",)
+
+
+def test_the_eta_leaves_out_the_first_batch_of_an_epoch() -> None:
+    """The first batch of a run pays for warming up (3 s here, then 0.5 s a batch): the ETA's
+    rate is measured from the epoch's first reported batch, so it says 2.5 s at batch 3 of 8
+    (it said 6.7 s, and 21 s at batch 1; issue 30, item 13), and nothing at one point."""
+    from ecs_core import events as ev
+    from ecs_core.config import RunConfig
+    from ecs_tui.runmodel import RunState
+
+    config = RunConfig(width=0.125, epochs=1, warmup_epochs=0, method="snip").validate()
+    state = RunState()
+    state.ingest([ev.RunStarted(run_dir="runs/x", config=config.to_dict(), device="cpu",
+                                params=1, train_size=10, test_size=5)])  # fmt: skip
+
+    def batch(n: int, elapsed: float, epoch: int = 1) -> ev.BatchProgress:
+        return ev.BatchProgress(stage="train", epoch=epoch, epochs=2, batch=n, batches=8,
+                                loss=1.0, img_per_s=1.0, elapsed=elapsed)  # fmt: skip
+
+    state.ingest([batch(1, 3.0)])
+    assert state.snapshot().eta() is None
+    state.ingest([batch(2, 3.5), batch(3, 4.0)])
+    assert state.snapshot().eta() == pytest.approx(0.5 * 5 + 0.5 * 8)  # this epoch, the next
+    state.ingest([ev.EpochEnd(stage="train", epoch=1, epochs=2, train_loss=1.0, train_acc=1.0,
+                              test_loss=1.0, test_acc=1.0, lr=0.1, seconds=7.0, img_per_s=1.0,
+                              density=0.1), batch(1, 0.4, epoch=2)])  # fmt: skip
+    assert state.snapshot().rate_from == (1, 0.4) and state.snapshot().eta() is None
