@@ -126,9 +126,13 @@ class RunActions(RunFollowing):
             line = last_line(done.stdout) or f"exported {path.name}"
             self.call_from_thread(self.notify, line, title="exported", timeout=8)
         else:
-            why = last_line(done.stderr) or f"ecs export exited with {done.returncode}"
-            self.call_from_thread(self.notify, why, title="export failed", severity="error",
+            line = last_line(done.stderr) or f"ecs export exited with {done.returncode}"
+            self.call_from_thread(self.notify, line, title="export failed", severity="error",
                                   timeout=10)  # fmt: skip
+        # the toast goes in seconds: the Log tab keeps what was done and what it said
+        said = "exported" if done.returncode == 0 else "export failed"
+        self.state.log(f"ecs export {path}: {said}: {line}")
+        self.call_from_thread(self.pull)
         self.call_from_thread(self.refresh_runs)
 
     # --- delete

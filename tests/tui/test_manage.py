@@ -168,7 +168,8 @@ async def test_delete_refuses_a_run_another_process_holds(
 
 @pytest.mark.asyncio
 async def test_export_writes_the_cli_file(folder: Path, tui: SimpleNamespace) -> None:
-    """e runs `ecs export DIR`: the run gets its model.ecsz and the toast says so."""
+    """e runs `ecs export DIR`: the run gets its model.ecsz, the toast says so and the Log tab
+    keeps it."""
     run = folder / tui.RUN_NAME
     app = EcsApp(runs=folder, config=tui.CONFIG)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
@@ -178,6 +179,9 @@ async def test_export_writes_the_cli_file(folder: Path, tui: SimpleNamespace) ->
                                           for n in app._notifications), timeout=120)  # fmt: skip
         assert any(n.title == "exported" and "wrote" in str(n.message)
                    for n in app._notifications), notes(app)  # fmt: skip
+        # the toast goes; the Log tab keeps a record (issue 30, item 17)
+        logged = [line for line in app.state.snapshot().log if line.startswith("ecs export")]
+        assert logged and f"{run}: exported: wrote" in logged[-1], logged
     assert (run / "model.ecsz").stat().st_size > 0
 
 
