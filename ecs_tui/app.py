@@ -34,7 +34,7 @@ from ecs_tui.screens.help import HelpScreen, help_rows
 from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
 from ecs_tui.widgets.machine import MachineLine, run_pid
-from ecs_tui.widgets.runs import RunsView
+from ecs_tui.widgets.runs import RunsView, short_name
 from ecs_tui.widgets.statsview import RunSource, StatsView
 from ecs_tui.widgets.status import LiveStatus, gpu_line
 from ecs_tui.widgets.views import WIDGETS
@@ -161,7 +161,7 @@ class EcsApp(RunActions):
         with self.batch_update():
             status.show(snap, self._machine(snap))
             self.query_one(f"#view-{name}").show(snap, self.source)  # type: ignore[attr-defined]
-            self.sub_title = _subtitle(snap, self._tail is not None)
+            self.sub_title = _subtitle(snap, self._tail is not None, self.size.width < WIDE)
 
     def _machine(self, snap: Any) -> str | None:
         """CPU, memory, GPU and wall time of the run's process, while it runs."""
@@ -391,12 +391,16 @@ class EcsApp(RunActions):
         yield from palette_commands(self, VIEWS)
 
 
-def _subtitle(snap: Any, watching: bool) -> str:
+def _subtitle(snap: Any, watching: bool, narrow: bool = False) -> str:
+    """`run-name · status`; narrow, the name without its time stamp (what `short_name` puts
+    before the space), so that the status still fits beside the title at 80 columns (the
+    Overview's run row has the whole name)."""
     if snap.run_name is None:
         if snap.starting:
             return "starting…"
         return "watching: waiting for events" if watching else "no run"
-    return f"{'watching ' if watching else ''}{snap.run_name} · {snap.status}"
+    name = short_name(snap.run_name).rpartition(" ")[2] if narrow else snap.run_name
+    return f"{'watching ' if watching else ''}{name} · {snap.status}"
 
 
 def run_app(

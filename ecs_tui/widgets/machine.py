@@ -61,7 +61,8 @@ class MachineLine:
         self._text: str | None = None
 
     def line(self, pid: int | None, started: float | None, cuda: bool) -> str | None:
-        """`cpu 187% · 1.2 GiB · GPU 87% 3.1/79.6 GiB · 4:05` for process `pid`."""
+        """`4:05 · cpu 187% · 1.2 GiB · GPU 87% 3.1/79.6 GiB` for process `pid` (the wall
+        time first: the status strip cuts what does not fit at its end)."""
         now = time.monotonic()
         if pid != self._pid:
             self._pid, self._last, self._at = pid, None, -1.0
@@ -69,6 +70,10 @@ class MachineLine:
             return self._text
         self._at = now
         parts = []
+        if started is not None:  # first: the strip cuts its end at 80 columns
+            from ecs_tui.fmt import hms
+
+            parts.append(hms(max(0.0, time.time() - started)))
         if pid is not None:
             cpu, rss = _cpu_seconds(pid), _rss_bytes(pid)
             if cpu is not None and self._last is not None and now > self._last[0]:
@@ -80,10 +85,6 @@ class MachineLine:
         gpu = _nvml_line() if cuda else None
         if gpu:
             parts.append(gpu)
-        if started is not None:
-            from ecs_tui.fmt import hms
-
-            parts.append(hms(max(0.0, time.time() - started)))
         self._text = " · ".join(parts) or None
         return self._text
 

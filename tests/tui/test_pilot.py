@@ -297,3 +297,22 @@ async def test_comma_and_full_stop_pick_the_previous_and_next_layer(
         assert rows[", ."] == "Quant, Kernels, Activations: previous / next layer"
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_at_80_columns_the_title_keeps_the_runs_status(tui: SimpleNamespace) -> None:
+    """The title's run name drops its time stamp below 120 columns, so `· running` is not
+    cut to `· runn…` (issue 30, item 14)."""
+    from tests.tui.svg_text import screen
+
+    events = tui.canned_events()
+    runner = tui.CannedRunner(events, pause_at=tui.mid_epoch(events))
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, runner.paused.is_set)
+        app.pull(force=True)
+        await pilot.pause()
+        rows, _ = screen(app.export_screenshot())
+        assert rows[0].rstrip().endswith("— vgg16-digits-ecs-d0.05-s0 · running"), rows[0]
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: not app.running)

@@ -268,3 +268,15 @@ def test_the_eta_leaves_out_the_first_batch_of_an_epoch() -> None:
                               test_loss=1.0, test_acc=1.0, lr=0.1, seconds=7.0, img_per_s=1.0,
                               density=0.1), batch(1, 0.4, epoch=2)])  # fmt: skip
     assert state.snapshot().rate_from == (1, 0.4) and state.snapshot().eta() is None
+
+
+def test_the_machine_line_puts_the_wall_time_first() -> None:
+    """The strip cuts its end at 80 columns: the run's wall time comes first (issue 30,
+    item 14)."""
+    import os
+    import time
+
+    from ecs_tui.widgets.machine import MachineLine
+
+    line = MachineLine().line(os.getpid(), time.time() - 65, cuda=False)
+    assert line is not None and line.startswith("1:05"), line
