@@ -11,7 +11,7 @@ from typing import Any
 
 from ecs_core.summary import size_ratio
 
-__all__ = ["hms", "pct", "size", "size_ratio"]
+__all__ = ["hms", "pct", "run_time", "size", "size_ratio"]
 
 
 def pct(value: Any, digits: int = 2, none: str = "-", sign: str = "%") -> str:
@@ -35,3 +35,14 @@ def hms(seconds: float) -> str:
     return (
         f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
     )
+
+
+def run_time(seconds: Any, img_per_s: Any) -> str | None:
+    """`0:21 wall · 1,044 img/s training (last epoch)`: a run's time and training speed (the
+    Overview and `ecs report`); None when neither is known."""
+    parts = []
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        parts.append(f"{hms(seconds)} wall")
+    if isinstance(img_per_s, int | float) and not isinstance(img_per_s, bool) and img_per_s > 0:
+        parts.append(f"{img_per_s:,.0f} img/s training (last epoch)")
+    return " · ".join(parts) or None

@@ -42,6 +42,7 @@ class EpochPoint:
     lr: float
     density: float
     seconds: float
+    img_per_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def _total_epochs(config: dict[str, Any]) -> int:
 def _epoch_point(e: ev.EpochEnd) -> EpochPoint:
     return EpochPoint(
         e.epoch, e.stage, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.lr, e.density,
-        e.seconds,
+        e.seconds, e.img_per_s,
     )  # fmt: skip
 
 

@@ -192,6 +192,12 @@ def speedup(latency: Any, kind: str, batch: str = "b64") -> float | None:
     return num(latency[f"{kind}_speedup"].get(batch))
 
 
+def training_speed(events: list[ev.Event]) -> float | None:
+    """Images per second of the last epoch that trained (None: no epoch ended)."""
+    ends = [e for e in events if isinstance(e, ev.EpochEnd) and num(e.img_per_s)]
+    return float(ends[-1].img_per_s) if ends else None
+
+
 def speed_lines(summary: dict[str, Any]) -> list[str]:
     """What a run says about its speed: MACs of the smaller model, measured latency."""
     lines = []

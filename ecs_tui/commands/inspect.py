@@ -231,7 +231,11 @@ def _report_parts(view: Any, sparsity: Any) -> list[Any]:
                 "budget", "epochs", "max_batches", "batch_size", "lr", "seed", "quantize",
                 "bits"):  # fmt: skip
         head.add_row(key, _setting(key, c.get(key, "weight" if key == "structure" else "?")))
-    parts: list[Any] = [head, *speed_lines(s)]
+    from ecs_core.stats.summary import training_speed
+    from ecs_tui.fmt import run_time
+
+    timed = run_time(s.get("seconds"), training_speed(view.events))
+    parts: list[Any] = [head, *([f"time {timed}"] if timed else []), *speed_lines(s)]
     if sparsity is not None:
         parts += _density_parts(view, sparsity)
     parts += _quant_parts(view)

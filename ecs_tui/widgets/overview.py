@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ecs_core.summary import LAST_ROUND
-from ecs_tui.fmt import pct, size, size_ratio
+from ecs_tui.fmt import pct, run_time, size, size_ratio
 from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.status import describe_config
 
@@ -43,6 +43,9 @@ def facts(snap: Snapshot) -> list[tuple[str, str]]:
         rows.append(("IMP rounds", "  ".join(_round(r) for r in s["imp_rounds"])))
     rows += _prune_rows(s)
     rows += _quant_rows(s)
+    if s.get("seconds") is not None and not snap.active:  # the run ended (a resumed one: later)
+        speed = snap.epoch_points[-1].img_per_s if snap.epoch_points else None
+        rows.append(("time", run_time(s["seconds"], speed) or "-"))
     rows += _speed_rows(s)
     return rows
 

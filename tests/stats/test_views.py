@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -86,6 +87,7 @@ def test_show_errors_are_one_line_exit_2(runner, tiny_run, tmp_path):
 def test_report_of_real_run(runner, tiny_run):
     res = runner.invoke(app, ["report", str(tiny_run)], env={"COLUMNS": "100"})
     assert res.exit_code == 0, res.output
+    assert re.search(r"time \d+:\d\d wall · [\d,]+ img/s training \(last epoch\)", res.stdout)
     for key in ("achieved density", "features.0.weight", "classifier.3.weight", "ECS overlap",
                 "test accuracy at each stage", "warm-up", "pruned + trained (P)"):  # fmt: skip
         assert key in res.stdout, key
@@ -175,12 +177,19 @@ def test_report_says_max_batches_and_each_imp_round(runner, make_fake_run, tmp_p
         {"round": 0, "density": 1.0, "epochs_done": 2, "test_acc": 33.61, "best_test_acc": 33.61},
         {"round": 1, "density": 0.2, "epochs_done": 4, "test_acc": 17.5, "best_test_acc": 17.5},
     ]
-    summary = {"test_acc": 17.5, "best_test_acc": 17.5, "imp_rounds": rounds, "rounds": 1}
+    summary = {
+        "test_acc": 17.5,
+        "best_test_acc": 17.5,
+        "imp_rounds": rounds,
+        "rounds": 1,
+        "seconds": 81.0,
+    }
     imp = make_fake_run(tmp_path, "imp", summary, method="imp", max_batches=4)
     res = runner.invoke(app, ["report", str(imp)], env={"COLUMNS": "100"})
     assert res.exit_code == 0, res.output
     cells = [line.replace("│", " ").split() for line in res.stdout.splitlines()]
     assert ["max_batches", "4"] in cells, res.stdout
+    assert "time 1:21 wall" in res.stdout  # item 6: the run's wall time
     assert "IMP rounds" in res.stdout and "best epoch, last round" in res.stdout
     assert ["0", "100.00%", "2", "33.61", "33.61"] in cells, res.stdout
     assert ["1", "20.00%", "4", "17.50", "17.50"] in cells

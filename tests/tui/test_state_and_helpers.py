@@ -280,3 +280,16 @@ def test_the_machine_line_puts_the_wall_time_first() -> None:
 
     line = MachineLine().line(os.getpid(), time.time() - 65, cuda=False)
     assert line is not None and line.startswith("1:05"), line
+
+
+def test_the_overview_shows_a_finished_runs_time_and_speed() -> None:
+    """Wall time and training img/s in the Overview once the run has ended (issue 30,
+    item 6); while it runs the strip has them."""
+    from ecs_tui.runmodel import EpochPoint, Snapshot
+    from ecs_tui.widgets.overview import facts
+
+    last = EpochPoint(2, "train", 1.0, 50.0, 1.1, 49.0, 0.1, 0.05, 7.0, img_per_s=1044.0)
+    summary = {"seconds": 81.0}
+    done = dict(facts(Snapshot(status="finished", summary=summary, epoch_points=(last,))))
+    assert done["time"] == "1:21 wall · 1,044 img/s training (last epoch)"
+    assert "time" not in dict(facts(Snapshot(status="running", summary={}, img_per_s=900.0)))
