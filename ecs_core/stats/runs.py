@@ -71,6 +71,8 @@ class RunInfo:
     distribution: str = "auto"
     """--distribution (auto in a run from before it); its `--distribution-from` in `source`."""
     source: str = ""
+    seconds: float | None = None
+    """The run's wall time, as its summary says once it ended (None: not yet)."""
 
     @property
     def method_tag(self) -> str:
@@ -141,6 +143,7 @@ def run_info(path: str | Path) -> RunInfo:
         recipe=_recipe(config),
         distribution=_text(config.get("distribution"), "auto"),
         source=_text(config.get("distribution_from"), ""),
+        seconds=num(s.seconds),
     )  # fmt: skip
 
 

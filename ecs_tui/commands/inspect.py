@@ -236,6 +236,7 @@ def _report_parts(view: Any, sparsity: Any) -> list[Any]:
 
     timed = run_time(s.get("seconds"), training_speed(view.events))
     parts: list[Any] = [head, *([f"time {timed}"] if timed else []), *speed_lines(s)]
+    parts += _onnx_lines(s.get("onnx"))
     if sparsity is not None:
         parts += _density_parts(view, sparsity)
     parts += _quant_parts(view)
@@ -247,6 +248,24 @@ def _report_parts(view: Any, sparsity: Any) -> list[Any]:
     parts.append(acc if acc.row_count else "no test accuracy recorded yet")
     parts += _round_parts(s.get("imp_rounds"))
     return parts
+
+
+def _onnx_lines(onnx: Any) -> list[str]:
+    """What `ecs export --format onnx` measured and recorded under the summary's `onnx`."""
+    if not isinstance(onnx, dict):
+        return []
+    out = []
+    for kind in ("fp32", "int8"):
+        r = onnx.get(kind)
+        keys = ("latency_ms", "latency_batch", "latency_threads", "test_acc", "bytes")
+        if isinstance(r, dict) and all(isinstance(r.get(k), int | float) for k in keys):
+            out.append(
+                f"ONNX {kind} (from {onnx.get('source', '?')}), onnxruntime: "
+                f"{r['latency_ms']:.1f} ms per batch of {r['latency_batch']} on "
+                f"{r['latency_threads']} thread, test accuracy {r['test_acc']:.2f}%, "
+                f"{r['bytes']:,} bytes"
+            )
+    return out
 
 
 def _setting(key: str, value: Any) -> str:

@@ -13,7 +13,7 @@ import typer
 from ecs_core.runfiles import DIED, UNREADABLE
 from ecs_tui.commands.exits import fail
 from ecs_tui.commands.inspect import Arg, Opt
-from ecs_tui.fmt import pct
+from ecs_tui.fmt import hms, pct
 
 
 def runs_command(
@@ -22,7 +22,7 @@ def runs_command(
         bool, Opt("--json", help="One JSON object per run on stdout, for scripts.")
     ] = False,
 ) -> None:
-    """List run directories: status, model, dataset, method, density, accuracy, path.
+    """List run directories: status, model, dataset, method, density, accuracy, time, path.
 
     On a terminal, a table; piped, one line per run (never wrapped). The path is the run's
     directory relative to FOLDER (--json gives the full path)."""
@@ -39,7 +39,7 @@ def runs_command(
     if not infos:
         typer.echo(f"no run directories under {folder}")
         return
-    header = ("status", "model", "dataset", "method", "density", "acc %", "P+Q %", "path")
+    header = ("status", "model", "dataset", "method", "density", "acc %", "P+Q %", "time", "path")
     rows = [_run_row(i, folder) for i in infos]
     title = f"{len(infos)} run{'s' if len(infos) != 1 else ''} under {folder}"
     if sys.stdout.isatty():
@@ -61,7 +61,9 @@ def runs_command(
 def _run_row(i: Any, folder: Path) -> tuple[str, ...]:
     model = f"{i.model} x{i.width:g}" if i.width else i.model
     acc, pq = (pct(v, none="", sign="") for v in (i.test_acc, i.pq_acc))
-    return (i.status, model, i.dataset, i.method_tag, _density(i), acc, pq, _rel(i.path, folder))
+    took = hms(i.seconds) if i.seconds is not None else ""  # wall time, once it ended
+    return (i.status, model, i.dataset, i.method_tag, _density(i), acc, pq, took,
+            _rel(i.path, folder))  # fmt: skip
 
 
 def _runs_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -74,7 +76,7 @@ def _runs_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]
         box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True,
     )  # fmt: skip
     for col in header:
-        right = col in ("density", "acc %", "P+Q %")
+        right = col in ("density", "acc %", "P+Q %", "time")
         fold = "fold" if col == "path" else "ellipsis"  # a path folds: it tells runs apart
         t.add_column(col, justify="right" if right else "left", overflow=fold, ratio=col == "path")
     for r in rows:

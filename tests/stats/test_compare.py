@@ -103,6 +103,7 @@ def test_runs_lists_every_run_with_status(runner, fake_runs):
     for word in ("finished", "stopped", "incomplete", "unreadable", "snip/s0", "95.00"):
         assert word in out
     assert " ecs-union " in out  # the method as run names spell it (RunConfig.method_tag)
+    assert out.splitlines()[1].split()[-2:] == ["time", "path"]  # issue 30, item 6
     lines = out.splitlines()  # piped: a title, a header, then one unwrapped line per run
     assert len(lines) == 12
     for path in find_runs([fake_runs]):
@@ -401,3 +402,11 @@ def test_the_threshold_help_says_the_default_the_command_uses():
     from ecs_tui.commands.inspect import THRESHOLD_HELP
 
     assert float(THRESHOLD_HELP) == THRESHOLD
+
+
+def test_runs_has_a_time_column(runner, make_fake_run, tmp_path):
+    """`ecs runs` says how long each ended run took (issue 30, item 6)."""
+    make_fake_run(tmp_path, "done", {"test_acc": 50.0, "seconds": 81.0}, method="snip")
+    res = runner.invoke(app, ["runs", str(tmp_path)])
+    header, row = res.stdout.splitlines()[1:3]
+    assert header.split()[-2:] == ["time", "path"] and row.split()[-2:] == ["1:21", "done"]

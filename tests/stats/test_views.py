@@ -183,13 +183,17 @@ def test_report_says_max_batches_and_each_imp_round(runner, make_fake_run, tmp_p
         "imp_rounds": rounds,
         "rounds": 1,
         "seconds": 81.0,
-    }
+        "onnx": {"source": "model", "fp32": {"latency_ms": 12.34, "latency_batch": 64,
+                 "latency_threads": 1, "test_acc": 17.5, "bytes": 940_000}},
+    }  # fmt: skip
     imp = make_fake_run(tmp_path, "imp", summary, method="imp", max_batches=4)
     res = runner.invoke(app, ["report", str(imp)], env={"COLUMNS": "100"})
     assert res.exit_code == 0, res.output
     cells = [line.replace("│", " ").split() for line in res.stdout.splitlines()]
     assert ["max_batches", "4"] in cells, res.stdout
-    assert "time 1:21 wall" in res.stdout  # item 6: the run's wall time
+    assert "time 1:21 wall" in res.stdout  # item 6: the run's wall time, the ONNX latency
+    said = " ".join(res.stdout.split())
+    assert "ONNX fp32 (from model), onnxruntime: 12.3 ms per batch of 64 on 1 thread" in said
     assert "IMP rounds" in res.stdout and "best epoch, last round" in res.stdout
     assert ["0", "100.00%", "2", "33.61", "33.61"] in cells, res.stdout
     assert ["1", "20.00%", "4", "17.50", "17.50"] in cells
