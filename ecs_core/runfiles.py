@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -66,6 +67,8 @@ def status(word: str) -> Status:
 
 RUNNING_WITHIN_S = 120.0
 EVENTS = "events.jsonl"
+STOP_EVERY = 4096
+"""Lines parsed between two looks at `read_event_log`'s stop."""
 
 
 class EventLog(NamedTuple):
@@ -76,13 +79,17 @@ class EventLog(NamedTuple):
     """Older lines were left out (`safeio.MAX_EVENT_BYTES` / `MAX_EVENT_LINES`)."""
 
 
-def read_event_log(run_dir: str | Path, offset: int = 0) -> EventLog:
+def read_event_log(
+    run_dir: str | Path, offset: int = 0, stop: Callable[[], bool] | None = None
+) -> EventLog:
     """The events written to `run_dir`'s events.jsonl from byte `offset` on: at most its last
     `safeio.MAX_EVENT_LINES` lines and `MAX_EVENT_BYTES` bytes (`tail_only` says so).
 
     A half-written last line (the run is still writing it) is left for the next call; a line
     that does not parse (damaged, bad UTF-8, an unknown event) is skipped. No file: nothing;
-    one that is not a regular file: `safeio.FileRefused`.
+    one that is not a regular file: `safeio.FileRefused`. `stop` (asked every `STOP_EVERY`
+    lines) ends the parse early, for a reader that is told to quit: what it returns then is
+    partial.
     """
     from ecs_core.events import from_dict
 
@@ -91,7 +98,9 @@ def read_event_log(run_dir: str | Path, offset: int = 0) -> EventLog:
     except FileNotFoundError:
         return EventLog([], offset, False)
     out = []
-    for line in lines:
+    for i, line in enumerate(lines):
+        if stop is not None and i % STOP_EVERY == 0 and stop():
+            break
         try:
             out.append(from_dict(json.loads(line.decode("utf-8"))))
         except (TypeError, ValueError, RecursionError):  # JSON and UTF-8 errors too
@@ -99,11 +108,13 @@ def read_event_log(run_dir: str | Path, offset: int = 0) -> EventLog:
     return EventLog(out, end, tail_only)
 
 
-def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[Any], int]:
+def read_events(
+    run_dir: str | Path, offset: int = 0, stop: Callable[[], bool] | None = None
+) -> tuple[list[Any], int]:
     """`read_event_log`'s (events, offset) (for the app's tail: the next call starts at the
     offset); a file that is not a regular file reads as none."""
     try:
-        log = read_event_log(run_dir, offset)
+        log = read_event_log(run_dir, offset, stop)
     except safeio.FileRefused:
         return [], offset
     return log.events, log.offset

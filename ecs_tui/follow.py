@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from textual import work
 from textual.app import App
+from textual.worker import get_current_worker
 
-from ecs_core.runfiles import DIED, INCOMPLETE, RUNNING
+from ecs_core.runfiles import DIED, INCOMPLETE, RUNNING, read_events
 from ecs_tui.runmodel import EventTail, RunState
 from ecs_tui.widgets.configure import ConfigurePane
 
 WATCH_POLL_S = 0.5
+INGEST_SLICE = 2000
+"""Events folded at a time while an opened run is read (the state's lock is free between)."""
 WIDE = 120
 """Columns from which the configure pane sits beside the views instead of replacing them."""
 
@@ -39,18 +43,38 @@ class RunFollowing(App[None]):
         self._tail: EventTail | None = None
         """The tail of a watched run's events.jsonl (None: not watching)."""
 
-    def show_run(self, path: Path | None, follow: bool = False) -> None:
+    def show_run(self, path: Path | None, follow: bool = False, read: bool = True) -> None:
         """Put `path` on screen (None: no run): its events so far, or with `follow` none yet
-        (the watch timer reads them). The one place that sets or clears the run on screen."""
+        (the watch timer reads them), or with `read=False` none yet (`open_run` reads them in a
+        thread). The one place that sets or clears the run on screen."""
         self.run_path = None if path is None else Path(path)
         self._tail = EventTail(path) if follow and path is not None else None
         self.state.reset()
-        if path is not None and not follow:
+        if path is not None and not follow and read:
             self.state.ingest(EventTail(path).poll())
 
     def open_run(self, path: Path) -> None:
-        """Show a finished (or stopped, or failed) run directory."""
-        self.show_run(path)
+        """Show a finished (or stopped, or failed) run directory. Its events are read and
+        folded in a thread, a slice at a time: a long events.jsonl never holds up the app, and
+        `q` answers while it is read (the reader stops at its next look)."""
+        self.show_run(Path(path), read=False)
+        self._read_run(Path(path))
+
+    @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)
+    def _read_run(self, path: Path) -> None:
+        worker = get_current_worker()
+        events, _ = read_events(path, 0, stop=lambda: worker.is_cancelled)
+        for start in range(0, len(events), INGEST_SLICE):  # the UI draws between slices
+            if worker.is_cancelled or self.run_path != path:
+                return
+            self.state.ingest(events[start : start + INGEST_SLICE])
+        if not worker.is_cancelled:
+            self.call_from_thread(self._opened, path)
+
+    def _opened(self, path: Path) -> None:
+        """The opened run's events are in `state`: say how it ended, fill the form, draw."""
+        if self.run_path != path:
+            return  # another run was put on screen while this one was read
         snap = self.state.snapshot()
         if snap.run_dir is None:
             self.state.log(f"{path.name}: no events recorded (the run failed before starting?)")
