@@ -78,7 +78,7 @@ def epochs(ctx: Context, until: int, stop: StopFlag | None, name: str) -> Iterat
             seconds=seconds, img_per_s=(step.seen if step else 0) / max(1e-9, seconds),
             density=ctx.summary.get("density", 1.0), round=st.round,
         )  # fmt: skip
-        if epoch % cfg.checkpoint_every == 0 or (epoch == until and name == "train"):
+        if epoch % cfg.checkpoint_every == 0 or (epoch == until and name == ev.TRAIN):
             path = ctx.save_checkpoint(best=best)
             yield ev.CheckpointSaved(path=str(path), epoch=epoch, best=best)
         if stop is not None and stop.is_set():

@@ -22,6 +22,7 @@ from typing import Any
 
 from ecs_core import events as ev
 from ecs_core.config import SWEEP_AXIS_TYPES as AXIS_TYPES
+from ecs_core.runfiles import FINISHED, NEW, RUNNING
 from ecs_core.runlock import running_pid
 from ecs_core.store import RunInUse
 from ecs_core.sweep.cells import (
@@ -86,16 +87,16 @@ def _run_sequential(cells: list[Cell], stop: Any, report: Report) -> None:
     total = len(cells)
     for index, cell in enumerate(cells, start=1):
         status = cell_status(cell.path)
-        if status == "finished":
+        if status == FINISHED.word:
             report(CellUpdate(index, total, cell, "skipped", status=status))
             continue
         if stop is not None and stop.is_set():
             return
-        if status == "running":  # another sweep (or `ecs run`) is on it: leave it to that one
+        if status == RUNNING.word:  # another sweep (or `ecs run`) is on it: leave it to that one
             error = busy(running_pid(cell.path))
             report(CellUpdate(index, total, cell, "done", status="busy", error=error))
             continue
-        report(CellUpdate(index, total, cell, "started" if status == "new" else "resumed"))
+        report(CellUpdate(index, total, cell, "started" if status == NEW.word else "resumed"))
         final, error = None, None
         try:
             for event in run_cell(cell, stop):

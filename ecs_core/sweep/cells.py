@@ -9,7 +9,7 @@ from typing import Any
 
 from ecs_core import events as ev
 from ecs_core.config import ConfigError, RunConfig
-from ecs_core.runfiles import run_state
+from ecs_core.runfiles import FINISHED, NEW, RUNNING, run_state
 from ecs_core.runlock import running_pid
 from ecs_core.store import RunInUse, RunStore, StoreError
 
@@ -78,11 +78,11 @@ def open_run_dir(path: str | Path, config: RunConfig) -> tuple[RunStore, bool] |
     path = Path(path)
     check_run_dir(path, config)
     status = cell_status(path)
-    if status == "finished":
+    if status == FINISHED.word:
         return None
-    if status == "running":
+    if status == RUNNING.word:
         raise RunInUse(path, running_pid(path))
-    if status != "new":
+    if status != NEW.word:
         return RunStore(path), True
     try:
         path.mkdir(parents=True, exist_ok=True)

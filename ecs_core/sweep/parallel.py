@@ -19,6 +19,7 @@ from typing import Any
 
 from ecs_core import events as ev
 from ecs_core import trust
+from ecs_core.runfiles import FINISHED
 from ecs_core.store import RunInUse, RunStore
 from ecs_core.sweep.cells import Cell, CellUpdate, Report, busy, cell_status, open_run_dir
 
@@ -53,8 +54,8 @@ def run_parallel(cells: list[Cell], slots: list[dict[str, str]], stop: Any, repo
             report(update)
 
     for index, cell in enumerate(cells, start=1):
-        if cell_status(cell.path) == "finished":
-            tell(CellUpdate(index, len(cells), cell, "skipped", status="finished"))
+        if cell_status(cell.path) == FINISHED.word:
+            tell(CellUpdate(index, len(cells), cell, "skipped", status=FINISHED.word))
         else:
             waiting.append((index, cell))
 
@@ -103,7 +104,7 @@ def _run_in_worker(
     """Run one cell as `python -m ecs_core.sweep.parallel DIR` in one slot, relaying its events."""
     opened = open_run_dir(cell.path, cell.config)  # writes config.json for a new cell
     if opened is None:
-        tell(CellUpdate(index, total, cell, "skipped", status="finished"))
+        tell(CellUpdate(index, total, cell, "skipped", status=FINISHED.word))
         return
     tell(CellUpdate(index, total, cell, "resumed" if opened[1] else "started"))
     env = {**os.environ, **trust.child_env(), **env}  # the models the user typed or trusts
