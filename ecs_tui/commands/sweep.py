@@ -21,6 +21,7 @@ import typer
 from ecs_core.config import SWEEP_AXES as AXES
 from ecs_core.config import SWEEP_AXIS_TYPES as AXIS_TYPES
 from ecs_core.config import ConfigError, RunConfig
+from ecs_tui.commands import slurm as sl
 from ecs_tui.commands.argv import config_to_args
 from ecs_tui.commands.exits import fail
 from ecs_tui.commands.run import build_config, check_tensorboard
@@ -99,6 +100,19 @@ def sweep_command(
             show_default=False,
         ),
     ] = False,
+    slurm: sl.Slurm = False,
+    partition: sl.Partition = None,
+    time: sl.Time = None,
+    gpus_per_cell: sl.GpusPerCell = 0,
+    cpus_per_cell: sl.CpusPerCell = 1,
+    mem: sl.Mem = None,
+    max_parallel: sl.MaxParallel = None,
+    account: sl.Account = None,
+    qos: sl.Qos = None,
+    sbatch: sl.Sbatch = None,
+    nproc: sl.Nproc = 1,
+    status: sl.Status = False,
+    cancel: sl.Cancel = False,
 ) -> None:
     """Run one experiment per cell of a grid; skip finished cells, resume interrupted ones.
 
@@ -112,14 +126,26 @@ def sweep_command(
 
     axes = dict(models=models, datasets=datasets, methods=methods, densities=densities)
     axes.update(ablations=ablations, seeds=seeds)
-    try:
-        run_kw, typed = _run_options(ctx)
-        name, blocks, base, keep, jobs = _resolve(axes, grid, name, jobs, run_kw, typed)
-        cells = make_cells(blocks, base, base.runs_dir, name, keep=keep)
-        _trust_models(cells, models, grid)
-    except (ConfigError, SweepError) as exc:
-        raise fail(str(exc)) from None
+    folder = sl.take_folder(ctx) if status or cancel else None
+    if folder is None:
+        try:
+            run_kw, typed = _run_options(ctx)
+            name, blocks, base, keep, jobs = _resolve(axes, grid, name, jobs, run_kw, typed)
+            cells = make_cells(blocks, base, base.runs_dir, name, keep=keep)
+            _trust_models(cells, models, grid)
+        except (ConfigError, SweepError) as exc:
+            raise fail(str(exc)) from None
+        folder = cells[0].path.parent
+    if status or cancel:
+        raise typer.Exit(sl.cancel_tasks(folder) if cancel else sl.show_status(folder))
+    if nproc != 1 and not slurm:
+        raise fail("ecs sweep takes --nproc only with --slurm (a cell per node's GPUs)")
     check_tensorboard(base)
+    if slurm:
+        kw = dict(partition=partition, time=time, gpus_per_cell=gpus_per_cell, mem=mem)
+        kw.update(cpus_per_cell=cpus_per_cell, max_parallel=max_parallel, account=account)
+        raise typer.Exit(sl.submit_cells(cells, name, {**kw, "qos": qos, "sbatch": sbatch,
+                                                       "nproc": nproc}))  # fmt: skip
     if print_commands:
         for cell in cells:
             typer.echo(shlex.join(["ecs", "run", *config_to_args(cell.config),
