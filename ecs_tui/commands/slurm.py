@@ -1,7 +1,7 @@
 """`ecs sweep --slurm` (submit the cells left as one job array), `--status` and `--cancel`.
 
 The options are declared here and listed in `ecs sweep`'s signature under a "Slurm" panel;
-the work is `ecs_core.sweep.slurm`. Each task runs `python -m ecs_tui.cli run ... --run-dir
+the work is `ecs_core.slurm`. Each task runs `python -m ecs_tui.cli run ... --run-dir
 DIR` with the interpreter that submitted it (`config_to_args`: the one config -> argv).
 """
 
@@ -57,7 +57,7 @@ def submit_cells(cells: list, name: str, kw: dict[str, Any]) -> int:
     """Submit the sweep's cells that are left; print the job and how to watch it."""
     from ecs_core.store import StoreError
     from ecs_core.sweep import SweepError, check_run_dir
-    from ecs_core.sweep.slurm import SbatchOptions, SlurmError, submit
+    from ecs_core.slurm import SbatchOptions, SlurmError, submit
 
     for key in ("cpus_per_cell", "gpus_per_cell", "max_parallel", "nproc"):
         low = 0 if key == "gpus_per_cell" else 1
@@ -98,7 +98,7 @@ def submit_cells(cells: list, name: str, kw: dict[str, Any]) -> int:
 def show_status(root: Path) -> int:
     """Every cell: its state with its Slurm task, its accuracy; then a count per state."""
     from ecs_core.stats import StatsError, find_runs, run_info
-    from ecs_core.sweep.slurm import SlurmError, cell_state, cell_tasks, read_jobs
+    from ecs_core.slurm import SlurmError, cell_state, cell_tasks, read_jobs
 
     if not root.is_dir():
         raise fail(f"{root} is not a folder; give the sweep's directory, e.g. runs/demo")
@@ -134,7 +134,7 @@ def show_status(root: Path) -> int:
 
 
 def cancel_tasks(root: Path) -> int:
-    from ecs_core.sweep.slurm import SlurmError, cancel
+    from ecs_core.slurm import SlurmError, cancel
 
     try:
         ids = cancel(root)

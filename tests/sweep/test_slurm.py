@@ -1,0 +1,249 @@
+"""`ecs sweep --slurm` against a real single-node Slurm cluster (bench/slurm_cluster.py).
+
+The cluster starts once for the session (root, Debian's slurm-wlm and munge; `.ci/run` installs
+them) and the tests are skipped, with the reason, where it cannot start. Every cell is a tiny
+run (1/8-width VGG16 on digits, a few batches), and each task gets one core
+(OMP_NUM_THREADS=1), so the local reference runs with one thread too.
+
+A requeued task waits for Slurm's requeue delay (its BeginTime, 2 minutes after the requeue);
+the tests move that begin time to now (`scontrol update StartTime=now`), as an admin can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bench.slurm_cluster import Cluster, Unavailable
+from ecs_core.runfiles import run_state
+from ecs_core.runlock import running_pid
+from ecs_core.slurm import cell_tasks, read_jobs
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--dataset", "digits", "--width", "0.125", "--batch-size", "32", "--no-quantize",
+        "--device", "cpu"]  # fmt: skip
+SIX = [*TINY, "--methods", "snip,ecs,random", "--seeds", "0,1", "--epochs", "1",
+       "--max-batches", "2"]  # fmt: skip
+LONG = [*TINY, "--method", "snip", "--epochs", "3", "--max-batches", "8", "--step-size", "2"]
+"""One cell long enough to be interrupted after its first epoch."""
+KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
+WAIT_S = 300.0
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A running single-node cluster; its SLURM_CONF is in this process's environment."""
+    try:
+        started = Cluster(tmp_path_factory.mktemp("slurm")).start()
+    except Unavailable as exc:
+        pytest.skip(f"no Slurm cluster: {exc}")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(started.conf)
+    yield started
+    started.stop()
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+
+
+def ecs(*args: str, threads: bool = False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "ecs_tui.cli", *args], capture_output=True,
+                          text=True, timeout=WAIT_S, env=env)  # fmt: skip
+
+
+def slurm(*argv: str) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def submit(root: Path, name: str, args: list[str]) -> subprocess.CompletedProcess:
+    done = ecs("sweep", *args, "--runs-dir", str(root), "--name", name, "--slurm")
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def cells(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if (p / "config.json").is_file())
+
+
+def wait_for(what: str, sweep: Path, ready: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.5)
+    logs = "\n".join(p.read_text()[-2000:] for p in (sweep / "slurm" / "logs").glob("*.out"))
+    pytest.fail(f"waited {WAIT_S:.0f} s for {what}; task logs:\n{logs}")
+
+
+def finished(sweep: Path, n: int) -> None:
+    """Wait until the sweep's n cells have finished and no task of it is left in the queue."""
+    wait_for(f"{n} finished cells", sweep, lambda: len(cells(sweep)) == n and all(
+        run_state(c) == "finished" for c in cells(sweep)) and not queued(sweep))  # fmt: skip
+
+
+def queued(sweep: Path) -> list[str]:
+    return sorted(t.id for t in cell_tasks(sweep, ended=False).values() if t.active)
+
+
+def events(cell: Path) -> list[dict]:
+    return [json.loads(line) for line in (cell / "events.jsonl").read_text().splitlines()]
+
+
+def summary(cell: Path) -> dict:
+    return json.loads((cell / "summary.json").read_text())
+
+
+def same(a: dict, b: dict) -> None:
+    for k in KEYS:
+        assert a[k] == pytest.approx(b[k], rel=1e-6, abs=1e-9), k
+
+
+def after_first_epoch(cell: Path) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return any(e["event"] == "epoch_end" for e in events(cell))
+        except (OSError, ValueError):
+            return False
+
+    return ready
+
+
+def only_task(sweep: Path) -> str:
+    (task,) = cell_tasks(sweep, ended=False).values()
+    return task.id
+
+
+def release_requeued(sweep: Path) -> None:
+    """Wait for the requeued task to be pending again, then let it start now."""
+    wait_for("the task to be requeued", sweep, lambda: any(
+        t.state == "PENDING" for t in cell_tasks(sweep, ended=False).values()))  # fmt: skip
+    slurm("scontrol", "update", f"JobId={only_task(sweep)}", "StartTime=now")
+
+
+@pytest.fixture(scope="module")
+def six(cluster, tmp_path_factory) -> Path:
+    """The 6-cell sweep, submitted once and finished."""
+    root = tmp_path_factory.mktemp("six")
+    done = submit(root, "six", SIX)
+    assert "submitted 6 cell(s) as job array" in done.stdout
+    finished(root / "six", 6)
+    return root / "six"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    """The LONG cell run locally, never interrupted (one thread, as a task has)."""
+    root = tmp_path_factory.mktemp("ref")
+    done = ecs("run", *LONG, "--runs-dir", str(root))
+    assert done.returncode == 0, done.stderr
+    (cell,) = [p for p in root.iterdir() if p.is_dir()]
+    return summary(cell)
+
+
+def test_six_cells_finish_with_the_results_of_the_same_sweep_run_locally(six, tmp_path):
+    local = ecs("sweep", *SIX, "--runs-dir", str(tmp_path), "--name", "six", "--gpus", "none")
+    assert local.returncode == 0, local.stderr
+    names = [c.name for c in cells(six)]
+    assert names == [c.name for c in cells(tmp_path / "six")] and len(names) == 6
+    for name in names:
+        same(summary(six / name), summary(tmp_path / "six" / name))
+    status = ecs("sweep", str(six), "--status")
+    assert status.returncode == 0, status.stderr
+    assert "6 cells: 6 finished" in status.stdout
+
+
+def test_resubmitting_a_finished_sweep_submits_nothing(six):
+    before = read_jobs(six)
+    again = ecs("sweep", *SIX, "--runs-dir", str(six.parent), "--name", "six", "--slurm")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to submit" in again.stdout and "6 finished" in again.stdout
+    assert read_jobs(six) == before
+
+
+@pytest.mark.parametrize("how", ["usr1-before-time-limit", "scontrol-requeue"])
+def test_a_task_requeued_mid_training_ends_with_the_metrics_of_an_uninterrupted_run(
+    cluster, tmp_path, reference, how
+):
+    submit(tmp_path, "rq", LONG)
+    sweep = tmp_path / "rq"
+    (cell,) = cells(sweep)
+    wait_for("the first epoch", sweep, after_first_epoch(cell))
+    task = only_task(sweep)
+    if how == "scontrol-requeue":  # SIGTERM to the run, then Slurm requeues the task
+        slurm("scontrol", "requeue", task)
+    else:  # what --signal=B:USR1@S sends before the time limit: the task requeues itself
+        slurm("scancel", "--batch", "--signal=USR1", task)
+    release_requeued(sweep)
+    finished(sweep, 1)
+    runs = [e.get("status") for e in events(cell) if e["event"] == "run_finished"]
+    assert runs == ["stopped", "finished"]
+    same(summary(cell), reference)
+
+
+def test_a_sigkilled_task_leaves_a_died_cell_that_the_next_submission_resumes(
+    cluster, tmp_path, reference
+):
+    submit(tmp_path, "kill", LONG)
+    sweep = tmp_path / "kill"
+    (cell,) = cells(sweep)
+    wait_for("the first epoch", sweep, after_first_epoch(cell))
+    os.kill(running_pid(cell), signal.SIGKILL)  # type: ignore[arg-type]
+    wait_for("the task to end", sweep, lambda: not queued(sweep))
+    assert run_state(cell) == "died"
+    status = ecs("sweep", str(sweep), "--status")
+    assert "died (failed" in status.stdout, status.stdout
+    again = submit(tmp_path, "kill", LONG)
+    assert "submitted 1 cell(s)" in again.stdout
+    finished(sweep, 1)
+    same(summary(cell), reference)
+
+
+def test_two_submissions_at_once_run_no_cell_twice(cluster, tmp_path):
+    args = [*SIX, "--methods", "snip", "--runs-dir", str(tmp_path), "--name", "twice", "--slurm"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    both = [subprocess.Popen([sys.executable, "-m", "ecs_tui.cli", "sweep", *args], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=WAIT_S) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outs
+    said = sorted("submitted 2 cell(s)" in out for out, _ in outs)
+    assert said == [False, True], outs  # one submitted both cells, the other nothing
+    sweep = tmp_path / "twice"
+    finished(sweep, 2)
+    recorded = [c for job in read_jobs(sweep) for c in job["cells"]]
+    assert sorted(recorded) == [c.name for c in cells(sweep)]
+    for cell in cells(sweep):
+        assert [e["event"] for e in events(cell)].count("run_started") == 1, cell.name
+
+
+def test_cancel_leaves_every_cell_resumable(cluster, tmp_path):
+    args = [*TINY, "--methods", "snip,random", "--epochs", "10", "--max-batches", "4"]
+    submit(tmp_path, "cancel", args)
+    sweep = tmp_path / "cancel"
+    wait_for("a first epoch", sweep, lambda: any(after_first_epoch(c)() for c in cells(sweep)))
+    done = ecs("sweep", str(sweep), "--cancel")
+    assert done.returncode == 0 and "cancelled 2 task(s)" in done.stdout, done.stderr
+    wait_for("the tasks to end", sweep, lambda: not queued(sweep))
+    states = {c.name: run_state(c) for c in cells(sweep)}
+    assert set(states.values()) <= {"stopped", "incomplete"}, states  # none died, none done
+    assert "stopped" in states.values(), states
+    status = ecs("sweep", str(sweep), "--status")
+    assert status.stdout.count("(cancelled") == 2, status.stdout
+    again = submit(tmp_path, "cancel", args)
+    assert "submitted 2 cell(s)" in again.stdout
+    finished(sweep, 2)
+    for cell in cells(sweep):
+        ends = [e.get("status") for e in events(cell) if e["event"] == "run_finished"]
+        assert ends[-1] == "finished" and "stopped" in ends or ends == ["finished"], ends
