@@ -29,6 +29,7 @@ SECTIONS = {
     "tui": "bench.tui_latency",
     "gpu": "bench.gpu",
     "channels": "bench.channels",
+    "slurm": "bench.slurm",
 }
 OPTIONAL = {"quant", "tui"}  # written alongside; skipped with a note when absent
 

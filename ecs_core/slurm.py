@@ -62,7 +62,8 @@ class SbatchOptions:
     partition: str | None = None
     time: str | None = None
     """Time limit per task, as sbatch takes it (e.g. 4:00:00, 1-0)."""
-    gpus_per_cell: int = 0
+    gpus_per_cell: int | None = None
+    """None: `nproc` GPUs when nproc > 1, else none (0: none even then, DDP on CPUs)."""
     cpus_per_cell: int = 1
     mem: str | None = None
     """Memory per task, as sbatch takes it (e.g. 16G)."""
@@ -82,7 +83,8 @@ class SbatchOptions:
                f"--output={logs}/%A_%a.out", "--open-mode=append", "--requeue",
                f"--signal=B:USR1@{REQUEUE_SIGNAL_S}", "--nodes=1", "--ntasks=1",
                f"--cpus-per-task={self.cpus_per_cell}"]  # fmt: skip
-        gpus = max(self.gpus_per_cell, self.nproc if self.nproc > 1 else 0)
+        gpus = self.gpus_per_cell
+        gpus = (self.nproc if self.nproc > 1 else 0) if gpus is None else gpus
         out += [f"--gres=gpu:{gpus}"] if gpus else []
         asked = {"partition": self.partition, "time": self.time, "mem": self.mem}
         asked.update(account=self.account, qos=self.qos)
@@ -147,7 +149,7 @@ finish() { wait "$pid"; exit $?; }
 trap requeue USR1
 trap finish TERM
 task=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}
-echo "$(date -u +%%FT%%TZ) $task (restart ${SLURM_RESTART_COUNT:-0}) on $(hostname): $cell" >&2
+echo "$(date -u +%%FT%%T.%%3NZ) $task (restart ${SLURM_RESTART_COUNT:-0}) on $(hostname): $cell" >&2
 "${cmd[@]}" &
 pid=$!
 wait "$pid"
@@ -253,10 +255,10 @@ def submit(sweep_dir: Path, cells: Sequence, commands: Sequence[list[str]], name
         return Submission(job, script, record["cells"], skipped)
 
 
-def _squeue(jobs: set[str]) -> dict[tuple[str, int], Task]:
+def _squeue(jobs: set[str], timeout: float) -> dict[tuple[str, int], Task]:
     """Every task of `jobs` that Slurm still queues or runs."""
     done = _call([_tool("squeue"), "--noheader", "--array", "--me",
-                  "--format=%F|%K|%T|%r"])  # fmt: skip
+                  "--format=%F|%K|%T|%r"], timeout)  # fmt: skip
     if done.returncode != 0:
         raise SlurmError(f"squeue failed: {' '.join(done.stderr.split())}")
     out = {}
@@ -267,7 +269,7 @@ def _squeue(jobs: set[str]) -> dict[tuple[str, int], Task]:
     return out
 
 
-def _ended(jobs: set[str]) -> dict[tuple[str, int], Task]:
+def _ended(jobs: set[str], timeout: float) -> dict[tuple[str, int], Task]:
     """How tasks that left the queue ended: sacct, or without accounting storage `scontrol show
     job` (which remembers a job for the cluster's MinJobAge, 300 s by default); else nothing."""
     out: dict[tuple[str, int], Task] = {}
@@ -275,7 +277,7 @@ def _ended(jobs: set[str]) -> dict[tuple[str, int], Task]:
     if sacct:
         ids = ",".join(sorted(jobs))
         done = _call([sacct, "--noheader", "--parsable2", "--allocations", f"--jobs={ids}",
-                      "--format=JobID,State,Reason"])  # fmt: skip
+                      "--format=JobID,State,Reason"], timeout)  # fmt: skip
         if done.returncode == 0:
             for line in done.stdout.splitlines():
                 jid, state, reason = (line.split("|") + ["", "", ""])[:3]
@@ -285,7 +287,7 @@ def _ended(jobs: set[str]) -> dict[tuple[str, int], Task]:
             return out
     scontrol = shutil.which("scontrol")
     for job in sorted(jobs) if scontrol else ():
-        done = _call([scontrol, "--oneliner", "show", "job", job])
+        done = _call([scontrol, "--oneliner", "show", "job", job], timeout)
         for line in done.stdout.splitlines() if done.returncode == 0 else ():
             f = dict(w.split("=", 1) for w in line.split() if "=" in w)
             if f.get("ArrayJobId") == job and f.get("ArrayTaskId", "").isdigit():
@@ -294,7 +296,9 @@ def _ended(jobs: set[str]) -> dict[tuple[str, int], Task]:
     return out
 
 
-def cell_tasks(sweep_dir: Path, ended: bool = True) -> dict[str, Task]:
+def cell_tasks(
+    sweep_dir: Path, ended: bool = True, timeout: float = QUERY_TIMEOUT_S
+) -> dict[str, Task]:
     """Each submitted cell's latest task, by cell name: queued or running (squeue), and with
     `ended` how it ended when sacct or scontrol still knows. {} for a sweep never submitted.
     Raises `SlurmError` when squeue fails or is slow."""
@@ -302,11 +306,11 @@ def cell_tasks(sweep_dir: Path, ended: bool = True) -> dict[str, Task]:
     if not records:
         return {}
     jobs = {str(r["job"]) for r in records}
-    tasks = _squeue(jobs)
+    tasks = _squeue(jobs, timeout)
     if ended:
         sizes = {str(r["job"]): len(r["cells"]) for r in records}
         queued = {j: sum(k[0] == j for k in tasks) for j in jobs}
-        for key, task in _ended({j for j in jobs if queued[j] < sizes[j]}).items():
+        for key, task in _ended({j for j in jobs if queued[j] < sizes[j]}, timeout).items():
             tasks.setdefault(key, task)
     out: dict[str, Task] = {}
     for record in records:  # later submissions win
@@ -342,3 +346,28 @@ def cancel(sweep_dir: Path) -> list[str]:
         if done.returncode != 0:
             raise SlurmError(f"scancel failed: {' '.join(done.stderr.split())}")
     return held
+
+
+def slurm_words(
+    runs: Sequence[tuple[str, str]], timeout: float = QUERY_TIMEOUT_S
+) -> tuple[dict[str, str], str | None]:
+    """For listings (`ecs runs`, the app): {run path: `cell_state`} for the runs, given as
+    (path, state), that are cells of a sweep submitted to Slurm, where Slurm adds something to
+    the run's own state; and a note when Slurm could not be asked (the states then are the
+    runs' own). Never raises; at most `timeout` seconds per sweep."""
+    sweeps: dict[Path, list[tuple[str, str]]] = {}
+    for path, state in runs:
+        parent = Path(path).parent
+        if (parent / FOLDER / JOBS).is_file():
+            sweeps.setdefault(parent, []).append((path, state))
+    words: dict[str, str] = {}
+    for sweep, members in sweeps.items():
+        try:
+            tasks = cell_tasks(sweep, timeout=timeout)
+        except SlurmError as exc:
+            return words, f"no Slurm states: {exc}"
+        for path, state in members:
+            word = cell_state(state, tasks.get(Path(path).name))
+            if word != state:
+                words[path] = word
+    return words, None

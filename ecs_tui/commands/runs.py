@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,15 +32,21 @@ def runs_command(
         infos = [run_info(p) for p in find_runs([folder])]
     except StatsError as exc:
         raise fail(str(exc)) from None
+    from ecs_core.slurm import slurm_words
+
+    slurm, note = slurm_words([(i.path, i.status) for i in infos])  # a sweep on Slurm
+    if note:
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         for i in infos:
-            typer.echo(json.dumps({**asdict(i), "pq_acc": i.pq_acc}))
+            extra = {"slurm": slurm[i.path]} if i.path in slurm else {}
+            typer.echo(json.dumps({**asdict(i), "pq_acc": i.pq_acc, **extra}))
         return
     if not infos:
         typer.echo(f"no run directories under {folder}")
         return
     header = ("status", "model", "dataset", "method", "density", "acc %", "P+Q %", "time", "path")
-    rows = [_run_row(i, folder) for i in infos]
+    rows = [_run_row(replace(i, status=slurm.get(i.path, i.status)), folder) for i in infos]
     title = f"{len(infos)} run{'s' if len(infos) != 1 else ''} under {folder}"
     if sys.stdout.isatty():
         _runs_table(title, header, rows)

@@ -27,7 +27,9 @@ Slurm = Annotated[bool, _opt("Submit the cells left as one Slurm job array; retu
                              "--slurm")]  # fmt: skip
 Partition = Annotated[str | None, _opt("Slurm partition.")]
 Time = Annotated[str | None, _opt("Time limit per cell, e.g. 4:00:00 (requeued near it).")]
-GpusPerCell = Annotated[int, _opt("GPUs per cell [default: --nproc when > 1, else 0].")]
+GpusPerCell = Annotated[
+    int | None, _opt("GPUs per cell [default: --nproc when > 1, else 0; 0: DDP on CPUs].")
+]
 CpusPerCell = Annotated[int, _opt("CPU cores per cell (its torch threads) [default: 1].")]
 Mem = Annotated[str | None, _opt("Memory per cell, e.g. 16G.")]
 MaxParallel = Annotated[int | None, _opt("At most this many cells at once (the array's %K).")]

@@ -103,7 +103,7 @@ def sweep_command(
     slurm: sl.Slurm = False,
     partition: sl.Partition = None,
     time: sl.Time = None,
-    gpus_per_cell: sl.GpusPerCell = 0,
+    gpus_per_cell: sl.GpusPerCell = None,
     cpus_per_cell: sl.CpusPerCell = 1,
     mem: sl.Mem = None,
     max_parallel: sl.MaxParallel = None,

@@ -35,6 +35,7 @@ WIDE_COLUMNS = ("", "status", "model", "method", "target", "kept", "test", "P+Q"
 NARROW_COLUMNS = ("", "status", "kept", "test", "P+Q", "run")
 """Below this many columns the name carries model, method and density itself."""
 NARROW_BELOW = 112
+SLURM_TIMEOUT_S = 5.0
 MARK = "●"
 COMPARE_KEYS = (
     "Runs tab: mark a run (the cursor moves down), compare the marked (curves, layers, table)"
@@ -179,6 +180,9 @@ class RunsView(Vertical):
         self.marked: set[str] = set()
         self._narrow: bool | None = None
         self._loading: Any = None
+        self.slurm: dict[str, str] = {}
+        """A sweep submitted to Slurm: run path -> its cell's words with its task's (squeue is
+        asked in the load worker, never on the UI thread, with a timeout)."""
         """The load in flight: a poll tick waits for it rather than cancelling it."""
 
     def compose(self) -> ComposeResult:
@@ -226,6 +230,7 @@ class RunsView(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
     def _load(self, runs_dir: Path, last: tuple | None, rows: tuple) -> None:
+        from ecs_core.slurm import slurm_words
         from ecs_core.stats.compare import compare_infos
         from ecs_core.stats.runs import find_runs, run_info
 
@@ -234,11 +239,13 @@ class RunsView(Vertical):
             return
         paths = find_runs([runs_dir])
         sig = signature(paths)
-        if sig == last and all(word != RUNNING.word for _, word in rows):
-            return  # nothing written, and no process that could have died since
+        if sig == last and all(word != RUNNING.word for _, word in rows) and not self.slurm:
+            return  # nothing written, no process that could have died since, no Slurm task
         infos = [run_info(p) for p in paths]
-        if sig == last and tuple((i.path, i.status) for i in infos) == rows:
+        slurm = slurm_words([(i.path, i.status) for i in infos], SLURM_TIMEOUT_S)[0]
+        if sig == last and tuple((i.path, i.status) for i in infos) == rows and slurm == self.slurm:
             return
+        self.slurm = slurm
         self.app.call_from_thread(self._draw, infos, compare_infos(infos), None, sig)
 
     def _draw(self, infos: list[Any], compare: Any, message: str | None, sig: tuple | None) -> None:
@@ -259,7 +266,7 @@ class RunsView(Vertical):
             cells = list(info_row(info, narrow))
             cells[0] = MARK if info.path in self.marked else ""
             if self.sweep:
-                cells[1] = cell_word(info)
+                cells[1] = self.slurm.get(info.path) or cell_word(info)
             table.add_row(*cells, key=info.path)
         if current is not None and current.path in {i.path for i in infos}:
             table.move_cursor(row=table.get_row_index(current.path))
