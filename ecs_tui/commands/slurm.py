@@ -57,9 +57,9 @@ def take_folder(ctx: typer.Context) -> Path | None:
 
 def submit_cells(cells: list, name: str, kw: dict[str, Any]) -> int:
     """Submit the sweep's cells that are left; print the job and how to watch it."""
+    from ecs_core.slurm import SbatchOptions, SlurmError, submit
     from ecs_core.store import StoreError
     from ecs_core.sweep import SweepError, check_run_dir
-    from ecs_core.slurm import SbatchOptions, SlurmError, submit
 
     for key in ("cpus_per_cell", "gpus_per_cell", "max_parallel", "nproc"):
         low = 0 if key == "gpus_per_cell" else 1
@@ -99,8 +99,8 @@ def submit_cells(cells: list, name: str, kw: dict[str, Any]) -> int:
 
 def show_status(root: Path) -> int:
     """Every cell: its state with its Slurm task, its accuracy; then a count per state."""
-    from ecs_core.stats import StatsError, find_runs, run_info
     from ecs_core.slurm import SlurmError, cell_state, cell_tasks, read_jobs
+    from ecs_core.stats import StatsError, find_runs, run_info
 
     if not root.is_dir():
         raise fail(f"{root} is not a folder; give the sweep's directory, e.g. runs/demo")
