@@ -232,11 +232,6 @@ def submit(sweep_dir: Path, cells: Sequence, commands: Sequence[list[str]], name
                 todo.append((cell, argv))
         if not todo:
             return Submission(None, None, [], skipped)
-        from ecs_core.sweep.cells import open_run_dir
-
-        for cell, _ in todo:  # config.json now: `ecs runs` lists a queued cell
-            if run_state(cell.path) == "new":
-                open_run_dir(cell.path, cell.config)
         folder = sweep_dir / FOLDER
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         number = len(list(folder.glob("submit-*.sbatch"))) + 1
@@ -252,7 +247,22 @@ def submit(sweep_dir: Path, cells: Sequence, commands: Sequence[list[str]], name
                   "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
         with open(folder / JOBS, "a") as f:
             f.write(json.dumps(record) + "\n")
+        _write_configs([cell for cell, _ in todo])
         return Submission(job, script, record["cells"], skipped)
+
+
+def _write_configs(cells: Sequence) -> None:
+    """config.json of each new cell, so that `ecs runs` lists it while it is queued (a task
+    that started meanwhile has written its own)."""
+    from ecs_core.store import StoreError
+    from ecs_core.sweep.cells import open_run_dir
+
+    for cell in cells:
+        if run_state(cell.path) == "new":
+            try:
+                open_run_dir(cell.path, cell.config)
+            except StoreError:
+                pass
 
 
 def _squeue(jobs: set[str], timeout: float) -> dict[tuple[str, int], Task]:

@@ -247,3 +247,31 @@ def test_cancel_leaves_every_cell_resumable(cluster, tmp_path):
     for cell in cells(sweep):
         ends = [e.get("status") for e in events(cell) if e["event"] == "run_finished"]
         assert ends[-1] == "finished" and "stopped" in ends or ends == ["finished"], ends
+
+
+def test_nproc_runs_the_cell_under_torchrun_in_one_task(cluster, tmp_path):
+    """--nproc 2 with --gpus-per-cell 0: DDP on two CPU processes (gloo) in one task; the GPU
+    request itself (--gres=gpu:N) is only checked in the script (no GPU here)."""
+    args = [*TINY, "--method", "snip", "--epochs", "1", "--max-batches", "2"]
+    submit(tmp_path, "ddp", [*args, "--nproc", "2", "--gpus-per-cell", "0", "--cpus-per-cell", "2"])
+    sweep = tmp_path / "ddp"
+    script = (sweep / "slurm" / "submit-1.sbatch").read_text()
+    assert "--nproc 2 --run-dir" in script and "--gres" not in script
+    finished(sweep, 1)
+    (cell,) = cells(sweep)
+    log = next((sweep / "slurm" / "logs").glob("*.out")).read_text()
+    assert "finished" in log and summary(cell)["epochs_done"] == 1
+    gpus = ecs("sweep", *args, "--runs-dir", str(tmp_path), "--name", "gpu", "--nproc", "4",
+               "--slurm", "--partition", "nonesuch")  # fmt: skip
+    assert gpus.returncode == 2 and "sbatch refused" in gpus.stderr, gpus.stderr
+    assert "--gres=gpu:4" in (tmp_path / "gpu" / "slurm" / "submit-1.sbatch").read_text()
+    assert not cells(tmp_path / "gpu")  # nothing submitted, nothing written but the script
+
+
+def test_bad_options_fail_in_one_line_before_submitting(cluster, tmp_path):
+    bad = ecs("sweep", *TINY, "--runs-dir", str(tmp_path), "--max-parallel", "0", "--slurm")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0, bad.stderr
+    assert "--max-parallel must be >= 1" in bad.stderr
+    local = ecs("sweep", *TINY, "--runs-dir", str(tmp_path), "--nproc", "2")
+    assert local.returncode == 2 and "only with --slurm" in local.stderr
+    assert not (tmp_path / "sweep" / "slurm").exists()
