@@ -31,6 +31,8 @@ SECTIONS = {
     "channels": "bench.channels",
     "slurm": "bench.slurm",
 }
+OWN = ("methods", "slurm")
+"""Sections written to RESULTS.md under their own heading, apart from the main table."""
 OPTIONAL = {"quant", "tui"}  # written alongside; skipped with a note when absent
 
 
@@ -121,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     if write:
         given = argv if argv is not None else sys.argv[1:]
         command = " ".join(["python -m bench", *given])
-        # bench.prune_methods has its own section (its full run takes long): running it alone
-        # (`--only methods --write`) leaves the main table as it was, and the other way round.
-        methods = [r for r in rows if r.get("section") == "methods"]
-        rest = [r for r in rows if r.get("section") != "methods"]
-        sections = {name: rs for name, rs in (("main", rest), ("methods", methods)) if rs}
+        # bench.prune_methods and bench.slurm have sections of their own (their full runs take
+        # long): running one alone (`--only methods --write`) leaves the main table as it was,
+        # and the other way round.
+        sections = {name: [r for r in rows if r.get("section") == name] for name in OWN}
+        sections["main"] = [r for r in rows if r.get("section") not in OWN]
+        sections = {name: rs for name, rs in sections.items() if rs}
         gpu_rows = [r for r in rows if r["what"].startswith("GPU epoch") and r["ours_s"]]
         if gpu_rows:
             sections["gpu"] = gpu_rows

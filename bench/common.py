@@ -161,6 +161,8 @@ TITLES = {
     "main": "Latest `make bench`",
     "methods": "SNIP, GraSP, SynFlow vs Synaptic-Flow (`python -m bench --only methods --write`)",
     "gpu": "GPU row (`python -m bench.gpu`)",
+    "slurm": "`ecs sweep --slurm` on a local single-node Slurm (`python -m bench --only slurm "
+    "--write`)",
 }
 TEMPLATE = """# Benchmark results
 
