@@ -275,3 +275,44 @@ def test_bad_options_fail_in_one_line_before_submitting(cluster, tmp_path):
     local = ecs("sweep", *TINY, "--runs-dir", str(tmp_path), "--nproc", "2")
     assert local.returncode == 2 and "only with --slurm" in local.stderr
     assert not (tmp_path / "sweep" / "slurm").exists()
+
+
+# --- without a cluster: the script and the words
+
+
+def test_the_script_asks_for_what_the_options_say_and_extra_lines_come_last(tmp_path):
+    from ecs_core.slurm import SbatchOptions, script_text
+
+    options = SbatchOptions(partition="gpu", time="4:00:00", cpus_per_cell=8, mem="16G",
+                            max_parallel=3, account="lab", qos="high", nproc=2,
+                            extra=("--constraint=a100", "--time=8:00:00"))  # fmt: skip
+    text = script_text("demo", [("a b", ["ecs", "run", "--run-dir", "x y"])], options, tmp_path)
+    lines = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("#SBATCH")]
+    for want in ("--array=0-0%3", "--partition=gpu", "--time=4:00:00", "--cpus-per-task=8",
+                 "--mem=16G", "--account=lab", "--qos=high", "--gres=gpu:2", "--requeue",
+                 "--signal=B:USR1@180", "--job-name=ecs-demo"):  # fmt: skip
+        assert want in lines, want
+    assert lines[-2:] == ["--constraint=a100", "--time=8:00:00"]  # the last --time wins
+    assert "cell='a b'; cmd=(ecs run --run-dir 'x y')" in text
+    assert "--gres" not in script_text("d", [("a", ["x"])], SbatchOptions(), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("state", "task", "words"),
+    [
+        ("incomplete", ("PENDING", "Priority"), "queued 7_2 (Priority)"),
+        ("stopped", ("PENDING", "BeginTime"), "queued 7_2 (BeginTime)"),
+        ("incomplete", ("RUNNING", "None"), "running 7_2"),
+        ("running", ("RUNNING", "None"), "running 7_2"),
+        ("finished", ("COMPLETED", "None"), "finished"),
+        ("finished", ("CANCELLED", "None"), "finished"),
+        ("stopped", ("CANCELLED", "None"), "stopped (cancelled 7_2)"),
+        ("died", ("FAILED", "NonZeroExitCode"), "died (failed 7_2: NonZeroExitCode)"),
+        ("stopped", ("TIMEOUT", "TimeLimit"), "stopped (timeout 7_2: TimeLimit)"),
+        ("died", None, "died"),
+    ],
+)
+def test_a_cell_says_its_run_state_with_what_slurm_adds(state, task, words):
+    from ecs_core.slurm import Task, cell_state
+
+    assert cell_state(state, Task("7", 2, *task) if task else None) == words
