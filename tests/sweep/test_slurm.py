@@ -316,3 +316,21 @@ def test_a_cell_says_its_run_state_with_what_slurm_adds(state, task, words):
     from ecs_core.slurm import Task, cell_state
 
     assert cell_state(state, Task("7", 2, *task) if task else None) == words
+
+
+def test_a_slow_squeue_gives_the_runs_own_states_and_a_note_after_the_timeout(
+    tmp_path, monkeypatch
+):
+    """What the app's Runs tab calls in its worker: it returns after `timeout`, never hangs."""
+    from ecs_core.slurm import FOLDER, JOBS, slurm_words
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\nsleep 30\n")
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    sweep = tmp_path / "sweep"
+    (sweep / FOLDER).mkdir(parents=True)
+    (sweep / FOLDER / JOBS).write_text(json.dumps({"job": "7", "cells": ["a"]}) + "\n")
+    words, note = slurm_words([(str(sweep / "a"), "stopped")], timeout=0.5)
+    assert words == {} and note == "no Slurm states: squeue did not answer in 0.5 s"
