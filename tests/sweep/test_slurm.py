@@ -33,8 +33,8 @@ TINY = ["--dataset", "digits", "--width", "0.125", "--batch-size", "32", "--no-q
         "--device", "cpu"]  # fmt: skip
 SIX = [*TINY, "--methods", "snip,ecs,random", "--seeds", "0,1", "--epochs", "1",
        "--max-batches", "2"]  # fmt: skip
-LONG = [*TINY, "--method", "snip", "--epochs", "3", "--max-batches", "8", "--step-size", "2"]
-"""One cell long enough to be interrupted after its first epoch."""
+LONG = [*TINY, "--method", "snip", "--epochs", "5", "--max-batches", "8", "--step-size", "2"]
+"""One cell long enough to be interrupted after its first epoch (4 epochs are left)."""
 KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
 WAIT_S = 300.0
 
