@@ -26,14 +26,13 @@ from bench.slurm_cluster import Cluster, Unavailable
 from ecs_core.runfiles import run_state
 from ecs_core.runlock import running_pid
 from ecs_core.slurm import cell_tasks, read_jobs
+from tests.tiny import tiny_args
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--dataset", "digits", "--width", "0.125", "--batch-size", "32", "--no-quantize",
-        "--device", "cpu"]  # fmt: skip
-SIX = [*TINY, "--methods", "snip,ecs,random", "--seeds", "0,1", "--epochs", "1",
-       "--max-batches", "2"]  # fmt: skip
-LONG = [*TINY, "--method", "snip", "--epochs", "5", "--max-batches", "8", "--step-size", "2"]
+TINY = ["--dataset", "digits", "--device", "cpu"]
+SIX = [*TINY, *tiny_args(max_batches=2), "--methods", "snip,ecs,random", "--seeds", "0,1"]
+LONG = [*TINY, *tiny_args(epochs=5, max_batches=8, step_size=2), "--method", "snip"]
 """One cell long enough to be interrupted after its first epoch (4 epochs are left)."""
 KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
 WAIT_S = 300.0
@@ -229,7 +228,7 @@ def test_two_submissions_at_once_run_no_cell_twice(cluster, tmp_path):
 
 
 def test_cancel_leaves_every_cell_resumable(cluster, tmp_path):
-    args = [*TINY, "--methods", "snip,random", "--epochs", "10", "--max-batches", "4"]
+    args = [*TINY, *tiny_args(epochs=10, max_batches=4), "--methods", "snip,random"]
     submit(tmp_path, "cancel", args)
     sweep = tmp_path / "cancel"
     wait_for("a first epoch", sweep, lambda: any(after_first_epoch(c)() for c in cells(sweep)))
@@ -252,7 +251,7 @@ def test_cancel_leaves_every_cell_resumable(cluster, tmp_path):
 def test_nproc_runs_the_cell_under_torchrun_in_one_task(cluster, tmp_path):
     """--nproc 2 with --gpus-per-cell 0: DDP on two CPU processes (gloo) in one task; the GPU
     request itself (--gres=gpu:N) is only checked in the script (no GPU here)."""
-    args = [*TINY, "--method", "snip", "--epochs", "1", "--max-batches", "2"]
+    args = [*TINY, *tiny_args(max_batches=2), "--method", "snip"]
     submit(tmp_path, "ddp", [*args, "--nproc", "2", "--gpus-per-cell", "0", "--cpus-per-cell", "2"])
     sweep = tmp_path / "ddp"
     script = (sweep / "slurm" / "submit-1.sbatch").read_text()
