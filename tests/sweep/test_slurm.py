@@ -333,3 +333,43 @@ def test_a_slow_squeue_gives_the_runs_own_states_and_a_note_after_the_timeout(
     (sweep / FOLDER / JOBS).write_text(json.dumps({"job": "7", "cells": ["a"]}) + "\n")
     words, note = slurm_words([(str(sweep / "a"), "stopped")], timeout=0.5)
     assert words == {} and note == "no Slurm states: squeue did not answer in 0.5 s"
+
+
+def fake_squeue(folder: Path, lines: str, monkeypatch) -> None:
+    """A `squeue` on PATH that prints `lines` (squeue's --format=%F|%K|%T|%r rows)."""
+    folder.mkdir()
+    (folder / "squeue").write_text(f"#!/bin/sh\nprintf '{lines}'\n")
+    (folder / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+
+
+def test_the_apps_sweep_view_shows_a_queued_cells_task(tmp_path, monkeypatch):
+    import asyncio
+
+    from textual.widgets import DataTable
+
+    from ecs_core.config import RunConfig
+    from ecs_core.slurm import FOLDER, JOBS
+    from ecs_core.store import RunStore
+    from ecs_tui.app import EcsApp
+    from ecs_tui.widgets.runs import RunsView
+
+    fake_squeue(tmp_path / "bin", "7|0|PENDING|Priority\\n", monkeypatch)
+    sweep = tmp_path / "sweep"
+    cell = sweep / "vgg16-digits-snip-d0.05-s0"
+    cell.mkdir(parents=True)
+    RunStore(cell).write_config(RunConfig(dataset="digits", method="snip"))
+    (sweep / FOLDER).mkdir()
+    (sweep / FOLDER / JOBS).write_text(json.dumps({"job": "7", "cells": [cell.name]}) + "\n")
+
+    async def drawn() -> list:
+        app = EcsApp(runs=sweep)
+        async with app.run_test(size=(120, 30)) as pilot:
+            for _ in range(400):
+                table = app.query_one(RunsView).query_one(DataTable)
+                if table.row_count:
+                    return [str(v) for v in table.get_row_at(0)]
+                await pilot.pause(0.05)
+        return []
+
+    assert "queued 7_0 (Priority)" in asyncio.run(drawn())
