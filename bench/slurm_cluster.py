@@ -21,6 +21,11 @@ DAEMONS = {"munged": "munge", "slurmctld": "slurm-wlm", "slurmd": "slurm-wlm"}
 """Each daemon, and the Debian package that holds it."""
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel")
 UP_WITHIN_S = 60.0
+CRED_EXPIRE_S = 10
+"""AuthInfo's cred_expire (Slurm's default: 120 s). Slurm holds a requeued task for
+cred_expire + 1 s: slurmd refuses a job whose credential is no newer (in whole seconds) than
+the one it revoked at the requeue ("Job credential revoked", the task ends FAILED), so a task
+must not start again in the second it was requeued. 10 s keeps the requeue tests short."""
 
 
 class Unavailable(RuntimeError):
@@ -89,7 +94,7 @@ class Cluster:
             "SlurmUser=root",
             "SlurmdUser=root",
             "AuthType=auth/munge",
-            f"AuthInfo=socket={self.sock}",
+            f"AuthInfo=socket={self.sock},cred_expire={CRED_EXPIRE_S}",
             f"StateSaveLocation={f / 'state'}",
             f"SlurmdSpoolDir={f / 'spool'}",
             f"SlurmctldPidFile={f / 'slurmctld.pid'}",
@@ -111,6 +116,15 @@ class Cluster:
             f"PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
         ]
         self.conf.write_text("\n".join(lines) + "\n")
+
+    def log_tails(self, lines: int = 30) -> str:
+        """The last lines of slurmctld's and slurmd's logs, for a test that failed."""
+        out = []
+        for name in ("slurmctld.log", "slurmd.log"):
+            path = self.folder / "log" / name
+            text = path.read_text(errors="replace") if path.is_file() else "(no file)\n"
+            out.append(f"--- {path}\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(out)
 
     def _spawn(self, argv: list) -> None:
         log = open(self.folder / "log" / f"{Path(argv[0]).name}.out", "ab")  # noqa: SIM115

@@ -5,14 +5,20 @@ them) and the tests are skipped, with the reason, where it cannot start. Every c
 run (1/8-width VGG16 on digits, a few batches), and each task gets one core
 (OMP_NUM_THREADS=1), so the local reference runs with one thread too.
 
-A requeued task waits for Slurm's requeue delay (its BeginTime, 2 minutes after the requeue);
-the tests move that begin time to now (`scontrol update StartTime=now`), as an admin can.
+A requeued task waits for Slurm's requeue delay (its BeginTime, cred_expire + 1 s after the
+requeue), which the cluster shortens to CRED_EXPIRE_S + 1 s. The tests wait for it rather than
+moving the begin time to now: a task that starts again in the second it was requeued is refused
+by slurmd (its new credential is no newer than the one revoked at the requeue: "Job credential
+revoked") and ends FAILED, its cell stopped: `scontrol update StartTime=now` right after the
+requeue did that in about one run of four. A wait that fails says each task's state, the task
+logs and the daemons' last log lines.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,20 +82,51 @@ def cells(sweep: Path) -> list[Path]:
     return sorted(p for p in sweep.iterdir() if (p / "config.json").is_file())
 
 
-def wait_for(what: str, sweep: Path, ready: Callable[[], bool]) -> None:
+def wait_for(what: str, sweep: Path, ready: Callable[[], bool],
+             stuck: Callable[[], bool] = lambda: False) -> None:  # fmt: skip
+    """Wait until `ready()`; fail, saying what Slurm did, after WAIT_S or as soon as `stuck()`."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         if ready():
             return
+        if stuck():
+            pytest.fail(
+                f"{what} will not come: no task of the sweep is left\n{what_happened(sweep)}"
+            )
         time.sleep(0.5)
-    logs = "\n".join(p.read_text()[-2000:] for p in (sweep / "slurm" / "logs").glob("*.out"))
-    pytest.fail(f"waited {WAIT_S:.0f} s for {what}; task logs:\n{logs}")
+    pytest.fail(f"waited {WAIT_S:.0f} s for {what}\n{what_happened(sweep)}")
+
+
+TASK_FIELDS = re.compile(r"\b(JobId|ArrayTaskId|JobState|Reason|Restarts|ExitCode|EligibleTime|"
+                         r"StartTime|EndTime)=\S+")  # fmt: skip
+
+
+def what_happened(sweep: Path) -> str:
+    """Each task of the sweep as `scontrol show job` has it, the cells' states, the task logs
+    and the last lines of slurmctld's and slurmd's logs."""
+    out = []
+    for job in read_jobs(sweep):
+        shown = subprocess.run(["scontrol", "show", "job", "-o", str(job["job"])], text=True,
+                               capture_output=True, timeout=30)  # fmt: skip
+        out += [" ".join(m.group(0) for m in TASK_FIELDS.finditer(line))
+                for line in shown.stdout.splitlines()] or [shown.stderr.strip()]  # fmt: skip
+    out.append("cells: " + ", ".join(f"{c.name} {run_state(c)}" for c in cells(sweep)))
+    for log in sorted((sweep / "slurm" / "logs").glob("*.out")):
+        out.append(f"--- {log}\n{log.read_text(errors='replace')[-4000:]}")
+    out.append(Cluster(Path(os.environ["SLURM_CONF"]).parent).log_tails())
+    return "\n".join(out)
 
 
 def finished(sweep: Path, n: int) -> None:
-    """Wait until the sweep's n cells have finished and no task of it is left in the queue."""
-    wait_for(f"{n} finished cells", sweep, lambda: len(cells(sweep)) == n and all(
-        run_state(c) == "finished" for c in cells(sweep)) and not queued(sweep))  # fmt: skip
+    """Wait until the sweep's n cells have finished and no task of it is left in the queue (fail
+    at once when no task is left and they have not)."""
+
+    def done() -> bool:
+        return len(cells(sweep)) == n and all(run_state(c) == "finished" for c in cells(sweep))
+
+    # the queue first: a cell cannot finish once no task is left to run it
+    wait_for(f"{n} finished cells", sweep, lambda: not queued(sweep) and done(),
+             stuck=lambda: not queued(sweep) and not done())  # fmt: skip
 
 
 def queued(sweep: Path) -> list[str]:
@@ -122,13 +159,6 @@ def after_first_epoch(cell: Path) -> Callable[[], bool]:
 def only_task(sweep: Path) -> str:
     (task,) = cell_tasks(sweep, ended=False).values()
     return task.id
-
-
-def release_requeued(sweep: Path) -> None:
-    """Wait for the requeued task to be pending again, then let it start now."""
-    wait_for("the task to be requeued", sweep, lambda: any(
-        t.state == "PENDING" for t in cell_tasks(sweep, ended=False).values()))  # fmt: skip
-    slurm("scontrol", "update", f"JobId={only_task(sweep)}", "StartTime=now")
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +214,13 @@ def test_a_task_requeued_mid_training_ends_with_the_metrics_of_an_uninterrupted_
         slurm("scontrol", "requeue", task)
     else:  # what --signal=B:USR1@S sends before the time limit: the task requeues itself
         slurm("scancel", "--batch", "--signal=USR1", task)
-    release_requeued(sweep)
-    finished(sweep, 1)
+    finished(sweep, 1)  # the requeued task starts again by itself, after Slurm's requeue delay
     runs = [e.get("status") for e in events(cell) if e["event"] == "run_finished"]
     assert runs == ["stopped", "finished"]
+    (log,) = (sweep / "slurm" / "logs").glob("*.out")
+    said = [f"{task} (restart 1)", "stopped; continue with"]
+    said += [f"USR1: the run saved; requeueing {task}"] if how != "scontrol-requeue" else []
+    assert all(line in log.read_text() for line in said), what_happened(sweep)
     same(summary(cell), reference)
 
 
