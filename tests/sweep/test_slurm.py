@@ -261,7 +261,8 @@ def test_two_submissions_at_once_run_no_cell_twice(cluster, tmp_path):
 
 
 def test_cancel_leaves_every_cell_resumable(cluster, tmp_path):
-    args = [*TINY, *tiny_args(epochs=10, max_batches=4), "--methods", "snip,random"]
+    # 30 epochs: `ecs sweep --cancel` (a new process) lands before a loaded machine finishes them
+    args = [*TINY, *tiny_args(epochs=30, max_batches=4), "--methods", "snip,random"]
     submit(tmp_path, "cancel", args)
     sweep = tmp_path / "cancel"
     wait_for("a first epoch", sweep, lambda: any(after_first_epoch(c)() for c in cells(sweep)))
