@@ -92,7 +92,9 @@ def masked_model(model: nn.Module) -> nn.Module:
     """A copy of `model` built from the original's masked layers (same weights, masks of 1)."""
     out = copy.deepcopy(model)
     for mod in out.modules():
-        cls = CLASSES.get(type(mod))
+        # by kind, not exact type: our ResNets' strided shortcuts are a Conv2d subclass
+        # (`models.pointwise.StridedPointwise`), and the original masks every conv
+        cls = next((c for kind, c in CLASSES.items() if isinstance(mod, kind)), None)
         if cls is None or (isinstance(mod, nn.BatchNorm2d) and not mod.affine):
             continue
         mod.__class__ = cls

@@ -86,7 +86,7 @@ def test_export_onnx_int8_records_sizes_accuracy_latency(runner, trained_run, tm
     assert fp32["latency_ms"] > 0 and int8["latency_ms"] > 0 and fp32["latency_threads"] == 1
     assert fp32["max_rel_error"] <= 1e-4
     shared = _shared_weight_accuracy(trained_run)  # in PyTorch
-    assert shared > 30  # trained: not a constant guess, so the comparison below means something
+    assert shared > 20  # trained (chance: 10%), not a constant guess: the comparison counts
     assert fp32["test_acc"] == pytest.approx(shared, abs=0.3)  # 360 images: one is 0.28
     assert abs(int8["test_acc"] - shared) <= 1.0
     assert "int8 vs fp32" in result.output and "onnx" in result.output
