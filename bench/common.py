@@ -61,18 +61,6 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name (from /proc/cpuinfo on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def load_average() -> str:
     """1-minute load average: other jobs on a shared machine slow every number down."""
     try:
@@ -87,9 +75,11 @@ def machine() -> dict[str, str]:
     import torch
     import torchvision
 
+    from ecs_core.latency import cpu_name  # the one reading of the CPU's name
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": str(os.cpu_count()),
         "torch threads": str(torch.get_num_threads()),
         "gpu": gpu,
