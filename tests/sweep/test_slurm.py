@@ -261,12 +261,23 @@ def test_two_submissions_at_once_run_no_cell_twice(cluster, tmp_path):
 
 
 def test_cancel_leaves_every_cell_resumable(cluster, tmp_path):
-    # 30 epochs: `ecs sweep --cancel` (a new process) lands before a loaded machine finishes them
     args = [*TINY, *tiny_args(epochs=30, max_batches=4), "--methods", "snip,random"]
     submit(tmp_path, "cancel", args)
     sweep = tmp_path / "cancel"
     wait_for("a first epoch", sweep, lambda: any(after_first_epoch(c)() for c in cells(sweep)))
-    done = ecs("sweep", str(sweep), "--cancel")
+    # the runs are held (SIGSTOP) until the cancel has landed: `ecs sweep --cancel` is a new
+    # process, and a fast run could finish its epochs before it (CI saw both cells finished)
+    held = [pid for pid in (running_pid(c) for c in cells(sweep)) if pid is not None]
+    for pid in held:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        done = ecs("sweep", str(sweep), "--cancel")
+    finally:
+        for pid in held:  # Slurm sends SIGCONT before SIGTERM; this covers a late delivery
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
     assert done.returncode == 0 and "cancelled 2 task(s)" in done.stdout, done.stderr
     wait_for("the tasks to end", sweep, lambda: not queued(sweep))
     states = {c.name: run_state(c) for c in cells(sweep)}
