@@ -113,17 +113,17 @@ class DynamicMask(MaskEnforcer):
         mask (as many left it). `grads`: the dense gradients (RigL); None draws at random."""
         moved = 0
         for i, (name, p, m) in enumerate(zip(self.mask, self.params, self.masks, strict=True)):
-            kept = self.mask[name].view(-1)
+            kept = self.mask[name].reshape(-1)  # (masks, weights may be channels-last)
             k = math.floor(fraction * int(torch.count_nonzero(kept)))
             if k == 0:
                 continue
             # 1) drop the k smallest |w| among the kept weights
-            magnitude = torch.where(kept, p.detach().abs().view(-1).float(), math.inf)
+            magnitude = torch.where(kept, p.detach().abs().reshape(-1).float(), math.inf)
             after = kept.clone()
             after[torch.topk(magnitude, k, largest=False).indices] = False
             # 2) regrow k among the rest (the just-dropped included): largest |g|, or at random
             if grads is not None:
-                score = grads[i].abs().view(-1).float()
+                score = grads[i].abs().reshape(-1).float()
             else:
                 score = torch.rand(kept.numel(), generator=self.generator).to(kept.device)
             grow = torch.topk(torch.where(after, -1.0, score), k).indices
@@ -137,11 +137,14 @@ class DynamicMask(MaskEnforcer):
         dropped ones are zeroed with their momentum (as every pruned weight)."""
         self.mask[name] = after.view_as(self.mask[name])
         m.copy_(after.view_as(m))
-        p.view(-1)[grow] = 0
+        regrown = torch.zeros(p.numel(), dtype=torch.bool, device=p.device)
+        regrown[grow] = True  # flat indices in the logical order, whatever p's memory format
+        regrown = regrown.view(p.shape)
+        p.masked_fill_(regrown, 0)
         p.mul_(m)
         for buf in self.optimizer.state.get(p, {}).values():
             if isinstance(buf, torch.Tensor) and buf.shape == p.shape:
-                buf.view(-1)[grow] = 0
+                buf.masked_fill_(regrown, 0)
                 buf.mul_(m)
 
     def take_events(self, epoch: int) -> list[ev.MaskUpdated]:
