@@ -134,9 +134,13 @@ class TrainState:
         }
         store.save_checkpoint(state, REWIND)
 
-    def rewind(self, store: RunStore) -> None:
+    def rewind(self, store: RunStore, fresh: bool = False) -> None:
         """IMP: weights, batch norm, optimizer and LR schedule back to the saved rewind point
-        (the epoch counter counts on: a round's epochs follow the last round's)."""
+        (the epoch counter counts on: a round's epochs follow the last round's).
+
+        `fresh` (`--imp-optimizer fresh`): the optimizer as newly built instead, its momentum
+        buffers zero (open_lth trains each level with a new optimizer; SGD's first step from a
+        zero buffer is its first step without one), its learning rate the schedule's."""
         state = store.load_checkpoint(REWIND)
         path = store.path / "checkpoints" / REWIND
         if state is None:
@@ -147,6 +151,12 @@ class TrainState:
             self.scheduler.load_state_dict(state["scheduler"])
         except _DAMAGED as exc:
             raise _damaged(path, exc) from exc
+        if fresh:
+            with torch.no_grad():
+                for buffers in self.optimizer.state.values():
+                    for value in buffers.values():
+                        if isinstance(value, torch.Tensor):
+                            value.zero_()
 
 
 def _damaged(path: Path, exc: Exception) -> StoreError:

@@ -32,6 +32,23 @@ ABLATIONS = ("none", "shuffle", "reinit", "invert")
 STRUCTURES = ("weight", "channel")
 """What pruning removes: single weights, or whole groups of coupled channels (`prune.channels`)."""
 BUDGETS = ("exact", "union")
+IMP_OPTIMIZERS = ("fresh", "rewound")
+"""IMP's optimizer at a rewind: fresh (momentum 0, as open_lth's lottery runner builds a new
+optimizer for each level) | rewound (its state at the rewind epoch, momentum buffers included)."""
+KEEP_DENSE = ("auto", "none", "output")
+"""Layers a method leaves dense: auto (the method's default: output for IMP, as open_lth's CIFAR
+models; none for the others) | none | output (the last Conv2d/Linear, the classifier)."""
+GRASP_SAMPLES = ("balanced", "batch")
+"""GraSP's scoring samples: balanced (10 per class, as the original's `GraSP_fetch_data`) |
+batch (the first training batches, as every other gradient method)."""
+SCORE_BN = ("train", "eval")
+"""Batch norm while SNIP, ECS and GraSP score: train (batch statistics) | eval (running ones)."""
+BEFORE_OPTIONS = {"imp_optimizer": ("imp", "rewound"), "keep_dense": ("", "none"),
+                  "grasp_samples": ("grasp", "batch")}  # fmt: skip
+"""What a run did before each of these options existed: field -> (the method it applies to, ""
+for every method; the value). A config.json without the field reads as this (`from_dict`), and
+a run's name shows the field where it differs from it (`method_tag`), so a run from before
+keeps its name and no new recipe takes an old directory's name."""
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 SEED_RANGE = (-(2**63), 2**63 - 1)
@@ -144,6 +161,27 @@ class RunConfig:
         0, "IMP: after each round the kept weights, optimizer and LR schedule go back to this "
         "epoch of the dense run (0 = initialisation, the lottery ticket).",
         label="rewind", bounds=">= 0",
+    )  # fmt: skip
+    imp_optimizer: str = option(
+        "fresh", "IMP: the optimizer at each rewind: fresh (a new one, momentum 0, as open_lth) | "
+        "rewound (its state at the rewind epoch, momentum included). Part of the run's name.",
+        label="imp optim", choices=IMP_OPTIMIZERS, noun="IMP optimizer (--imp-optimizer)",
+    )  # fmt: skip
+    keep_dense: str = option(
+        "auto", "Layers left 100% dense: auto (output for imp, as open_lth; none for the "
+        "others) | none | output (the classifier: the last conv/linear layer). --density is "
+        "then over the other layers. Part of the run's name.",
+        label="dense", choices=KEEP_DENSE, noun="layer set (--keep-dense)",
+    )  # fmt: skip
+    grasp_samples: str = option(
+        "balanced", "GraSP's scoring samples: balanced (10 per class, as the original) | batch "
+        "(--score-batches training batches). Part of the run's name.",
+        label="grasp set", choices=GRASP_SAMPLES, noun="sample set (--grasp-samples)",
+    )  # fmt: skip
+    score_bn: str = option(
+        "train", "Batch norm while snip, ecs and grasp score: train (batch statistics) | eval "
+        "(running statistics, as Synaptic-Flow's prune loop). Part of the run's name.",
+        label="score bn", choices=SCORE_BN, noun="batch-norm mode (--score-bn)",
     )  # fmt: skip
     dst_interval: int = option(
         100, "SET, RigL: optimizer steps between mask updates (Evci et al.: 100).", bounds=">= 1"
@@ -267,6 +305,15 @@ class RunConfig:
                     "--structure channel spreads channels by --scope global|layer; leave out "
                     "--distribution and --distribution-from"
                 )
+        named.update(_method_choices(named, named["method"]))
+        if spec.grow and dense_layers(spec.name, named["keep_dense"]) != "none":
+            raise ConfigError(
+                f"--method {spec.name} moves weights within every layer: leave out --keep-dense"
+            )
+        if named["structure"] == "channel" and self.keep_dense not in ("auto", "none"):
+            raise ConfigError(
+                "--structure channel never removes the classes: leave out --keep-dense"
+            )
         return dataclasses.replace(self, **named, density=1.0 if dense else self.density)
 
     @property
@@ -280,8 +327,18 @@ class RunConfig:
         `snip-shuffle` when ablated, `ecs-union` for a union budget, `snip-layer` layer-wise."""
         return method_tag(
             self.method, self.budget, self.scope, self.ablate, self.distribution,
-            self.distribution_from, self.structure,
+            self.distribution_from, self.structure, self.choices,
         )  # fmt: skip
+
+    @property
+    def choices(self) -> dict[str, str]:
+        """The method's named choices (`BEFORE_OPTIONS`' fields, and --score-bn)."""
+        return {name: getattr(self, name) for name in (*BEFORE_OPTIONS, "score_bn")}
+
+    @property
+    def dense_layers(self) -> str:
+        """--keep-dense with auto resolved: none | output."""
+        return dense_layers(self.method, self.keep_dense)
 
     @property
     def spread(self) -> str:
@@ -330,6 +387,7 @@ class RunConfig:
         for name, value in data.items():
             default = getattr(defaults, name)
             kwargs[name] = _coerce(name, value, default)
+        kwargs.update(before_options(data))
         return cls(**kwargs)
 
     def differences(self, other: RunConfig, ignore: tuple[str, ...] = ()) -> list[str]:
@@ -349,6 +407,46 @@ def recipe_fields() -> tuple[str, ...]:
     """
     return tuple(f.name for f in dataclasses.fields(RunConfig)
                  if f.name != "seed" and f.name not in NOT_RESULTS)  # fmt: skip
+
+
+def before_options(data: dict[str, Any]) -> dict[str, str]:
+    """The fields of `BEFORE_OPTIONS` that the config.json `data` lacks, as the run that wrote
+    it behaved: an IMP run from before rewound its momentum and pruned the output layer."""
+    method = data.get("method")
+    method = method if isinstance(method, str) else ""
+    missing = {name: before for name, (only, before) in BEFORE_OPTIONS.items()
+               if name not in data and only in ("", method)}  # fmt: skip
+    if not missing:
+        return {}
+    named = {name: data.get(name, getattr(RunConfig(), name)) for name in BEFORE_OPTIONS}
+    return {k: v for k, v in _method_choices({**named, **missing}, method).items() if k in missing}
+
+
+def _method_choices(named: dict[str, Any], method: str) -> dict[str, str]:
+    """The method's choices in their canonical form (so equal recipes read equal): a choice
+    for another method (--imp-optimizer for snip) reads as its default; --keep-dense keeps auto
+    for the method's own default, as --distribution does."""
+    fields = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in BEFORE_OPTIONS}
+    out = {}
+    for name, (only, _) in BEFORE_OPTIONS.items():
+        value = named[name]
+        if only and method != only:
+            value = fields[name]
+        out[name] = value
+    if out["keep_dense"] == _default_dense(method):
+        out["keep_dense"] = "auto"
+    return out
+
+
+def _default_dense(method: str) -> str:
+    """What --keep-dense auto keeps dense: the output layer for IMP (as open_lth's CIFAR VGG and
+    ResNet: `pruning_layers_to_ignore`), none for the others."""
+    return "output" if method == "imp" else "none"
+
+
+def dense_layers(method: str, keep_dense: str) -> str:
+    """--keep-dense with auto resolved for `method`: none | output."""
+    return _default_dense(method) if keep_dense == "auto" else keep_dense
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -385,14 +483,19 @@ SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWE
 def method_tag(
     method: str, budget: str = "exact", scope: str = "global", ablate: str = "none",
     distribution: str = "auto", distribution_from: str = "", structure: str = "weight",
+    choices: dict[str, Any] | None = None,
 ) -> str:  # fmt: skip
     """`RunConfig.method_tag` from its parts (a run's RunInfo has them too): `snip`,
     `ecs-union`, `snip-layer`, `snip-erk` (a distribution not the method's default),
-    `snip-from-RUN`, `snip-channel`, `snip-shuffle`. A method no longer registered keeps its
-    name."""
+    `snip-from-RUN`, `snip-channel`, `snip-shuffle`; the method's choices where they differ
+    from what runs did before them (`BEFORE_OPTIONS`): `imp-fresh-dense-output` (IMP's
+    defaults), `grasp-balanced`, `snip-dense-output`, `snip-bn-eval`. A method no longer
+    registered keeps its name."""
     tag = method
     spec = PRUNERS.get(method)
     prunes = spec is not None and spec.when != "never"
+    if prunes:
+        tag += "".join(f"-{t}" for t in choice_tags(method, choices or {}))
     if spec is not None and budget == "union" and "union" in spec.budgets:
         tag += "-union"
     if prunes and scope == "layer":
@@ -404,6 +507,24 @@ def method_tag(
     if spec is not None and structure == "channel" and spec.when != "never":
         tag += "-channel"
     return tag if ablate == "none" else f"{tag}-{ablate}"
+
+
+def choice_tags(method: str, choices: dict[str, Any]) -> list[str]:
+    """`fresh`, `balanced`, `dense-output`, `bn-eval`: each of the method's choices unlike the
+    runs before it (a choice missing from `choices` is what they did): the run's name and the
+    compare row's label both say them."""
+    tags = []
+    for name, (only, before) in BEFORE_OPTIONS.items():
+        value = choices.get(name, before)
+        if name == "keep_dense":
+            value = dense_layers(method, value)
+            if value != before:
+                tags.append(f"dense-{value}")
+        elif only == method and value != before:
+            tags.append(value)
+    if choices.get("score_bn", "train") != "train":
+        tags.append(f"bn-{choices['score_bn']}")
+    return tags
 
 
 def _default_distribution(spec: Any) -> str:

@@ -8,8 +8,9 @@ LR schedule). Then each round r = 1..R:
 
   prune   remove `prune_fraction` of the remaining weights by magnitude of the trained weights
           (global or per layer, `--scope`); the last round lands on `density` exactly;
-  rewind  weights, batch norm, optimizer and LR schedule go back to the saved state, and the
-          mask applies from there (on the momentum buffers too);
+  rewind  weights, batch norm and LR schedule go back to the saved state, and the mask applies
+          from there; the optimizer starts fresh, its momentum zero, as open_lth builds a new
+          one for each level (`--imp-optimizer rewound`: its saved state, momentum included);
   train   epochs rewind_epoch+1 .. epochs again with the mask fixed.
 
 Every round is its own stage events (`round`, `rounds`), its own Pruned event with the
@@ -60,7 +61,7 @@ def _prune(ctx: Context, density: float, r: int, rounds: int) -> Iterator[ev.Eve
     result = yield from prune_stage(
         ctx, density, cfg.method, ablate, keep=st.mask, round=r, rounds=rounds
     )
-    st.rewind(ctx.store)
+    st.rewind(ctx.store, fresh=cfg.imp_optimizer == "fresh")
     st.round = r
     # the mask on the rewound weights; checkpoint of round r (training always follows a round:
     # rewind_epoch < epochs, so no test pass on the untrained pruned model)

@@ -198,6 +198,12 @@ def _check_result(ctx: Context, result: PruneResult, density: float) -> Iterator
                 f"pruning to density {density:g} ({cfg.scope} scope) leaves no weights in "
                 f"{names}; use --scope layer, a higher --density, or --allow-collapse"
             )
+    if cfg.dense_layers != "none":
+        yield ev.Log(
+            message=f"--keep-dense {cfg.dense_layers}: that layer kept 100%, the other layers "
+            f"at {density:.2%}; {result.density:.2%} of all prunable weights kept",
+            level="info",
+        )
     if result.budget == "union":
         yield ev.Log(
             message=f"ECS union budget kept {result.density:.2%} of weights for a target "

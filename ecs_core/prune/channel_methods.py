@@ -17,7 +17,7 @@ from ecs_core.prune.baselines import magnitude_scores, random_scores
 from ecs_core.prune.channels import ChannelGraph, lift, removed_in, select, to_mask
 from ecs_core.prune.ecs import ecs_scores, overlap_counts
 from ecs_core.prune.grasp import grasp_scores
-from ecs_core.prune.job import PruneJob
+from ecs_core.prune.job import PruneJob, grasp_options
 from ecs_core.prune.scoring import percentile_ranks
 from ecs_core.prune.snip import snip_scores
 from ecs_core.prune.synflow import _Linearised, density_schedule, input_shape, synflow_scores_of
@@ -44,7 +44,7 @@ def lifted(scores_fn: Callable[[PruneJob], dict[str, torch.Tensor]]):
 def ecs(job: PruneJob, graph: ChannelGraph) -> Kept:
     """ECS on channels: union of the top groups by mean |w| and by mean |g| (budget union),
     or exactly `density` ranked by the larger of the two percentile ranks (exact)."""
-    w_abs, g_abs = ecs_scores(job.model, job.data(), job.config.score_batches)
+    w_abs, g_abs = ecs_scores(job.model, job.data(), job.config.score_batches, job.config.score_bn)
     lw, lg = lift(graph, w_abs), lift(graph, g_abs)
     removed = _removed(job, graph)
     by_w = select(graph, lw, job.density, job.scope, removed, job.invert)
@@ -73,7 +73,7 @@ def synflow(job: PruneJob, graph: ChannelGraph) -> Kept:
     return keep, None
 
 
-snip = lifted(lambda j: snip_scores(j.model, j.data(), j.config.score_batches))
-grasp = lifted(lambda j: grasp_scores(j.model, j.data(), j.config.score_batches))
+snip = lifted(lambda j: snip_scores(j.model, j.data(), j.config.score_batches, j.config.score_bn))
+grasp = lifted(lambda j: grasp_scores(j.model, j.data(), **grasp_options(j)))
 random = lifted(lambda j: random_scores(j.model, j.generator))
 magnitude = lifted(lambda j: magnitude_scores(j.model))

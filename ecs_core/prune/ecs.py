@@ -17,10 +17,14 @@ from ecs_core.prune.scoring import percentile_ranks, prunable_grads
 
 
 def ecs_scores(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_batches: int = 1
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_batches: int = 1,
+    bn: str = "train",
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(|w|, |g|) for every prunable weight; g is dL/dw summed over `n_batches` batches."""
-    grads = prunable_grads(model, batches, n_batches)
+    """(|w|, |g|) for every prunable weight; g is dL/dw summed over `n_batches` batches (batch
+    norm in `bn` mode: `prunable_grads`)."""
+    grads = prunable_grads(model, batches, n_batches, bn)
     weights = prunable_weights(model)
     return (
         {k: w.detach().abs() for k, w in weights.items()},

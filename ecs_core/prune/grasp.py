@@ -19,6 +19,9 @@ from torch import nn
 
 from ecs_core.models import prunable_weights
 
+SAMPLES_PER_CLASS = 10
+"""`--grasp-samples balanced`: images per class in each scoring sample, as the original's
+`GraSP_fetch_data` on CIFAR-10."""
 TEMPERATURE = 200.0
 """Logits are divided by T before the loss, as in both reference implementations (GraSP's and
 Synaptic-Flow's): at initialisation it keeps the softmax away from saturation."""
@@ -33,6 +36,36 @@ def _batches(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int):
             return
     if seen == 0:
         raise ValueError("no batches to score connections with")
+
+
+def balanced_batches(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], classes: int, n: int = 1,
+    per_class: int = SAMPLES_PER_CLASS,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """`n` class-balanced samples as the original GraSP draws them: the first `per_class`
+    images of each class from a pass over `batches` (a new pass for each sample), class by
+    class, each sample split in two halves that are scored as two batches (2n batches in all).
+    A class with fewer images in a pass gives what it has."""
+    out = []
+    for _ in range(n):
+        xs: list[list[torch.Tensor]] = [[] for _ in range(classes)]
+        ys: list[list[torch.Tensor]] = [[] for _ in range(classes)]
+        have = [0] * classes
+        for x, y in batches:
+            for c in range(classes):
+                if have[c] < per_class:
+                    pick = (y == c).nonzero().flatten()[: per_class - have[c]]
+                    xs[c].append(x[pick])
+                    ys[c].append(y[pick])
+                    have[c] += pick.numel()
+            if min(have) >= per_class:
+                break
+        if sum(have) == 0:
+            raise ValueError("no batches to score connections with")
+        x, y = torch.cat([t for c in xs for t in c]), torch.cat([t for c in ys for t in c])
+        half = x.shape[0] // 2
+        out += [(x[:half], y[:half]), (x[half:], y[half:])] if half else [(x, y)]
+    return out
 
 
 def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -57,6 +90,7 @@ def hessian_gradient_product(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     n_batches: int = 1,
     temperature: float = TEMPERATURE,
+    bn: str = "train",
 ) -> dict[str, torch.Tensor]:
     """Hg for the prunable weights, with L the sum over `n_batches` batches of the mean
     cross-entropy of logits / T: g = ∇L, H = ∇²L (both with respect to the prunable weights).
@@ -68,13 +102,14 @@ def hessian_gradient_product(
     (the `--score-batches 1` default) costs one forward, one backward and one double backward
     (the reference: two of each of the first). The n batches are drawn once and kept (images
     only, no graphs), so both passes see the same images.
-    Runs in train mode, restores the batch-norm statistics, and never touches `.grad`.
+    Batch norm in `bn` mode (train: batch statistics; eval: running ones); restores the
+    batch-norm statistics, and never touches `.grad`.
     """
     weights = prunable_weights(model)
     names, params = list(weights), list(weights.values())
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     was_training = model.training
-    model.train()
+    model.train(bn == "train")
     *first, last = list(_batches(batches, n_batches))
     try:
         g = None
@@ -96,9 +131,19 @@ def hessian_gradient_product(
 
 
 def grasp_scores(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_batches: int = 1
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_batches: int = 1,
+    bn: str = "train",
+    samples: str = "batch",
 ) -> dict[str, torch.Tensor]:
-    """θ ⊙ Hg: higher = keep (= the paper's S(-θ) = -θ ⊙ Hg, lower = keep; see the module doc)."""
-    hg = hessian_gradient_product(model, batches, n_batches)
+    """θ ⊙ Hg: higher = keep (= the paper's S(-θ) = -θ ⊙ Hg, lower = keep; see the module doc).
+    `samples` (`--grasp-samples`): batch (the first `n_batches` batches) | balanced (`n_batches`
+    class-balanced samples, `balanced_batches`; the classes: the last layer's outputs)."""
+    if samples == "balanced":
+        classes = list(prunable_weights(model).values())[-1].shape[0]
+        batches = balanced_batches(batches, classes, n_batches)
+        n_batches = len(batches)
+    hg = hessian_gradient_product(model, batches, n_batches, bn=bn)
     weights = prunable_weights(model)
     return {k: hg[k].mul_(weights[k].detach()) for k in weights}  # hg is ours: in place

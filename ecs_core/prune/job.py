@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from ecs_core.models import prunable_weights
 from ecs_core.names import ConfigError
 from ecs_core.prune.distribution import budget_of
-from ecs_core.prune.mask import Mask, Scope, mask_from_scores
+from ecs_core.prune.mask import KeepDense, Mask, Scope, mask_from_scores
 
 if TYPE_CHECKING:
     from ecs_core.config import RunConfig
@@ -41,8 +42,11 @@ class PruneJob:
     @property
     def scope(self) -> Scope:
         """What `mask_from_scores` thresholds over: global, layer, or a per-layer budget
-        (`--distribution erk|er`, `--distribution-from`)."""
-        return budget_of(self.config.spread, self.config.distribution_from)
+        (`--distribution erk|er`, `--distribution-from`); `KeepDense` around it for
+        `--keep-dense`."""
+        scope = budget_of(self.config.spread, self.config.distribution_from)
+        dense = dense_names(self.model, self.config.dense_layers)
+        return KeepDense(scope, dense) if dense else scope
 
     @property
     def invert(self) -> bool:
@@ -56,6 +60,20 @@ class PruneJob:
                 f"{self.config.method} needs batches of training data to compute gradients"
             )
         return self.batches
+
+
+def grasp_options(job: PruneJob) -> dict[str, Any]:
+    """GraSP's options from the run's config: `grasp_scores`' keywords."""
+    c = job.config
+    return {"n_batches": c.score_batches, "bn": c.score_bn, "samples": c.grasp_samples}
+
+
+def dense_names(model: nn.Module, layers: str) -> frozenset[str]:
+    """The prunable weights `--keep-dense` (resolved: none | output) leaves dense: output is
+    the last Conv2d/Linear in model order, the classifier."""
+    if layers == "none":
+        return frozenset()
+    return frozenset(list(prunable_weights(model))[-1:])
 
 
 def scored(

@@ -8,13 +8,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 Mask = dict[str, torch.Tensor]
 Scope = str | Callable[[dict[str, tuple[int, ...]], float], dict[str, int]]
-"""global | layer, or a per-layer budget: (layer shapes, density) -> kept count per layer."""
+"""global | layer, or a per-layer budget: (layer shapes, density) -> kept count per layer; or
+`KeepDense` around one of those."""
+
+
+@dataclass(frozen=True)
+class KeepDense:
+    """A scope with layers left out (`--keep-dense`): they stay 100% dense and the density is
+    over the other layers, thresholded by `scope` as if the left-out layers were not there."""
+
+    scope: Any
+    """global | layer | a per-layer budget."""
+    names: frozenset[str]
+
+    def around(
+        self, fn: Callable[[dict[str, torch.Tensor]], Mask], scores: dict[str, torch.Tensor]
+    ) -> Mask:
+        """`fn`'s mask of the other layers' `scores`, with the left-out layers all kept."""
+        part = fn({k: v for k, v in scores.items() if k not in self.names})
+        return {k: part[k] if k in part else torch.ones(v.shape, dtype=torch.bool, device=v.device)
+                for k, v in scores.items()}  # fmt: skip
 
 
 class PruneError(RuntimeError):
@@ -187,6 +208,9 @@ def mask_from_scores(
     position in the layer). `lowest`: keep the lowest scores instead (the `--ablate invert`
     sanity check), with the same counts and tie order.
     """
+    if isinstance(scope, KeepDense):
+        inner = scope.scope
+        return scope.around(lambda part: mask_from_scores(part, density, inner, lowest), scores)
     if not callable(scope) and scope not in ("global", "layer"):
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
     flats = _prepared(scores, lowest)

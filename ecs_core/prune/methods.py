@@ -11,13 +11,13 @@ from __future__ import annotations
 from ecs_core.prune.baselines import magnitude_scores, random_scores
 from ecs_core.prune.ecs import ecs_mask, ecs_scores
 from ecs_core.prune.grasp import grasp_scores
-from ecs_core.prune.job import Pruned, PruneJob, scored
+from ecs_core.prune.job import Pruned, PruneJob, grasp_options, scored
 from ecs_core.prune.snip import snip_scores
 from ecs_core.prune.synflow import synflow_mask
 
 
 def ecs(job: PruneJob) -> Pruned:
-    w_abs, g_abs = ecs_scores(job.model, job.data(), job.config.score_batches)
+    w_abs, g_abs = ecs_scores(job.model, job.data(), job.config.score_batches, job.config.score_bn)
     return ecs_mask(w_abs, g_abs, job.density, job.scope, job.config.budget, job.invert)
 
 
@@ -27,7 +27,7 @@ def synflow(job: PruneJob) -> Pruned:
     return synflow_mask(*args), None
 
 
-snip = scored(lambda j: snip_scores(j.model, j.data(), j.config.score_batches))
-grasp = scored(lambda j: grasp_scores(j.model, j.data(), j.config.score_batches))
+snip = scored(lambda j: snip_scores(j.model, j.data(), j.config.score_batches, j.config.score_bn))
+grasp = scored(lambda j: grasp_scores(j.model, j.data(), **grasp_options(j)))
 random = scored(lambda j: random_scores(j.model, j.generator))
 magnitude = scored(lambda j: magnitude_scores(j.model))

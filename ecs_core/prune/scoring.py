@@ -8,20 +8,25 @@ import torch
 from torch import nn
 
 from ecs_core.models import prunable_weights
+from ecs_core.prune.mask import KeepDense
 
 
 def prunable_grads(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_batches: int
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    n_batches: int,
+    bn: str = "train",
 ) -> dict[str, torch.Tensor]:
     """dL/dw for every prunable weight, summed over the first `n_batches` batches.
 
-    Runs in train mode (batch statistics, as training sees them) but restores the batch-norm
-    running statistics afterwards, so scoring leaves the model exactly as it found it.
+    `bn` (`--score-bn`): train (batch statistics, as training sees them) | eval (the running
+    statistics). Restores the batch-norm running statistics afterwards, so scoring leaves the
+    model exactly as it found it.
     """
     weights = prunable_weights(model)
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     was_training = model.training
-    model.train()
+    model.train(bn == "train")
     for p in model.parameters():
         p.grad = None
     seen = 0
@@ -56,6 +61,11 @@ def percentile_ranks(scores: dict[str, torch.Tensor], scope: object) -> dict[str
         r[order] = torch.arange(n, dtype=torch.float64, device=flat.device)
         return r / n
 
+    if isinstance(scope, KeepDense):  # ranked among the other layers only
+        part = percentile_ranks({k: v for k, v in scores.items() if k not in scope.names},
+                                scope.scope)  # fmt: skip
+        return {k: part.get(k, torch.ones(v.shape, dtype=torch.float64, device=v.device))
+                for k, v in scores.items()}  # fmt: skip
     if scope != "global":
         return {k: ranks(v.flatten().float()).view_as(v) for k, v in scores.items()}
     flat = ranks(torch.cat([v.flatten().float() for v in scores.values()]))

@@ -25,7 +25,15 @@ from torch import nn
 from torch.func import functional_call
 
 from ecs_core.models import prunable_weights
-from ecs_core.prune.mask import Mask, Scope, keep_count, keep_top, mask_from_scores, top_k
+from ecs_core.prune.mask import (
+    KeepDense,
+    Mask,
+    Scope,
+    keep_count,
+    keep_top,
+    mask_from_scores,
+    top_k,
+)
 
 
 def density_schedule(density: float, iterations: int) -> list[float]:
@@ -132,6 +140,8 @@ def _rank_live(scores: dict, mask: Mask, d_k: float, scope: Scope, lowest: bool)
     full-size scores; `_top_live` gathers the live scores and ranks them on their own (for
     `--ablate invert`, and for scores that are not finite).
     """
+    if isinstance(scope, KeepDense):
+        return scope.around(lambda part: _rank_live(part, mask, d_k, scope.scope, lowest), scores)
     groups = [list(scores)] if scope == "global" else [[k] for k in scores]
     counts = scope({k: tuple(s.shape) for k, s in scores.items()}, d_k) if callable(scope) else {}
     out: Mask = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecs_core.config import AFTER_PRUNING, method_tag
+from ecs_core.config import AFTER_PRUNING, BEFORE_OPTIONS, choice_tags, method_tag
 from ecs_core.stats.runs import RunInfo
 
 LABELS = {"snip": "SNIP", "ecs": "ECS (P)", "none": "Dense", "random": "Random",
@@ -142,13 +142,16 @@ def labels(info: RunInfo, ablated: bool) -> tuple[str, str]:
         tags.append(spread.removeprefix(info.method + "-"))
     if info.structure == "channel":
         tags.append("channel")
+    if info.method != "none":  # IMP's optimizer, the layers kept dense, ...: as the run's name
+        tags.extend(choice_tags(info.method, dict(info.recipe)))
     if info.ablate != "none" and ablated:
         tags.append(info.ablate)
     suffix = f" [{', '.join(tags)}]" if tags else ""
     return name + suffix, pq_label(name) + suffix
 
 
-SHOWN = ("density", "ablate", "distribution", "distribution_from", "structure")
+SHOWN = ("density", "ablate", "distribution", "distribution_from", "structure",
+         *BEFORE_OPTIONS, "score_bn")  # fmt: skip
 """Recipe fields the table shows already (the columns; the `[shuffle]`, `[erk]`, `[channel]`
 tags): never in `{...}`."""
 

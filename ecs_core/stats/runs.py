@@ -67,7 +67,8 @@ class RunInfo:
     bottleneck even before it collapses); None without a per-layer report."""
     recipe: tuple[tuple[str, Any], ...] = ()
     """(field, value) of config.json for every `config.recipe_fields()` (a field missing from
-    an older config: RunConfig's default): runs with equal recipes differ only in the seed."""
+    an older config: what the run did, `config.before_options`, else RunConfig's default):
+    runs with equal recipes differ only in the seed."""
     distribution: str = "auto"
     """--distribution (auto in a run from before it); its `--distribution-from` in `source`."""
     source: str = ""
@@ -81,7 +82,7 @@ class RunInfo:
 
         return method_tag(
             self.method, self.budget, self.scope, self.ablate, self.distribution, self.source,
-            self.structure,
+            self.structure, dict(self.recipe),
         )  # fmt: skip
 
     @property
@@ -148,12 +149,13 @@ def run_info(path: str | Path) -> RunInfo:
 
 
 def _recipe(config: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    from ecs_core.config import RunConfig, recipe_fields
+    from ecs_core.config import RunConfig, before_options, recipe_fields
 
     defaults = RunConfig()
+    before = before_options(config)  # an option newer than the run: what the run did
     out = []
     for name in recipe_fields():
-        value = config.get(name, getattr(defaults, name))
+        value = config.get(name, before.get(name, getattr(defaults, name)))
         if not isinstance(value, (str, int, float, bool, type(None))):
             value = json.dumps(value, sort_keys=True)  # hashable, whatever the file holds
         out.append((name, value))

@@ -17,7 +17,10 @@ from ecs_core.rounds import imp_densities
 from ecs_core.store import RunStore
 
 IMP = dict(method="imp", density=0.3, prune_fraction=0.5, epochs=3, rewind_epoch=1, width=0.125,
-           max_batches=2, batch_size=16, quantize=False, device="cpu")  # fmt: skip
+           max_batches=2, batch_size=16, quantize=False, device="cpu",
+           keep_dense="none")  # fmt: skip
+"""Every layer pruned, so the density is over all of them (the output layer left dense, IMP's
+default: tests/engine/test_faithful.py)."""
 
 
 def test_schedule_removes_the_fraction_of_what_remains_and_lands_on_the_target() -> None:
@@ -139,9 +142,9 @@ def test_a_round_prunes_only_among_the_weights_still_kept(invert: bool) -> None:
 
     torch.manual_seed(0)
     net = build_model("vgg16", 10, 1, width=0.125)
-    first = prune(net, "imp", 0.5).mask
+    first = prune(net, "imp", 0.5, keep_dense="none").mask
     ablate = "invert" if invert else "none"
-    second = prune(net, "imp", 0.3, ablate=ablate, keep=first)
+    second = prune(net, "imp", 0.3, ablate=ablate, keep=first, keep_dense="none")
     kept = sum(int(m.sum()) for m in second.mask.values())
     total = sum(w.numel() for w in prunable_weights(net).values())
     assert abs(kept - 0.3 * total) <= 1
