@@ -212,3 +212,51 @@ def test_a_config_from_before_reads_as_what_that_run_did(tmp_path: Path) -> None
     assert dict(old.recipe)["imp_optimizer"] == "rewound" and old.method_tag == "imp"
     assert old.recipe != new.recipe and new.method_tag == "imp-fresh-dense-output"
     assert labels(old, True)[0] == "IMP" and labels(new, True)[0] == "IMP [fresh, dense-output]"
+
+
+def test_an_imp_run_from_before_resumes_as_it_ran(tmp_path: Path, small_digits) -> None:
+    """Stopped mid-round 1 and stripped of the options (config.json and the checkpoint's copy,
+    as a run from before wrote them), its resume rewinds round 2 with the saved momentum and
+    prunes the output layer: the same model as an uninterrupted run of the old recipe. Read
+    with the new defaults it would zero the momentum and could not match."""
+    from ecs_core.checkpoint import check_resumable
+
+    old = dict(IMP, imp_optimizer="rewound", keep_dense="none")
+    whole = list(run(RunConfig(**old, runs_dir=str(tmp_path / "whole"))))
+    whole_dir = Path(whole[0].run_dir)  # type: ignore[attr-defined]
+    stopped: list[ev.Event] = []
+    flag = _Stop(epochs=4)
+    for event in run(RunConfig(**old, runs_dir=str(tmp_path / "parts")), stop=flag):
+        stopped.append(event)
+        flag.see(event)
+    assert stopped[-1].status == "stopped"  # type: ignore[attr-defined]
+    store = RunStore(Path(stopped[0].run_dir))  # type: ignore[attr-defined]
+    data = json.loads((store.path / "config.json").read_text())
+    (store.path / "config.json").write_text(json.dumps(_old(RunConfig(**old))))
+    state = store.load_checkpoint("last.pt")
+    state["config_json"] = json.dumps({k: v for k, v in data.items() if k not in NEW})
+    store.save_checkpoint(state, "last.pt")
+
+    cfg = store.read_config()
+    assert (cfg.imp_optimizer, cfg.dense_layers, cfg.method_tag) == ("rewound", "none", "imp")
+    check_resumable(store, cfg)
+    rest = list(run(cfg, store=store, resume=True))
+    assert rest[-1].status == "finished"  # type: ignore[attr-defined]
+    a = load_file(str(whole_dir / "model.safetensors"))
+    b = load_file(str(store.path / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class _Stop:
+    """A stop flag set once `epochs` epoch_end events have gone by."""
+
+    def __init__(self, epochs: int) -> None:
+        self.left, self.set_ = epochs, False
+
+    def is_set(self) -> bool:
+        return self.set_
+
+    def see(self, event: ev.Event) -> None:
+        if isinstance(event, ev.EpochEnd):
+            self.left -= 1
+            self.set_ = self.left <= 0
