@@ -91,8 +91,10 @@ def prune(
     grasp); synflow is data-free (it reads only the input shape from a batch when given one).
     The method reads its options from `config` (a run's; default `RunConfig()`), of which
     `options` replace any by name: scope, budget, score_batches, seed, prune_iterations,
-    ablate (see `prune.ablate`: shuffle permutes each layer's mask, invert keeps the lowest
-    scores; reinit leaves the mask as it is, the caller re-initialises the kept weights:
+    keep_dense (output: the last layer kept whole, the density over the others), score_bn
+    (batch norm's mode while snip, ecs, grasp score), grasp_samples (balanced | batch), ablate
+    (see `prune.ablate`: shuffle permutes each layer's mask, invert keeps the lowest scores;
+    reinit leaves the mask as it is, the caller re-initialises the kept weights:
     `ablate.reinit_weights`). `keep`: the weights still eligible (iterative pruning prunes
     within the previous round's mask). `structure` (an option too): "weight" (any weight)
     or "channel" (whole groups of coupled channels: `prune.channels`).
