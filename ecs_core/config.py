@@ -41,10 +41,15 @@ models; none for the others) | none | output (the last Conv2d/Linear, the classi
 GRASP_SAMPLES = ("balanced", "batch")
 """GraSP's scoring samples: balanced (10 per class, as the original's `GraSP_fetch_data`) |
 batch (the first training batches, as every other gradient method)."""
+GRASP_LINEAR = ("xavier", "keep")
+"""GraSP's linear layers while it scores: xavier (re-drawn with Xavier normal in a copy of the
+model, as the original's `reinit`; the mask then applies to the model's own weights) | keep."""
 SCORE_BN = ("train", "eval")
 """Batch norm while SNIP, ECS and GraSP score: train (batch statistics) | eval (running ones)."""
-BEFORE_OPTIONS = {"imp_optimizer": ("imp", "rewound"), "keep_dense": ("", "none"),
-                  "grasp_samples": ("grasp", "batch")}  # fmt: skip
+BEFORE_OPTIONS = {
+    "imp_optimizer": ("imp", "rewound"), "keep_dense": ("", "none"),
+    "grasp_samples": ("grasp", "batch"), "grasp_linear": ("grasp", "keep"),
+}  # fmt: skip
 """What a run did before each of these options existed: field -> (the method it applies to, ""
 for every method; the value). A config.json without the field reads as this (`from_dict`), and
 a run's name shows the field where it differs from it (`method_tag`), so a run from before
@@ -177,6 +182,11 @@ class RunConfig:
         "balanced", "GraSP's scoring samples: balanced (10 per class, as the original) | batch "
         "(--score-batches training batches). Part of the run's name.",
         label="grasp set", choices=GRASP_SAMPLES, noun="sample set (--grasp-samples)",
+    )  # fmt: skip
+    grasp_linear: str = option(
+        "xavier", "GraSP's linear layers while it scores: xavier (re-drawn, Xavier normal, in a "
+        "copy of the model, as the original) | keep (the model's own). Part of the run's name.",
+        label="grasp fc", choices=GRASP_LINEAR, noun="linear-layer choice (--grasp-linear)",
     )  # fmt: skip
     score_bn: str = option(
         "train", "Batch norm while snip, ecs and grasp score: train (batch statistics) | eval "

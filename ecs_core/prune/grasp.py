@@ -12,6 +12,7 @@ to go, unlike SNIP's |g ⊙ θ|. We return θ ⊙ Hg so that the shared top-k ke
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -136,14 +137,33 @@ def grasp_scores(
     n_batches: int = 1,
     bn: str = "train",
     samples: str = "batch",
+    linear: str = "keep",
+    generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """θ ⊙ Hg: higher = keep (= the paper's S(-θ) = -θ ⊙ Hg, lower = keep; see the module doc).
     `samples` (`--grasp-samples`): batch (the first `n_batches` batches) | balanced (`n_batches`
-    class-balanced samples, `balanced_batches`; the classes: the last layer's outputs)."""
+    class-balanced samples, `balanced_batches`; the classes: the last layer's outputs).
+    `linear` (`--grasp-linear`): keep | xavier: score a copy of the model whose `nn.Linear`
+    weights are re-drawn with Xavier normal (from `generator`), as the original GraSP's
+    `reinit`; θ and Hg are then the copy's (the caller's mask applies to the model's own)."""
     if samples == "balanced":
         classes = list(prunable_weights(model).values())[-1].shape[0]
         batches = balanced_batches(batches, classes, n_batches)
         n_batches = len(batches)
+    if linear == "xavier":
+        model = reinit_linear(model, generator)
     hg = hessian_gradient_product(model, batches, n_batches, bn=bn)
     weights = prunable_weights(model)
     return {k: hg[k].mul_(weights[k].detach()) for k in weights}  # hg is ours: in place
+
+
+def reinit_linear(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """A copy of `model` with every `nn.Linear` weight re-drawn, Xavier normal (the original
+    GraSP scores such a copy); `model` itself is untouched."""
+    scored = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in scored.modules():
+            if isinstance(module, nn.Linear):  # drawn on the CPU, as the generator is
+                w = torch.empty(module.weight.shape)
+                module.weight.copy_(nn.init.xavier_normal_(w, generator=generator))
+    return scored

@@ -65,7 +65,8 @@ class PruneJob:
 def grasp_options(job: PruneJob) -> dict[str, Any]:
     """GraSP's options from the run's config: `grasp_scores`' keywords."""
     c = job.config
-    return {"n_batches": c.score_batches, "bn": c.score_bn, "samples": c.grasp_samples}
+    return {"n_batches": c.score_batches, "bn": c.score_bn, "samples": c.grasp_samples,
+            "linear": c.grasp_linear, "generator": job.generator}  # fmt: skip
 
 
 def dense_names(model: nn.Module, layers: str) -> frozenset[str]:

@@ -26,7 +26,7 @@ from ecs_core.store import RunStore
 
 IMP = dict(method="imp", density=0.3, prune_fraction=0.5, epochs=3, rewind_epoch=1, width=0.125,
            max_batches=2, batch_size=16, quantize=False, device="cpu")  # fmt: skip
-NEW = ("imp_optimizer", "keep_dense", "grasp_samples", "score_bn")
+NEW = ("imp_optimizer", "keep_dense", "grasp_samples", "grasp_linear", "score_bn")
 
 
 def _imp_after_rewind(tmp_path: Path, **kw) -> tuple[Path, dict[int, dict]]:
@@ -146,6 +146,33 @@ def test_grasp_scores_on_ten_images_per_class(train_batches, monkeypatch) -> Non
     assert len(torch.cat(seen)) == 64  # the option: one training batch, as before
 
 
+def test_grasp_scores_a_copy_with_its_linear_layers_redrawn(train_batches) -> None:
+    """--grasp-linear xavier (the default, as the original's reinit): θ and Hg are those of a
+    copy whose Linear weights are drawn from the run's generator; the model is untouched."""
+    from ecs_core.prune.grasp import grasp_scores
+
+    net = build_model("vgg16", 10, 1, width=0.125)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = list(train_batches())
+    drawn = grasp_scores(net, data, linear="xavier", generator=torch.Generator().manual_seed(3))
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    copy = build_model("vgg16", 10, 1, width=0.125)
+    copy.load_state_dict(before)
+    fc = [m for m in copy.modules() if isinstance(m, nn.Linear)]
+    assert fc  # the classifier is a Linear layer: the check below can fail
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for m in fc:
+            m.weight.copy_(nn.init.xavier_normal_(torch.empty(m.weight.shape), generator=gen))
+    expected = grasp_scores(copy, data)
+    kept = grasp_scores(net, data)  # --grasp-linear keep: the model's own weights
+    for k in drawn:
+        assert torch.allclose(drawn[k], expected[k], rtol=1e-4, atol=1e-9), k
+    assert any(not torch.allclose(drawn[k], kept[k]) for k in drawn)
+    assert RunConfig(method="grasp", grasp_linear="keep").validate().method_tag == "grasp-balanced"
+
+
 @pytest.mark.parametrize("method", ["snip", "ecs", "grasp"])
 @pytest.mark.parametrize("bn", ["train", "eval"])
 def test_batch_norm_mode_while_scoring(method: str, bn: str, train_batches) -> None:
@@ -193,12 +220,13 @@ def test_a_config_from_before_reads_as_what_that_run_did(tmp_path: Path) -> None
     assert (old_imp.imp_optimizer, old_imp.dense_layers) == ("rewound", "none")
     assert old_imp.method_tag == "imp" and old_imp.validate() == old_imp  # its name as it was
     old_grasp = RunConfig.from_dict(_old(RunConfig(method="grasp")))
-    assert old_grasp.grasp_samples == "batch" and old_grasp.method_tag == "grasp"
+    assert (old_grasp.grasp_samples, old_grasp.grasp_linear) == ("batch", "keep")
+    assert old_grasp.method_tag == "grasp"
     snip = RunConfig(method="snip").validate()
     assert RunConfig.from_dict(_old(snip)) == snip  # nothing changed for the others
     new_imp = RunConfig(method="imp").validate()
     assert new_imp.method_tag == "imp-fresh-dense-output" and new_imp.keep_dense == "auto"
-    assert RunConfig(method="grasp").validate().method_tag == "grasp-balanced"
+    assert RunConfig(method="grasp").validate().method_tag == "grasp-balanced-xavier"
     assert RunConfig(method="snip", score_bn="eval").validate().method_tag == "snip-bn-eval"
     assert RunConfig(method="imp", keep_dense="output").validate() == new_imp  # auto = default
 

@@ -87,7 +87,9 @@ def test_grasp_keeps_the_highest_theta_hg_and_removes_large_negative_ones() -> N
     w = prunable_weights(net)
     for k in w:
         assert torch.equal(scores[k], w[k].detach() * hg[k])
-    result = prune(net, "grasp", 0.3, data, scope="global", grasp_samples="batch")
+    result = prune(
+        net, "grasp", 0.3, data, scope="global", grasp_samples="batch", grasp_linear="keep"
+    )
     s = torch.cat([scores[k].flatten() for k in scores])
     m = torch.cat([result.mask[k].flatten() for k in scores])
     assert float(s[m].min()) >= float(s[~m].max())
