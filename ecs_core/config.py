@@ -23,7 +23,9 @@ __all__ = ["ConfigError", "RunConfig", "canonical_name", "check_model_spec"]
 
 INSTALL_EXTRA = "pip install 'ecs-tui[export]'"
 """What installs the optional libraries: ONNX export, figures (matplotlib), TensorBoard."""
-SCOPES = ("global", "layer")
+SCOPES = ("auto", "global", "layer")
+"""auto: layer for --structure channel (Torch-Pruning's own default, global_pruning=False),
+global otherwise; a validated config holds global or layer (`_distribution`)."""
 DISTRIBUTIONS = ("auto", "global", "uniform", "erk", "er")
 """Per-layer budgets (`prune/distribution.py`); auto: global, or erk for SET and RigL."""
 SCOPE_OF = {"global": "global", "uniform": "layer"}
@@ -119,12 +121,14 @@ class RunConfig:
         aliases=("--retain",), label="density", bounds="(0, 1]",
     )  # fmt: skip
     scope: str = option(
-        "global", "global: one threshold over all layers | layer: keep the density in each.",
+        "auto", "auto (layer for --structure channel, else global) | global: one threshold over "
+        "all layers | layer: keep the density in each.",
         label="scope", choices=SCOPES,
     )  # fmt: skip
     distribution: str = option(
-        "auto", "Per-layer budget: auto (global; erk for set, rigl) | global (one threshold) | "
-        "uniform (the density in every layer; --scope layer) | erk (Evci et al. 2020) | er. "
+        "auto", "Per-layer budget: auto (global; erk for set, rigl; uniform for channels) | "
+        "global (one threshold) | uniform (the density in every layer; --scope layer) | "
+        "erk (Evci et al. 2020) | er. "
         "Part of the run's name unless it is the method's default.",
         choices=DISTRIBUTIONS,
     )  # fmt: skip
@@ -304,7 +308,8 @@ class RunConfig:
             raise ConfigError(
                 f"--ablate {named['ablate']} needs a pruning method; --method {spec.name} is dense"
             )
-        named.update(_distribution(named, spec.grow != "", self.distribution_from))
+        channel = named["structure"] == "channel" and not dense
+        named.update(_distribution(named, spec.grow != "", self.distribution_from, channel))
         if named["structure"] == "channel" and not dense:
             if spec.channels is None:
                 raise ConfigError(
@@ -556,13 +561,21 @@ def spread(method: str, scope: str, distribution: str, distribution_from: str = 
     return distribution
 
 
-def _distribution(named: dict[str, str], dynamic: bool, source: str) -> dict[str, str]:
+def _distribution(
+    named: dict[str, str], dynamic: bool, source: str, channel: bool = False
+) -> dict[str, str]:
     """distribution and scope made to agree: `--scope layer` is the older spelling of
     `--distribution uniform` (kept: every run before it, its name and config.json say scope);
     the method's own default is kept as auto, so a run that does not choose reads (and pools in
     `ecs compare`'s recipes) as every run from before the option; `--distribution-from` takes
-    the place of both."""
+    the place of both. `--scope auto` becomes layer for a `channel` run that names no
+    distribution (every layer keeps the same fraction of its channels, as Torch-Pruning does by
+    default: a global ranking keeps the few-weight, MAC-heavy early layers whole and the model
+    barely faster), else global; so config.json always holds global or layer, and a channel run
+    saved before auto (global, its name without -layer) still means global."""
     dist, scope = named["distribution"], named["scope"]
+    if scope == "auto":
+        scope = "layer" if channel and dist == "auto" and not source else "global"
     if source:
         if dist != "auto" or scope != "global":
             raise ConfigError(

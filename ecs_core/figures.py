@@ -212,8 +212,28 @@ def view_figure(view: str, data: Any, metric: str = "all") -> Any:
 # --- ecs compare --plot
 
 
+COMPARE_X = {
+    "density": "target density (log scale)",
+    "fp32": "measured fp32 speed-up ×dense (batch 64, 1 thread)",
+    "int8": "measured int8 speed-up ×dense fp32 (batch 64, 1 thread)",
+}
+"""`ecs compare --plot-x`: what accuracy is drawn against, and the axis' label; a speed is the
+cells' mean `<x>_speedup` (the runs' summary.json `latency`)."""
+
+
+def check_x(x: str) -> None:
+    """A `StatsError` unless `x` is one of `COMPARE_X`."""
+    if x not in COMPARE_X:
+        raise StatsError(f"--plot-x {x!r}: choose one of {', '.join(COMPARE_X)}")
+
+
+def _x_of(cell: Any, x: str) -> float | None:
+    """A cell's position on the `x` axis (None: its runs did not measure that speed)."""
+    return cell.target_density * 100 if x == "density" else getattr(cell, f"{x}_speedup")
+
+
 def compare_figure(table: CompareTable, baseline: str | None = None,
-                   threshold: float | None = None) -> Any:  # fmt: skip
+                   threshold: float | None = None, x: str = "density") -> Any:  # fmt: skip
     """Accuracy against target density, one panel per dataset, one line per model x method;
     and where the table has ablated runs (`--ablate`), a panel of bars beside it: each ablated
     method at each density it was checked at, the method itself next to its ablations.
@@ -222,8 +242,13 @@ def compare_figure(table: CompareTable, baseline: str | None = None,
     P+Q rows dashed in their P row's colour; where the achieved density differs from the
     target, the point is labelled with it. With `baseline` (a row label), a point whose
     difference to it is beyond `threshold` standard errors (`CompareTable.difference`) is
-    ringed in black.
+    ringed in black. `x` (`COMPARE_X`): density, or a measured speed-up (fp32 | int8, linear
+    axis; cells without one are left out, and a table with none is a `StatsError`).
     """
+    check_x(x)
+    if x != "density" and all(_x_of(c, x) is None for c in table.cells):
+        raise StatsError(f"--plot-x {x}: no run here measured its {x} latency (summary.json "
+                         "latency); run without --no-latency, or plot against density")  # fmt: skip
     sets = table.datasets
     ablated = {d: any(c.ablate != "none" for c in table.cells if c.dataset == d) for d in sets}
     panels = [(d, "curves") for d in sets] + [(d, "ablations") for d in sets if ablated[d]]
@@ -232,7 +257,7 @@ def compare_figure(table: CompareTable, baseline: str | None = None,
     axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
     for ax, (dataset, kind) in zip(axes, panels, strict=True):
         if kind == "curves":
-            _compare_panel(ax, table, dataset, baseline, threshold)
+            _compare_panel(ax, table, dataset, baseline, threshold, x)
         else:
             _ablation_panel(ax, table, dataset)
     return fig
@@ -244,9 +269,12 @@ def _series(table: CompareTable, dataset: str, model: str, method: str) -> list[
 
 
 def _compare_panel(ax: Any, table: CompareTable, dataset: str, baseline: str | None = None,
-                   threshold: float | None = None) -> None:  # fmt: skip
+                   threshold: float | None = None, x: str = "density") -> None:  # fmt: skip
     rows = [(m, r) for m, r in table.rows(dataset)
             if all(c.ablate == "none" for c in _series(table, dataset, m, r))]  # fmt: skip
+    if x != "density":  # the cells that measured the speed, rows with at least one
+        rows = [(m, r) for m, r in rows
+                if any(_x_of(c, x) is not None for c in _series(table, dataset, m, r))]  # fmt: skip
     several_models = len({m for m, _ in rows}) > 1
     palette = _palette()
     colours: dict[str, Any] = {}
@@ -262,29 +290,32 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str, baseline: str | N
         pq = bool(cells[0].partner)
         key = f"{model} {cells[0].partner or method}"
         colour = colours.setdefault(key, next(palette))
-        xs = [c.target_density * 100 for c in cells]
+        if x != "density":
+            cells = sorted((c for c in cells if _x_of(c, x) is not None), key=lambda c: _x_of(c, x))
+        xs = [_x_of(c, x) for c in cells]
         bars = ax.errorbar(xs, [c.mean for c in cells], yerr=[c.std or 0.0 for c in cells],
                            marker="s" if pq else "o", ls="--" if pq else "-", capsize=3,
                            color=colour, label=label, markersize=4)  # fmt: skip
-        for c, x in zip(cells, xs, strict=True):
+        for c, at in zip(cells, xs, strict=True):
             if c.achieved_differs and c.target_density < 1 and not pq:
                 ax.annotate(
                     f"d {c.achieved:.2%}",
-                    (x, c.mean),
+                    (at, c.mean),
                     textcoords="offset points",
                     xytext=(4, -10),
                     fontsize=6,
                     color=bars.lines[0].get_color(),
                 )
     if baseline is not None:
-        _mark_beyond(ax, table, [c for m, r in rows for c in _series(table, dataset, m, r)],
-                     baseline, threshold)  # fmt: skip
-    ax.set_xscale("log")
-    ticks = sorted({c.target_density * 100 for c in table.cells
-                    if c.dataset == dataset and c.target_density < 1})  # fmt: skip
-    ax.set_xticks(ticks, [f"{t:g}%" for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("target density (log scale)")
+        _mark_beyond(ax, table, [c for m, r in rows for c in _series(table, dataset, m, r)
+                                 if _x_of(c, x) is not None], baseline, threshold, x)  # fmt: skip
+    if x == "density":
+        ax.set_xscale("log")
+        ticks = sorted({c.target_density * 100 for c in table.cells
+                        if c.dataset == dataset and c.target_density < 1})  # fmt: skip
+        ax.set_xticks(ticks, [f"{t:g}%" for t in ticks])
+        ax.minorticks_off()
+    ax.set_xlabel(COMPARE_X[x])
     ax.set_ylabel("test accuracy %")
     models = sorted({m for m, _ in rows})
     ax.set_title(f"{dataset}: {models[0]}" if len(models) == 1 else dataset)
@@ -293,7 +324,7 @@ def _compare_panel(ax: Any, table: CompareTable, dataset: str, baseline: str | N
 
 
 def _mark_beyond(ax: Any, table: CompareTable, cells: list[Any], baseline: str,
-                 threshold: float | None) -> None:  # fmt: skip
+                 threshold: float | None, x: str = "density") -> None:  # fmt: skip
     """Ring the points whose difference to `baseline` is beyond `threshold` SEs (one legend
     entry, only where some are)."""
     from ecs_core.stats.significance import THRESHOLD
@@ -305,7 +336,7 @@ def _mark_beyond(ax: Any, table: CompareTable, cells: list[Any], baseline: str,
         if d is not None and d.beyond(k) and c.target_density < 1:
             beyond.append(c)
     if beyond:
-        ax.scatter([c.target_density * 100 for c in beyond], [c.mean for c in beyond], s=90,
+        ax.scatter([_x_of(c, x) for c in beyond], [c.mean for c in beyond], s=90,
                    facecolors="none", edgecolors="black", linewidths=1.0, zorder=5,
                    label=f"beyond {k:g} SE vs {baseline}")  # fmt: skip
 

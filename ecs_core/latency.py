@@ -104,14 +104,14 @@ def run_latency(ctx: Context) -> Iterator[ev.Event]:
     """The end of a run: the dense model of the same config, the final fp32 model (the
     smaller one, for `--structure channel`) and the run's int8 model, timed on this CPU.
 
-    The int8 model is the one the quantize stage built and evaluated (`ctx.int8`): its graph
-    is fixed at batch 64, so it is timed at 64 only; a run without one (`--no-quantize`, or
-    int8 unavailable) records none."""
+    The int8 model is the one the quantize stage built and evaluated (`ctx.int8`), at batch
+    64 and at batch 1 (the same quantized graph lowered for one image, `Int8Model.at`; a model
+    whose graph depends on its batch size is timed at 64 only); a run without one
+    (`--no-quantize`, or int8 unavailable) records none."""
     import copy
 
     from ecs_core.models import build_model
     from ecs_core.prune.compact import shrink
-    from ecs_core.quant.stage import INT8_BATCH
     from ecs_core.stages import input_shape
 
     cfg, d = ctx.config, ctx.data
@@ -123,6 +123,7 @@ def run_latency(ctx: Context) -> Iterator[ev.Event]:
     dense_model = build_model(cfg.model, d.num_classes, d.in_channels, cfg.width)
     models = {"dense": eager(dense_model), "fp32": eager(final)}
     if ctx.int8 is not None:
-        models["int8"] = {INT8_BATCH: ctx.int8}
+        sizes = [b for b in BATCHES if b == ctx.int8.batch_size or b in ctx.int8.others]
+        models["int8"] = {b: ctx.int8.at(b) for b in sizes}
     ms = measure(models, shape)
     yield ev.LatencyMeasured(latency=record(ms["dense"], ms["fp32"], ms.get("int8")))

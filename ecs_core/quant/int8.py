@@ -20,7 +20,7 @@ import logging
 import operator
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,15 @@ class Int8Model:
     batch_size: int
     compiled: bool
     backend: str = BACKEND
+    others: dict[int, Callable[[torch.Tensor], torch.Tensor]] = field(default_factory=dict)
+    """The same quantized graph lowered for other batch sizes (`build_int8`'s `also`)."""
+
+    def at(self, batch_size: int) -> Int8Model:
+        """This model at `batch_size` (its own, or one of `also`): the same weights, scales
+        and zero points, the graph specialised to that batch."""
+        if batch_size == self.batch_size:
+            return self
+        return Int8Model(self.others[batch_size], batch_size, self.compiled, self.backend)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,25 +237,30 @@ def build_int8(
     batch_size: int = 64,
     compile: bool = False,
     check: Callable[[], None] | None = None,
+    also: tuple[int, ...] = (),
 ) -> Int8Model:
     """Static post-training int8 quantization of a copy of `model` for CPU inference.
 
     `calib` yields input batches (normalised images) used to calibrate activation ranges.
     `compile=True` runs inductor with freezing (fastest; needs a C++ compiler, takes seconds);
     otherwise the graph is lowered to oneDNN int8 ops directly. `check` is called after each
-    calibration batch (a run's stop request raises there).
+    calibration batch (a run's stop request raises there). `also`: other batch sizes to lower
+    the same quantized graph for (`Int8Model.at`): the graph is then exported with a dynamic
+    batch, calibrated and converted once, and lowered (or compiled) once per batch size.
     """
     check_available()
     with _quiet():
-        from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
         batches = _full_batches(calib, batch_size)
         fp32 = copy.deepcopy(model).to("cpu").eval()
         example = (batches[0],)
+        also = tuple(b for b in also if b != batch_size)
         with torch.no_grad():
-            graph = torch.export.export(fp32, example).module()
+            graph = _exported(fp32, example[0], also)
+            if graph is None:  # a model whose graph depends on its batch size: no others
+                also, graph = (), torch.export.export(fp32, example).module()
             quantizer = xiq.X86InductorQuantizer()
             quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
             prepared = prepare_pt2e(graph, quantizer)
@@ -263,11 +277,40 @@ def build_int8(
                 with inductor_config.patch(freezing=True):
                     module = torch.compile(converted)
                     module(example[0])  # compile now (fixed batch size: never again)
+                    for b in also:
+                        module(_batch(example[0], b))
+                others = dict.fromkeys(also, module)
             else:
-                lowered = lower_pt2e_quantized_to_x86(converted, example)
-                module = _pools_on_uint8(_views_to_reshapes(lowered))
-                module(example[0])
-    return Int8Model(module, batch_size, compile)
+                module = _lowered(converted, example[0])
+                others = {b: _lowered(converted, _batch(example[0], b)) for b in also}
+    return Int8Model(module, batch_size, compile, others=others)
+
+
+def _batch(x: torch.Tensor, size: int) -> torch.Tensor:
+    """`size` images from the batch `x` (repeated when it has fewer)."""
+    return x.repeat(-(-size // len(x)), 1, 1, 1)[:size].contiguous()
+
+
+def _exported(fp32: nn.Module, x: torch.Tensor, also: tuple[int, ...]):
+    """`fp32` exported on `x` with a dynamic batch when `also` asks for other sizes (None when
+    the model's graph depends on its batch size), else with a static one."""
+    if not also:
+        return torch.export.export(fp32, (x,)).module()
+    batch = torch.export.Dim("batch", min=1, max=max(len(x), *also))
+    try:
+        return torch.export.export(fp32, (x,), dynamic_shapes=({0: batch},)).module()
+    except Exception:  # torch's constraint errors have no one class: any means not dynamic
+        return None
+
+
+def _lowered(converted: torch.fx.GraphModule, x: torch.Tensor) -> Callable:
+    """The converted graph lowered to oneDNN int8 ops for the batch size of `x` (run once)."""
+    from torchao.quantization.pt2e.lowering import lower_pt2e_quantized_to_x86
+
+    lowered = lower_pt2e_quantized_to_x86(converted, (x,))
+    module = _pools_on_uint8(_views_to_reshapes(lowered))
+    module(x)
+    return module
 
 
 @torch.no_grad()

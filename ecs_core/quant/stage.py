@@ -144,11 +144,13 @@ def _smaller(ctx: Context, model: nn.Module) -> nn.Module:
 def _int8(ctx: Context, model: nn.Module, check: Callable) -> Iterator[ev.Event]:
     """Build and evaluate the int8 CPU model; on any failure warn and return None."""
     from ecs_core.context import Stopped
+    from ecs_core.latency import BATCHES
     from ecs_core.quant.int8 import build_int8, int8_accuracy
 
     try:
         calib = calibration_images(ctx.train, ctx.config.calib_batches, ctx.config.seed)
-        int8 = build_int8(model, calib, INT8_BATCH, check=check)
+        also = tuple(b for b in BATCHES if b != INT8_BATCH) if ctx.config.latency else ()
+        int8 = build_int8(model, calib, INT8_BATCH, check=check, also=also)
         acc = int8_accuracy(int8, ctx.test.epoch())
         ctx.int8 = int8  # the latency step times this one
     except Stopped:

@@ -8,6 +8,7 @@ nor the command itself.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ecs_core.config import RunConfig
@@ -18,8 +19,12 @@ ALWAYS = ("model", "dataset", "method", "density", "seed")
 
 
 def config_to_args(config: RunConfig) -> list[str]:
-    """`ecs run` options that reproduce `config`: `ALWAYS`, then the fields off their default."""
-    defaults = type(config)().validate()
+    """`ecs run` options that reproduce `config`: `ALWAYS`, then the fields off their default.
+    The scope's default is what `--scope auto` gives this config (layer for a channel run), so
+    a channel run of the global scope says so."""
+    defaults = dataclasses.replace(
+        type(config)().validate(), scope=dataclasses.replace(config, scope="auto").validate().scope
+    )
     chosen = {}
     for f, _ in options(type(config)):
         value = getattr(config, f.name)

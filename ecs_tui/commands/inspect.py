@@ -356,6 +356,9 @@ def _quant_parts(view: Any) -> list[Any]:
 
 # --- ecs compare
 
+PLOT_X_HELP = "density | fp32 | int8"
+"""`ecs compare --plot-x`'s choices as its help says them: `figures.COMPARE_X` (imported only
+when the command runs; a test holds the two equal)."""
 THRESHOLD_HELP = "2"
 """`ecs compare --threshold`'s default as its help says it: `stats.significance.THRESHOLD`
 (imported only when the command runs; a test holds the two equal)."""
@@ -374,6 +377,14 @@ def compare_command(
             show_default=False,
         ),
     ] = None,
+    plot_x: Annotated[
+        str,
+        Opt(
+            "--plot-x",
+            help=f"What --plot draws accuracy against: {PLOT_X_HELP} (the runs' measured "
+            "speed-up x dense, batch 64, one thread).",
+        ),
+    ] = "density",
     baseline: Annotated[
         str | None,
         Opt(
@@ -408,9 +419,12 @@ def compare_command(
             raise StatsError(f"--threshold must be a positive number of standard errors, "
                              f"got {threshold:g}")  # fmt: skip
         if plot is not None:
-            from ecs_core.figures import check_path
+            from ecs_core.figures import check_path, check_x
 
             check_path(plot)
+            check_x(plot_x)
+        elif plot_x != "density":
+            raise StatsError("--plot-x draws into the --plot FILE: give --plot FILE.png too")
         table = compare_runs(paths)
     except StatsError as exc:
         raise fail(str(exc)) from None
@@ -428,7 +442,7 @@ def compare_command(
         raise fail(f"--baseline {baseline}: no finished {label} runs under "
                    + " ".join(map(str, paths)) + "; pick a method the table has")  # fmt: skip
     if plot is not None:
-        _compare_plot(table, plot, label, threshold)
+        _compare_plot(table, plot, label, threshold, plot_x)
     if csv:
         typer.echo(table.csv(label, threshold), nl=False)
     elif markdown:
@@ -437,16 +451,20 @@ def compare_command(
         _compare_rich(table, label, threshold)
 
 
-def _compare_plot(table: Any, path: Path, baseline: str | None, threshold: float) -> None:
-    """`ecs compare --plot`: accuracy against density (ecs_core.figures.compare_figure)."""
-    from ecs_core.figures import compare_figure, save
+def _compare_plot(
+    table: Any, path: Path, baseline: str | None, threshold: float, x: str = "density"
+) -> None:
+    """`ecs compare --plot`: accuracy against density or a measured speed-up
+    (ecs_core.figures.compare_figure)."""
+    from ecs_core.figures import COMPARE_X, compare_figure, save
     from ecs_core.stats import StatsError
 
     try:
-        save(compare_figure(table, baseline, threshold), path)
+        save(compare_figure(table, baseline, threshold, x), path)
     except StatsError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"wrote {path}: accuracy against density, {len(table.datasets)} dataset(s)",
+    against = "density" if x == "density" else COMPARE_X[x].split(" (")[0]
+    typer.echo(f"wrote {path}: accuracy against {against}, {len(table.datasets)} dataset(s)",
                err=True)  # fmt: skip
 
 

@@ -157,3 +157,38 @@ def test_latency_record_times_every_model_at_its_batches():
     rec = record(ms["dense"], ms["fp32"], None)
     assert rec["int8_speedup"] is None and rec["threads"] == 1 and rec["cpu"]
     assert rec["fp32_speedup"]["b64"] == pytest.approx(ms["dense"]["b64"] / ms["fp32"]["b64"])
+
+
+def test_channel_run_shares_weights_and_times_int8_at_both_batches(tmp_path):
+    """A channel run through the pipeline with weight sharing (--bits 4) and int8: every
+    layer of the smaller model keeps at most 16 values, the .ecsz file is the smaller model,
+    and the latency step times the run's int8 model at batch 1 and 64."""
+    from ecs_core.config import RunConfig
+    from ecs_core.pipeline import run
+    from ecs_core.quant.codec import load_compressed
+    from tests.tiny import tiny
+
+    cfg = RunConfig(
+        **tiny(
+            quantize=True,
+            bits=4,
+            calib_batches=1,
+            structure="channel",
+            method="snip",
+            density=0.25,
+            device="cpu",
+            runs_dir=str(tmp_path),
+        )
+    )
+    events = list(run(cfg.validate()))
+    run_dir = tmp_path / events[0].run_dir
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["status"] == "finished" and s["scope"] == "layer" and s["macs"] < s["dense_macs"]
+    q = s["quant"]
+    assert q["bits"] == 4 and all(row["unique_after"] <= 16 for row in q["layers"])
+    assert q["unique_after"] < q["unique_before"] and 0 <= q["int8_test_acc"] <= 100
+    lat = s["latency"]
+    assert set(lat["int8_ms"]) == set(lat["int8_speedup"]) == {"b1", "b64"}
+    model, meta = load_compressed(run_dir / "model.ecsz")
+    assert meta["channels"] == json.loads((run_dir / "channels.json").read_text())
+    assert macs_and_params(model, SHAPE)[0] == s["macs"]

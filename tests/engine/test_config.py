@@ -15,7 +15,7 @@ REFUSED = [
     (dict(model="pkg.mod:bad name"), "--model 'pkg.mod:bad name': a model of your own is given"),
     (dict(dataset="mnist"), "unknown dataset 'mnist'" + CHOICES + "digits, fashion-mnist"),
     (dict(method="obd"), "unknown method 'obd'" + CHOICES + "ecs, snip"),
-    (dict(scope="row"), "unknown scope 'row'" + CHOICES + "global, layer"),
+    (dict(scope="row"), "unknown scope 'row'" + CHOICES + "auto, global, layer"),
     (dict(budget="half"), "unknown budget 'half'" + CHOICES + "exact, union"),
     (dict(structure="row"), "unknown structure (--structure) 'row'" + CHOICES + "weight, channel"),
     (dict(method="rigl", structure="channel"), "--method rigl has no channel form"),
@@ -77,3 +77,26 @@ def test_what_it_accepts_it_makes_canonical() -> None:
     assert RunConfig(model=" pkg.mod:factory ").validate().model == "pkg.mod:factory"
     assert RunConfig(method="none", density=0.05).validate().density == 1.0  # dense: all kept
     assert RunConfig(seed=-(2**63), max_batches=None, bits=8).validate().seed == -(2**63)
+
+
+def test_scope_auto_is_layer_for_channels_and_a_saved_channel_run_keeps_its_scope() -> None:
+    """auto: every layer keeps the same fraction of its channels (Torch-Pruning's default);
+    global elsewhere. config.json holds what auto became, so a channel run saved before auto
+    (scope global) loads as global, as an explicit --scope global does."""
+    from ecs_tui.commands.argv import config_to_args
+
+    channel = RunConfig(structure="channel").validate()
+    assert (channel.scope, channel.distribution, channel.method_tag) == (
+        "layer", "auto", "ecs-layer-channel",
+    )  # fmt: skip
+    assert RunConfig().validate().scope == "global"
+    assert RunConfig(method="none", structure="channel").validate().scope == "global"
+    assert RunConfig(structure="channel", distribution="global").validate().scope == "global"
+    explicit = RunConfig(structure="channel", scope="global").validate()
+    saved = {**RunConfig().to_dict(), "structure": "channel", "scope": "global"}
+    old = RunConfig.from_dict(saved).validate()
+    assert explicit == old and (old.scope, old.method_tag) == ("global", "ecs-channel")
+    assert "--scope" not in config_to_args(channel)
+    args = config_to_args(old)
+    assert args[args.index("--scope") + 1] == "global"
+    assert "--scope" not in config_to_args(RunConfig().validate())

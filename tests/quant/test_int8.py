@@ -124,3 +124,34 @@ def test_check_available_explains(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     with pytest.raises(Int8Unavailable, match="oneDNN"):
         check_available()
+
+
+def test_other_batch_sizes_are_the_same_quantized_graph() -> None:
+    """`also`: calibrated and converted once, lowered per batch size: batch 1 gives what the
+    batch-8 graph gives for the same image, and what a build without `also` gives; a model
+    whose graph depends on its batch size is lowered at its own batch only."""
+    _skip_without_int8()
+    from ecs_core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vgg16", 10, 1, 0.125).eval()
+    x = torch.randn(8, 1, 32, 32)
+    q = build_int8(model, [x], batch_size=8, also=(1,))
+    one = q.at(1)
+    assert (one.batch_size, q.at(8)) == (1, q) and set(q.others) == {1}
+    plain = build_int8(model, [x], batch_size=8)
+    want = plain(x)
+    torch.testing.assert_close(q(x), want, rtol=0, atol=0)
+    for i in (0, 5):
+        torch.testing.assert_close(one(x[i : i + 1]), want[i : i + 1], rtol=1e-5, atol=1e-5)
+
+    class Fixed(torch.nn.Module):  # reshapes to its batch size: no dynamic batch
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 3)
+
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            return self.conv(t).reshape(8, -1)
+
+    fixed = build_int8(Fixed().eval(), [x], batch_size=8, also=(1,))
+    assert fixed.others == {} and fixed(x).shape == (8, 2 * 30 * 30)

@@ -156,3 +156,42 @@ def test_compare_plot_rings_differences_beyond_the_threshold(tmp_path, make_fake
     assert ax.containers[1].lines[0].get_color() == ax.containers[0].lines[0].get_color()
     (plain,) = compare_figure(table, "Random", 10.0).axes  # 10 SE: nothing beyond
     assert "beyond 10 SE vs Random" not in plain.get_legend_handles_labels()[1]
+
+
+def test_compare_plot_against_measured_speed_up(tmp_path, make_fake_run, runner):
+    """`--plot-x fp32`: each row's points at its runs' mean measured speed-up (linear axis),
+    rows whose runs measured none left out; a speed no run measured, an unknown axis, or
+    --plot-x without --plot: one line, exit 2, no file."""
+    from ecs_core.figures import COMPARE_X, compare_figure
+    from ecs_core.stats import StatsError
+    from ecs_tui.commands.inspect import PLOT_X_HELP
+
+    assert PLOT_X_HELP == " | ".join(COMPARE_X)
+    for seed in (0, 1):
+        for density, fast in ((0.5, 1.5), (0.25, 2.5)):
+            lat = {"latency": {"fp32_speedup": {"b64": fast + seed / 10}}}
+            acc = {"test_acc": 90.0 - 10 * density + seed, "density": density, **lat}
+            make_fake_run(tmp_path, f"ch{density}-{seed}", acc, method="snip", density=density,
+                          seed=seed, structure="channel")  # fmt: skip
+        make_fake_run(tmp_path, f"w{seed}", {"test_acc": 95.0, "density": 0.25,
+                      "latency": {"fp32_speedup": {"b64": 1.0}}},
+                      method="snip", density=0.25, seed=seed)  # fmt: skip
+        make_fake_run(tmp_path, f"r{seed}", {"test_acc": 60.0, "density": 0.25},
+                      method="random", density=0.25, seed=seed)  # fmt: skip
+    table = compare_runs([tmp_path])
+    (ax,) = compare_figure(table, x="fp32").axes
+    assert ax.get_xscale() == "linear" and ax.get_xlabel() == COMPARE_X["fp32"]
+    assert "Random" not in ax.get_legend_handles_labels()[1]
+    points = sorted(tuple(c.lines[0].get_xdata()) for c in ax.containers)
+    assert points == [(1.0,), pytest.approx((1.55, 2.55))]
+    with pytest.raises(StatsError, match="no run here measured its int8 latency"):
+        compare_figure(table, x="int8")
+    out = tmp_path / "speed.png"
+    ok = runner.invoke(app, ["compare", str(tmp_path), "--plot", str(out), "--plot-x", "fp32"])
+    assert ok.exit_code == 0, ok.output
+    assert "accuracy against measured fp32 speed-up" in ok.output and imread(out).ndim == 3
+    for args in (["--plot", str(tmp_path / "a.png"), "--plot-x", "fast"], ["--plot-x", "fp32"],
+                 ["--plot", str(tmp_path / "b.png"), "--plot-x", "int8"]):  # fmt: skip
+        bad = runner.invoke(app, ["compare", str(tmp_path), *args])
+        assert bad.exit_code == 2 and "--plot-x" in bad.output, bad.output
+    assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()

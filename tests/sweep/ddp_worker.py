@@ -3,7 +3,8 @@
     a)    SNIP, trained to the end;
     stop) the same config, where rank 1 alone asks to stop after its first batch (every rank
           must stop at that same batch), then resumed from rank 0's run directory;
-    ecs)  ECS, whose mask is computed after a data-parallel warm-up epoch.
+    ecs)  ECS, whose mask is computed after a data-parallel warm-up epoch;
+    channel) SNIP with --structure channel (rank 0's kept channels, channels.json).
 
 After each run every rank saves the state `pipeline.run` saves as model.safetensors, and its
 mask, to OUT/<tag>-rank<N>.pt, so the test can compare ranks with each other and with a
@@ -76,6 +77,7 @@ def main(out: Path, config: RunConfig) -> None:
     assert events[-1].kind == "run_finished" and events[-1].status == "finished", events[-1]
     ecs = dataclasses.replace(config, method="ecs", warmup_epochs=1)
     run("ecs", ecs)
+    run("channel", dataclasses.replace(config, structure="channel").validate())
     (out / f"done-rank{RANK}.json").write_text(json.dumps({"stopped_run": run_dir}))
     dist.destroy_process_group()
 

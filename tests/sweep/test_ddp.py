@@ -65,9 +65,21 @@ def test_ranks_hold_identical_masks_and_weights(ddp: dict, tag: str) -> None:
     assert abs(r0["summary"]["density"] - 0.1) < 1e-4
 
 
+def test_channel_run_ranks_keep_the_same_channels(ddp: dict) -> None:
+    """--structure channel under DDP: one mask on every rank (removed channels whole), the
+    same weights, and rank 0's kept channels in the run directory."""
+    r0, r1 = ddp["load"]("channel", 0), ddp["load"]("channel", 1)
+    assert r0["mask"] and _equal(r0["mask"], r1["mask"]) and _equal(r0["model"], r1["model"])
+    s = r0["summary"]
+    assert s["structure"] == "channel" and s["density"] >= 0.1 and s["macs"] < s["dense_macs"]
+    (run_dir,) = [d for d in ddp["runs"].iterdir() if "-snip-layer-channel-" in d.name]
+    kept = json.loads((run_dir / "channels.json").read_text())
+    assert {group: len(indices) for group, indices in kept.items()} == s["channels"]
+
+
 def test_only_rank_0_writes_and_files_hold_its_model(ddp: dict) -> None:
     dirs = sorted(ddp["runs"].iterdir())
-    assert len(dirs) == 3  # a, stopped-then-resumed, ecs: never one per rank
+    assert len(dirs) == 4  # a, stopped-then-resumed, ecs, channel: never one per rank
     on_disk = RunStore(dirs[0]).load_tensors("model.safetensors")
     assert _equal(on_disk, ddp["load"]("a", 0)["model"])
     events = [e.kind for e in RunStore(dirs[0]).read_events()]

@@ -180,3 +180,28 @@ def test_cpu_jobs_run_cells_side_by_side_with_a_share_of_the_cores(
     assert "Warning" not in out.stderr, out.stderr  # the worker module runs cleanly as __main__
     cells = sorted(p.name for p in (runs / "j").iterdir())
     assert len(cells) == 4 and all(cell_status(runs / "j" / c) == "finished" for c in cells)
+
+
+def test_a_channel_sweep_names_its_cells_apart_from_weight_cells(
+    runner: CliRunner, tmp_path: Path, tiny: list[str]
+) -> None:
+    """`ecs sweep --structure channel`: two cells train the smaller models (channels.json), and
+    their directories are not the weight cells' of the same grid, so the two never collide;
+    each cell's printed line says --structure channel."""
+    grid = ["--methods", "snip,magnitude", "--densities", "0.3"]
+    args = ["sweep", *grid, *tiny, "--structure", "channel", "--runs-dir", str(tmp_path),
+            "--name", "ch"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cells = sorted(p.name for p in (tmp_path / "ch").iterdir() if p.is_dir())
+    assert cells == ["vgg16-digits-magnitude-layer-channel-d0.3-s0",
+                     "vgg16-digits-snip-layer-channel-d0.3-s0"]  # fmt: skip
+    for name in cells:
+        assert cell_status(tmp_path / "ch" / name) == "finished"
+        assert (tmp_path / "ch" / name / "channels.json").is_file()
+    where = ["--runs-dir", str(tmp_path), "--name", "ch", "--print-commands"]
+    weight = runner.invoke(app, ["sweep", *grid, *tiny, *where])
+    assert weight.exit_code == 0 and "d0.3-s0" in weight.output
+    assert not any(name in weight.output for name in cells)
+    printed = runner.invoke(app, ["sweep", *grid, *tiny, "--structure", "channel", *where])
+    assert all("--structure channel" in line for line in printed.output.strip().splitlines())
