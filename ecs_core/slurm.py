@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecs_core.runfiles import run_state
+from ecs_core.runfiles import RUNNING, run_state
+from ecs_core.sweepplan import write_plan
 
 FOLDER = "slurm"
 """Under the sweep directory: the scripts, jobs.jsonl, the tasks' logs."""
@@ -49,6 +50,8 @@ ACTIVE = (
     "REQUEUE_FED", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "PREEMPTED",
 )  # fmt: skip
 """Slurm job states of a task that still holds its cell (it runs, or will)."""
+QUEUED = "queued"
+"""A cell's first word while its task waits in the queue (Slurm's PENDING): `cell_state`."""
 
 
 class SlurmError(RuntimeError):
@@ -220,6 +223,7 @@ def submit(sweep_dir: Path, cells: Sequence, commands: Sequence[list[str]], name
     sweep_dir = Path(sweep_dir)
     sbatch = _tool("sbatch")
     with submit_lock(sweep_dir):
+        write_plan(sweep_dir, [cell.name for cell in cells])
         held = {c: t for c, t in cell_tasks(sweep_dir, ended=False).items() if t.active}
         todo, skipped = [], {}
         for cell, argv in zip(cells, commands, strict=True):
@@ -336,11 +340,11 @@ def cell_state(state: str, task: Task | None) -> str:
     `queued 12_3 (Priority)`, `running 12_3`, `stopped (cancelled 12_3: ...)`."""
     if task is None or task.state == "UNKNOWN" or state == "finished":
         return state
-    if task.active and (state == "running" or task.state != "PENDING"):
-        return f"running {task.id}"
+    if task.active and (state == RUNNING.word or task.state != "PENDING"):
+        return f"{RUNNING.word} {task.id}"
     if task.active:
         why = f" ({task.reason})" if task.reason not in ("", "None") else ""
-        return f"queued {task.id}{why}"
+        return f"{QUEUED} {task.id}{why}"
     if task.state == "COMPLETED":
         return state
     why = f": {task.reason}" if task.reason not in ("", "None") else ""

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
+from textual.widgets import Button, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ecs_core.config import RunConfig
@@ -33,6 +33,7 @@ from ecs_tui.screens.confirm import ConfirmScreen
 from ecs_tui.screens.help import HelpScreen, help_rows
 from ecs_tui.screens.palette import palette_commands
 from ecs_tui.widgets.configure import ConfigurePane, command_line
+from ecs_tui.widgets.footer import KeysFooter
 from ecs_tui.widgets.machine import MachineLine, run_pid
 from ecs_tui.widgets.runs import RunsView, short_name
 from ecs_tui.widgets.statsview import RunSource, StatsView
@@ -115,7 +116,7 @@ class EcsApp(RunActions):
                     for v in VIEWS:
                         with TabPane(f"{v.key} {v.title}", id=f"tab-{v.name}"):
                             yield WIDGETS[v.name](id=f"view-{v.name}")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         run_dir, watch = self._initial

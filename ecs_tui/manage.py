@@ -98,7 +98,7 @@ class RunActions(RunFollowing):
             if ok:
                 self._start_resume(path)
 
-        question = f"Resume {info.name} from its last checkpoint?\n(as {resume_command(path)})"
+        question = f"Resume {info.name}\nfrom its last checkpoint, as:\n{resume_command(path)}"
         self.push_screen(ConfirmScreen(question, "Resume", danger=False), answer)
 
     def _start_resume(self, path: Path) -> None:

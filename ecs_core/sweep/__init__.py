@@ -18,13 +18,14 @@ Example (notebook)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ecs_core import events as ev
 from ecs_core.config import SWEEP_AXIS_TYPES as AXIS_TYPES
 from ecs_core.runfiles import FINISHED, NEW, RUNNING
 from ecs_core.runlock import running_pid
-from ecs_core.store import RunInUse
+from ecs_core.store import RunInUse, StoreError
 from ecs_core.sweep.cells import (
     Cell,
     CellResult,
@@ -47,6 +48,7 @@ from ecs_core.sweep.grid import (
     make_cells,
     read_grid_file,
 )
+from ecs_core.sweepplan import write_plan
 
 __all__ = [
     "AXES", "AXIS_TYPES", "Block", "Cell", "CellResult", "CellUpdate", "Grid", "GridFile",
@@ -68,10 +70,19 @@ def run_sweep(
     runs that many worker processes, each with `parallel.worker_threads(jobs)` torch threads;
     `jobs` 1 runs the cells one after another in this process. `stop` (anything with
     `is_set()`): the running cells stop at a batch boundary and save; the waiting ones stay for
-    the next run of the sweep.
+    the next run of the sweep. Before the first cell starts, each sweep folder's plan
+    (`sweepplan.PLAN`) lists its cells, so a listing can count the cells still to come.
     """
     for cell in cells:
         check_run_dir(cell.path, cell.config)  # fail before running anything
+    folders: dict[Path, list[str]] = {}
+    for cell in cells:
+        folders.setdefault(cell.path.parent, []).append(cell.name)
+    for folder, names in folders.items():
+        try:
+            write_plan(folder, names)
+        except StoreError as exc:
+            raise SweepError(f"{exc}; check the folder's permissions and space") from exc
     report = report or (lambda update: None)
     if gpus or jobs > 1:
         from ecs_core.sweep.parallel import cpu_slots, gpu_slots, run_parallel

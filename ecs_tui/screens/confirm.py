@@ -9,9 +9,17 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+MIN_WIDTH = 50
+FRAME = 6
+"""The box's border (1 + 1) and padding (2 + 2) around the question."""
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True on y / Yes, False on n / No / Esc."""
+    """Dismisses with True on y / Yes, False on n / No / Esc.
+
+    The box is as wide as the question's longest line (at least `MIN_WIDTH`, at most the
+    screen), and a line longer than the screen folds: a run name or a command in the question
+    is shown whole, for the user to copy."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -37,6 +45,8 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button("No (n)", id="confirm-no", compact=True)
 
     def on_mount(self) -> None:
+        longest = max(map(len, self.question.splitlines()), default=0)
+        self.query_one("#confirm-box").styles.width = max(MIN_WIDTH, longest + FRAME)
         self.query_one("#confirm-no", Button).focus()
 
     @on(Button.Pressed, "#confirm-yes")

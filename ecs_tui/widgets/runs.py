@@ -26,6 +26,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from ecs_core.runfiles import DIED, FINISHED, INCOMPLETE, RUNNING, STATES, status
+from ecs_core.slurm import QUEUED
+from ecs_core.sweepplan import PLAN
 from ecs_tui.fmt import pct
 from ecs_tui.runmodel import Snapshot
 from ecs_tui.widgets.statsview import RunSource
@@ -42,7 +44,8 @@ COMPARE_KEYS = (
 )
 RUN_KEYS = "Runs tab: resume, export (ecs export), delete (asks) the selected run"
 WAITING = "waiting"
-"""Sweep view: a cell with nothing written yet (else its run's `Status.in_sweep`)."""
+"""Sweep view: a cell not started (planned, nothing written yet, or its Slurm task queued);
+else its run's `Status.in_sweep`."""
 
 
 def column_widths() -> dict[str, int]:
@@ -111,19 +114,42 @@ def signature(paths: list[Path]) -> tuple:
     return tuple(out)
 
 
-def cell_word(info: Any) -> str:
-    """A sweep cell's state: done | running | waiting (nothing written yet) | died | ..."""
+def plan_signature(folder: Path) -> tuple:
+    """The sweep plan's mtime and size (a sweep run again with another grid rewrites it)."""
+    try:
+        st = os.stat(folder / PLAN)
+    except OSError:
+        return ((str(folder), PLAN, None, None),)
+    return ((str(folder), PLAN, st.st_mtime_ns, st.st_size),)
+
+
+def cell_word(info: Any, slurm: str | None = None) -> str:
+    """A sweep cell's state: done | running | waiting (nothing written yet, or its Slurm task
+    queued) | died | ...; `slurm`: its words with its task's (`slurm.cell_state`), if any."""
+    first = slurm.split()[0] if slurm else None
+    if first == QUEUED:
+        return WAITING
+    if first == RUNNING.word:
+        return RUNNING.word
     if info.status == INCOMPLETE.word and not (Path(info.path) / "events.jsonl").exists():
         return WAITING
     return status(info.status).in_sweep
 
 
-def sweep_line(infos: list[Any]) -> str:
-    """`3 done · 1 running · 2 waiting · 0 died` for the cells found so far."""
+def sweep_line(
+    infos: list[Any], planned: list[str] | None = None, slurm: dict[str, str] | None = None
+) -> str:
+    """`3 done · 1 running · 2 waiting · 0 died`: the cells found, with their Slurm tasks'
+    words (`slurm`, by run path), and the planned cells (`sweepplan`) with no run directory yet,
+    which are waiting."""
+    slurm = slurm or {}
     counts: dict[str, int] = {}
     for i in infos:
-        word = cell_word(i)
+        word = cell_word(i, slurm.get(i.path))
         counts[word] = counts.get(word, 0) + 1
+    found = {Path(i.path).name for i in infos}
+    unseen = sum(name not in found for name in planned or ())
+    counts[WAITING] = counts.get(WAITING, 0) + unseen
     words = [FINISHED.in_sweep, RUNNING.word, WAITING, DIED.word]
     words += sorted(w for w in counts if w not in words)
     return " · ".join(f"{counts.get(w, 0)} {w}" for w in words)
@@ -180,6 +206,8 @@ class RunsView(Vertical):
         self.marked: set[str] = set()
         self._narrow: bool | None = None
         self._loading: Any = None
+        self.planned: list[str] | None = None
+        """The folder's sweep plan (`sweepplan.planned_cells`): None when it has none."""
         self.slurm: dict[str, str] = {}
         """A sweep submitted to Slurm: run path -> its cell's words with its task's (squeue is
         asked in the load worker, never on the UI thread, with a timeout)."""
@@ -196,7 +224,10 @@ class RunsView(Vertical):
 
     @property
     def sweep(self) -> bool:
-        """The folder is one sweep: every run in it is a cell directory right under it."""
+        """The folder is one sweep: it has a plan, or every run in it is a cell directory
+        right under it."""
+        if self.planned is not None:
+            return True
         return bool(self.infos) and all(
             Path(i.path).parent == self.runs_dir and "-" in i.name and not i.name[:8].isdigit()
             for i in self.infos
@@ -233,12 +264,13 @@ class RunsView(Vertical):
         from ecs_core.slurm import slurm_words
         from ecs_core.stats.compare import compare_infos
         from ecs_core.stats.runs import find_runs, run_info
+        from ecs_core.sweepplan import planned_cells
 
         if not runs_dir.is_dir():
             self.app.call_from_thread(self._draw, [], None, f"{runs_dir} does not exist yet", None)
             return
         paths = find_runs([runs_dir])
-        sig = signature(paths)
+        sig = signature(paths) + plan_signature(runs_dir)
         if sig == last and all(word != RUNNING.word for _, word in rows) and not self.slurm:
             return  # nothing written, no process that could have died since, no Slurm task
         infos = [run_info(p) for p in paths]
@@ -246,6 +278,7 @@ class RunsView(Vertical):
         if sig == last and tuple((i.path, i.status) for i in infos) == rows and slurm == self.slurm:
             return
         self.slurm = slurm
+        self.planned = planned_cells(runs_dir)
         self.app.call_from_thread(self._draw, infos, compare_infos(infos), None, sig)
 
     def _draw(self, infos: list[Any], compare: Any, message: str | None, sig: tuple | None) -> None:
@@ -278,7 +311,8 @@ class RunsView(Vertical):
         where = f"{n} run{'' if n == 1 else 's'} in {self.runs_dir.name}/"
         keys = " · enter opens · space marks · v compares"
         if self.sweep:
-            where, keys = f"sweep {self.runs_dir.name}/: {sweep_line(self.infos)}", ""
+            line = sweep_line(self.infos, self.planned, self.slurm)
+            where, keys = f"sweep {self.runs_dir.name}/: {line}", ""
         marked = f" · {len(self.marked)} marked" if self.marked else ""
         self.query_one(".view-note", Static).update(
             Text(message or f"{where}{marked}{keys}", style="dim")

@@ -418,3 +418,68 @@ def test_the_apps_sweep_view_shows_a_queued_cells_task(tmp_path, monkeypatch):
         return []
 
     assert "queued 7_0 (Priority)" in asyncio.run(drawn())
+
+
+def test_a_submission_writes_the_sweeps_plan_first(tmp_path, monkeypatch):
+    """The plan (every cell of the command, in order) is there when sbatch runs, so the app
+    counts the cells still to come."""
+    from ecs_core.config import RunConfig
+    from ecs_core.slurm import SbatchOptions, submit
+    from ecs_core.sweep import Grid, make_cells
+    from ecs_core.sweepplan import PLAN, planned_cells
+
+    sweep = tmp_path / "runs" / "demo"
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    seen = tmp_path / "seen.json"
+    (bin_ / "sbatch").write_text(f"#!/bin/sh\ncp {sweep / PLAN} {seen}\necho 42\n")
+    (bin_ / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    cells = make_cells(Grid(methods=("snip", "ecs"), seeds=(0, 1)),
+                       RunConfig(dataset="digits"), tmp_path / "runs", "demo")  # fmt: skip
+    done = submit(sweep, cells, [["true"]] * len(cells), "demo", SbatchOptions())
+    assert done.job == "42"
+    assert planned_cells(sweep) == [c.name for c in cells]
+    assert json.loads(seen.read_text())["cells"] == [c.name for c in cells]
+
+
+def test_the_sweep_line_counts_queued_and_planned_cells_as_waiting(tmp_path, monkeypatch):
+    """3 of 4 cells not started: one requeued (its run died, its task pending), one queued with
+    only its config, one planned with no directory; the fourth's task runs before its run has
+    taken the lock. Before plans and the Slurm words were counted, the line said `0 running · 2
+    waiting · 1 died`."""
+    import asyncio
+
+    from ecs_core.config import RunConfig
+    from ecs_core.runlock import LOCK_NAME
+    from ecs_core.slurm import FOLDER, JOBS
+    from ecs_core.store import RunStore
+    from ecs_core.sweepplan import write_plan
+    from ecs_tui.app import EcsApp
+    from ecs_tui.widgets.runs import RunsView
+
+    fake_squeue(tmp_path / "bin", "7|0|PENDING|BeginTime\\n7|1|PENDING|Priority\\n"
+                "7|2|RUNNING|None\\n", monkeypatch)  # fmt: skip
+    sweep = tmp_path / "sweep"
+    names = [f"vgg16-digits-snip-d0.05-s{seed}" for seed in range(4)]
+    for name in names[:3]:
+        (sweep / name).mkdir(parents=True)
+        RunStore(sweep / name).write_config(RunConfig(dataset="digits", method="snip"))
+    (sweep / names[0] / "events.jsonl").write_text("")
+    (sweep / names[0] / LOCK_NAME).write_text("")  # took the lock, nobody holds it: died
+    (sweep / FOLDER).mkdir()
+    (sweep / FOLDER / JOBS).write_text(json.dumps({"job": "7", "cells": names[:3]}) + "\n")
+    write_plan(sweep, names)
+
+    async def line() -> str:
+        app = EcsApp(runs=sweep)
+        async with app.run_test(size=(120, 30)) as pilot:
+            view = app.query_one(RunsView)
+            for _ in range(400):
+                if view.infos:
+                    await pilot.pause()
+                    return str(view.query_one(".view-note").render())
+                await pilot.pause(0.05)
+        return ""
+
+    assert "0 done · 1 running · 3 waiting · 0 died" in asyncio.run(line())

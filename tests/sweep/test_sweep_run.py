@@ -53,7 +53,7 @@ def test_killed_sweep_reruns_skipping_finished_cells(
     first = _kill_during_third_cell(argv)
     assert any(line.startswith("[3/8]") for line in first), "".join(first)
     root = runs / "t"
-    cells = sorted(p.name for p in root.iterdir())
+    cells = sorted(p.name for p in root.iterdir() if p.is_dir())  # the plan, cells.json, too
     before = {name: cell_status(root / name) for name in cells}
     finished = {n for n, s in before.items() if s == "finished"}
     assert len(finished) == 2, before  # the first two cells
@@ -63,7 +63,7 @@ def test_killed_sweep_reruns_skipping_finished_cells(
     second = subprocess.run(argv, capture_output=True, text=True, env=ENV)
     out = second.stdout
     assert second.returncode == 0, out + second.stderr
-    all_cells = sorted(p.name for p in root.iterdir())
+    all_cells = sorted(p.name for p in root.iterdir() if p.is_dir())
     assert len(all_cells) == 8
     for name in all_cells:
         state = {"finished": "finished earlier, skipped", "died": "resumed"}.get(
@@ -178,7 +178,7 @@ def test_cpu_jobs_run_cells_side_by_side_with_a_share_of_the_cores(
     assert "4 cells (1 models x 1 datasets x 2 methods x 1 densities x 1 ablations x 2 seeds)" \
         f", 2 at a time, {worker_threads(2)} thread(s) each" in out.stdout  # fmt: skip
     assert "Warning" not in out.stderr, out.stderr  # the worker module runs cleanly as __main__
-    cells = sorted(p.name for p in (runs / "j").iterdir())
+    cells = sorted(p.name for p in (runs / "j").iterdir() if p.is_dir())
     assert len(cells) == 4 and all(cell_status(runs / "j" / c) == "finished" for c in cells)
 
 
@@ -205,3 +205,19 @@ def test_a_channel_sweep_names_its_cells_apart_from_weight_cells(
     assert not any(name in weight.output for name in cells)
     printed = runner.invoke(app, ["sweep", *grid, *tiny, "--structure", "channel", *where])
     assert all("--structure channel" in line for line in printed.output.strip().splitlines())
+
+
+def test_the_plan_lists_every_cell_before_the_first_starts(tmp_path: Path) -> None:
+    """A sweep stopped before any cell ran has written its plan (and nothing else)."""
+    import threading
+
+    from ecs_core.sweepplan import planned_cells
+
+    cells = make_cells(Grid(methods=("snip", "ecs"), seeds=(0, 1)), RunConfig(dataset="digits"),
+                       tmp_path, "t")  # fmt: skip
+    stop = threading.Event()
+    stop.set()
+    results = run_sweep(cells, stop)
+    assert [r.status for r in results] == ["new"] * 4
+    assert planned_cells(tmp_path / "t") == [c.name for c in cells]
+    assert not any(c.path.exists() for c in cells)

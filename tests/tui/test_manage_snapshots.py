@@ -52,6 +52,24 @@ def test_runs_tab_delete_question(
     assert snap_compare(app, terminal_size=size, run_before=ask)
 
 
+def test_resume_question_at_80x24(
+    snap_compare, runs_folder: Path, tui: SimpleNamespace, monkeypatch
+) -> None:
+    """r on the stopped run at 80x24: its whole name and the whole command to copy (the box
+    was 50 wide and cut both), and a footer that hides the keys it cannot show whole (it
+    showed `s Star▏`)."""
+    monkeypatch.chdir(runs_folder.parent)  # the command names runs/..., not a tmp path
+    app = EcsApp(runs=Path("runs"), config=tui.CONFIG)
+
+    async def ask(pilot: Pilot) -> None:
+        await rows_drawn(pilot, 4, tui)
+        pilot.app.query_one(RunsView).query_one(DataTable).move_cursor(row=2)
+        await pilot.press("r")
+        await quiet(pilot, tui)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ask)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_compare_view(
     snap_compare, size: tuple[int, int], runs_folder: Path, tui: SimpleNamespace

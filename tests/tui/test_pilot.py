@@ -316,3 +316,27 @@ async def test_at_80_columns_the_title_keeps_the_runs_status(tui: SimpleNamespac
         assert rows[0].rstrip().endswith("— vgg16-digits-ecs-d0.05-s0 · running"), rows[0]
         await pilot.press("x", "y")
         await wait_for(pilot, lambda: not app.running)
+
+
+async def test_the_quant_table_shows_every_column_at_80x24(
+    tui: SimpleNamespace, finished_run: Path
+) -> None:
+    """A ResNet's layer names (`layer3.0.shortcut.0`) widen the narrow Quant table to its
+    columns; a fixed 32 columns cut `shared` (issue 30, item 14)."""
+    from textual.widgets import DataTable
+
+    from ecs_core.views import view
+
+    app = EcsApp(run_dir=finished_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(view("quant").key)
+        await tui.settle(pilot)
+        quant = app.query_one("#view-quant")
+        layers = [SimpleNamespace(name=f"layer{i}.0.shortcut.0.weight", unique_before=9216,
+                                  unique_after=32) for i in range(2, 5)]  # fmt: skip
+        quant._fill_table(SimpleNamespace(layers=layers, unique_before=27648, unique_after=96,
+                                          test_acc=None, int8_test_acc=None))  # fmt: skip
+        await tui.settle(pilot)
+        table = app.query_one("#quant-table", DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert table.scroll_offset.x == 0 and table.region.right <= 80
