@@ -130,11 +130,12 @@ class RunConfig:
         "global (one threshold) | uniform (the density in every layer; --scope layer) | "
         "erk (Evci et al. 2020) | er. "
         "Part of the run's name unless it is the method's default.",
-        choices=DISTRIBUTIONS,
+        label="distrib", choices=DISTRIBUTIONS,
     )  # fmt: skip
     distribution_from: str = option(
         "", "Each layer keeps as many weights as in this run's directory (its summary.json), "
         "rescaled to --density; the method picks which. Part of the run's name.",
+        label="dist from",
     )  # fmt: skip
     structure: str = option(
         "weight", "weight: remove single weights | channel: remove whole groups of coupled "
@@ -198,15 +199,16 @@ class RunConfig:
         label="score bn", choices=SCORE_BN, noun="batch-norm mode (--score-bn)",
     )  # fmt: skip
     dst_interval: int = option(
-        100, "SET, RigL: optimizer steps between mask updates (Evci et al.: 100).", bounds=">= 1"
-    )
+        100, "SET, RigL: optimizer steps between mask updates (Evci et al.: 100).",
+        label="dst every", bounds=">= 1",
+    )  # fmt: skip
     dst_drop: float = option(
         0.3, "SET, RigL: fraction of each layer's kept weights moved at the first update, "
-        "decaying to 0 by a cosine (Evci et al.: 0.3).", bounds="(0, 1)",
+        "decaying to 0 by a cosine (Evci et al.: 0.3).", label="dst drop", bounds="(0, 1)",
     )  # fmt: skip
     dst_end: float = option(
         0.75, "SET, RigL: fraction of the training steps after which the mask stays fixed "
-        "(Evci et al.: 0.75).", bounds="(0, 1]",
+        "(Evci et al.: 0.75).", label="dst end", bounds="(0, 1]",
     )  # fmt: skip
     allow_collapse: bool = option(
         False, "Go on even if pruning leaves a layer with no weights at all."

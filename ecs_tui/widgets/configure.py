@@ -26,16 +26,33 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ecs_core.config import ConfigError, RunConfig
 from ecs_core.options import Option, options
+from ecs_core.registry import PRUNERS
 from ecs_core.safeio import read_json
 from ecs_tui.commands.argv import config_to_args, flag
 
 ORDER = (
-    "model", "dataset", "method", "scope", "budget", "ablate", "density", "epochs",
-    "warmup_epochs", "score_batches", "prune_iterations", "prune_fraction", "rewind_epoch",
-    "lr", "batch_size", "seed", "width", "bits", "device", "precision", "max_batches",
+    "model", "dataset", "method", "scope", "distribution", "distribution_from", "budget",
+    "ablate", "density", "epochs", "warmup_epochs", "score_batches", "prune_iterations",
+    "prune_fraction", "rewind_epoch", "dst_interval", "dst_drop", "dst_end", "lr", "batch_size",
+    "seed", "width", "bits", "device", "precision", "max_batches",
     "quantize", "tensorboard",
 )  # fmt: skip
 """Where the rows stand; an option given a `label` and not named here comes last."""
+DYNAMIC = ("dst_interval", "dst_drop", "dst_end")
+"""Rows shown only for a method that regrows its mask during training (SET, RigL)."""
+SPREAD = ("distribution", "distribution_from")
+"""Rows shown only for a method that prunes (not for the dense run)."""
+
+
+def applies(name: str, method: str) -> bool:
+    """Whether the row `name` matters for `method` (the form hides it otherwise; its value,
+    the default unless changed, still goes into the config)."""
+    spec = PRUNERS.get(method)
+    if name in DYNAMIC:
+        return spec is not None and spec.grow != ""
+    if name in SPREAD:
+        return spec is None or spec.when != "never"
+    return True
 
 
 @dataclass(frozen=True)
@@ -203,8 +220,11 @@ class ConfigurePane(Vertical):
         except ConfigError as exc:
             self.config, self.error = None, str(exc)
         bad = self._bad_field()
+        method = self.values()["method"]
         for f in self.fields:
-            self.query_one(f"#cfg-{f.name}").set_class(f.name == bad, "-bad")
+            widget = self.query_one(f"#cfg-{f.name}")
+            widget.set_class(f.name == bad, "-bad")
+            widget.parent.display = applies(f.name, method) or f.name == bad
         box = self.query_one("#cfg-quantize", Checkbox)
         box.label = "on: k-means + int8" if box.value else "off"  # readable without colour
         note = self.query_one("#cfg-error", Static)

@@ -180,6 +180,34 @@ async def test_the_form_offers_the_sanity_checks_and_marks_a_bad_one(tui: Simple
         assert verdict.region.height > 0
 
 
+async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNamespace) -> None:
+    """The SET/RigL rows (update interval, drop fraction, end) show for a method that regrows
+    its mask and hide for the others; the per-layer budget rows hide for the dense run. A
+    value typed in a row reaches the config."""
+    app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(ConfigurePane)
+
+        def shown() -> set[str]:
+            rows = {f.name: app.query_one(f"#cfg-{f.name}").parent for f in pane.fields}
+            return {name for name, row in rows.items() if row.display}
+
+        dynamic = {"dst_interval", "dst_drop", "dst_end"}
+        spread = {"distribution", "distribution_from"}
+        assert spread <= shown() and not dynamic & shown()  # ecs
+        pane.set_value("method", "rigl")
+        await pilot.pause()
+        assert dynamic | spread <= shown()
+        pane.set_value("dst_interval", 7)
+        pane.set_value("distribution", "er")
+        await pilot.pause()
+        assert pane.config is not None, pane.error
+        assert (pane.config.dst_interval, pane.config.distribution) == (7, "er")
+        pane.set_value("method", "none")
+        await pilot.pause()
+        assert not (dynamic | spread) & shown()
+
+
 async def test_quit_while_running_asks_first(tui: SimpleNamespace) -> None:
     events = tui.canned_events()
     runner = tui.CannedRunner(events, pause_at=tui.mid_epoch(events))
@@ -233,7 +261,9 @@ async def test_tab_through_the_form_keeps_the_focused_row_in_view(tui: SimpleNam
         pane = app.query_one(ConfigurePane)
         app.query_one("#cfg-model").focus()
         foot = app.query_one("#cfg-foot")
-        for _ in range(len(pane.fields) - 1):
+        shown = [f for f in pane.fields if app.query_one(f"#cfg-{f.name}").parent.display]
+        assert len(shown) < len(pane.fields)  # ecs hides the SET/RigL rows
+        for _ in range(len(shown) - 1):
             await pilot.press("tab")
             await pilot.pause()
             row = app.focused
