@@ -331,7 +331,9 @@ class RunConfig:
             raise ConfigError(
                 "--structure channel never removes the classes: leave out --keep-dense"
             )
-        return dataclasses.replace(self, **named, density=1.0 if dense else self.density)
+        if dense:  # nothing to spread: one dense run whatever they say (one cell in a sweep)
+            named.update(distribution="auto", scope="global", structure="weight", density=1.0)
+        return dataclasses.replace(self, **named)
 
     @property
     def model_tag(self) -> str:
@@ -491,6 +493,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 
 
 SWEEP_AXES = {"models": "model", "datasets": "dataset", "methods": "method",
+              "distributions": "distribution", "structures": "structure",
               "densities": "density", "ablations": "ablate", "seeds": "seed"}  # fmt: skip
 """A sweep's grid axes -> the RunConfig field each varies (`ecs sweep --methods`, `[grid]`)."""
 SWEEP_AXIS_TYPES = {axis: type(getattr(RunConfig(), name)) for axis, name in SWEEP_AXES.items()}

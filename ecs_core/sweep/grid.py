@@ -30,6 +30,8 @@ class Grid:
     models: tuple[str, ...] = (_D.model,)
     datasets: tuple[str, ...] = (_D.dataset,)
     methods: tuple[str, ...] = (_D.method,)
+    distributions: tuple[str, ...] = (_D.distribution,)
+    structures: tuple[str, ...] = (_D.structure,)
     densities: tuple[float, ...] = (_D.density,)
     ablations: tuple[str, ...] = (_D.ablate,)
     seeds: tuple[int, ...] = (_D.seed,)
@@ -121,7 +123,8 @@ def read_grid_file(path: str | Path) -> GridFile:
 
     name = "table1"                 # optional: the sweep's folder under --runs-dir
     jobs = 2                        # optional: cells at a time (default: one, or one per GPU)
-    [grid]                          # any of: models, datasets, methods, densities, ablations, seeds
+    [grid]                          # any of: models, datasets, methods, distributions,
+                                    # structures, densities, ablations, seeds
     methods = ["snip", "ecs"]
     densities = [0.2, 0.1, 0.05]
     seeds = [0, 1, 2]

@@ -1,7 +1,8 @@
 """`ecs sweep`: one run per cell of a grid, resumable (cells run in `sweep_run.py`).
 
-The sweep declares its own options: the six grid axes (--models, --datasets, --methods,
---densities, --ablations, --seeds, each also as `ecs run` spells it: --model, ...), the grid
+The sweep declares its own options: the grid axes (`SWEEP_AXES`: --models, --datasets,
+--methods, --distributions, --structures, --densities, --ablations, --seeds, each also as `ecs
+run` spells it: --model, ...), the grid
 file and how to run the cells. Every other option typed after `ecs sweep` is parsed by `ecs
 run`'s own command (`_run_options`), whose options are made from the `RunConfig` fields, so a
 run option is declared once, on its field; the ones that name one run (--resume, --run-dir,
@@ -29,8 +30,7 @@ from ecs_tui.commands.run import explicit as _explicit
 from ecs_tui.commands.sweep_run import run_sweep_cells
 
 Opt = typer.Option
-ONE_RUN = {"model", "dataset", "method", "density", "ablate", "compression", "seed"}
-ONE_RUN |= {"resume", "json_out", "nproc", "run_dir"}
+ONE_RUN = {*AXES.values(), "compression", "resume", "json_out", "nproc", "run_dir"}
 """`ecs run` options that name one run: the axes' single forms, and per-run choices."""
 
 _D = RunConfig()
@@ -51,6 +51,17 @@ def sweep_command(
     ] = None,
     methods: Annotated[
         str | None, _axis("methods", f"Methods, e.g. snip,ecs [default: {_D.method}].")
+    ] = None,
+    distributions: Annotated[
+        str | None,
+        _axis(
+            "distributions",
+            f"Per-layer budgets, e.g. global,erk [default: {_D.distribution}].",
+        ),
+    ] = None,
+    structures: Annotated[
+        str | None,
+        _axis("structures", f"weight,channel [default: {_D.structure}]."),
     ] = None,
     densities: Annotated[
         str | None,
@@ -125,6 +136,7 @@ def sweep_command(
     from ecs_core.sweep import SweepError, make_cells
 
     axes = dict(models=models, datasets=datasets, methods=methods, densities=densities)
+    axes.update(distributions=distributions, structures=structures)
     axes.update(ablations=ablations, seeds=seeds)
     folder = sl.take_folder(ctx) if status or cancel else None
     if folder is None:
@@ -165,8 +177,9 @@ def _run_options(ctx: typer.Context) -> tuple[dict[str, Any], set[str]]:
     if refused:
         flags = ", ".join(_flag(run, k) for k in refused)
         raise ConfigError(
-            f"ecs sweep does not take {flags}: the axes are --models, --datasets, --methods, "
-            "--densities, --ablations, --seeds; to resume a sweep, run the same command again"
+            f"ecs sweep does not take {flags}: the axes are "
+            f"{', '.join('--' + axis for axis in AXES)}; to resume a sweep, run the same "
+            "command again"
         )
     return {k: v for k, v in parsed.params.items() if k not in ONE_RUN}, typed
 

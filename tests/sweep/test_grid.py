@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from ecs_core.config import ConfigError, RunConfig
 from ecs_core.sweep import Block, Grid, SweepError, make_cells, open_run_dir, read_grid_file
+from ecs_core.sweep.grid import cell_name
 from ecs_tui.cli import app
 from ecs_tui.commands.run import build_config
 
@@ -200,6 +201,47 @@ def test_axes_also_take_ecs_runs_singular_spelling(runner: CliRunner, tmp_path: 
         ("snip", 0.1, 1, "digits"), ("random", 0.1, 1, "digits")]  # fmt: skip
 
 
+DISTRIBUTIONS = """
+[[grid]]
+methods = ["none", "snip", "rigl"]
+distributions = ["auto", "global", "erk", "uniform"]
+[[grid]]
+methods = ["snip", "random"]
+structures = ["weight", "channel"]
+"""
+
+
+def test_distributions_and_structures_are_axes_whose_cells_never_collide(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A grid file's `distributions` and `structures` axes (issue 28, 26): every cell a name of
+    its own, a method's default distribution (global; erk for RigL) its plain name, the dense run
+    once; `ecs sweep --distributions` on the command line makes the same cells."""
+    path = tmp_path / "g.toml"
+    path.write_text(DISTRIBUTIONS)
+    cells = make_cells(read_grid_file(path).blocks, RunConfig(), tmp_path, "t")
+    got = {c.name.removeprefix("vgg16-digits-"): c.config for c in cells}
+    assert list(got) == [
+        "none-d1-s0", "snip-d0.05-s0", "snip-erk-d0.05-s0", "snip-layer-d0.05-s0",
+        "rigl-d0.05-s0", "rigl-global-d0.05-s0", "rigl-layer-d0.05-s0",
+        "snip-channel-d0.05-s0", "random-d0.05-s0", "random-channel-d0.05-s0",
+    ]  # fmt: skip
+    assert [(c.spread, c.structure) for c in got.values()] == [
+        ("global", "weight"), ("global", "weight"), ("erk", "weight"), ("uniform", "weight"),
+        ("erk", "weight"), ("global", "weight"), ("uniform", "weight"),
+        ("global", "channel"), ("global", "weight"), ("global", "channel"),
+    ]  # fmt: skip
+    result = runner.invoke(app, [
+        "sweep", "--methods", "snip,rigl", "--distributions", "global,erk", "--structure",
+        "weight", "--runs-dir", str(tmp_path), "--print-commands",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    configs = [_parse_run_line(line)[0] for line in result.output.strip().splitlines()]
+    assert [cell_name(c) for c in configs] == [
+        f"vgg16-digits-{m}-d0.05-s0" for m in ("snip", "snip-erk", "rigl-global", "rigl")
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -210,6 +252,8 @@ def test_axes_also_take_ecs_runs_singular_spelling(runner: CliRunner, tmp_path: 
         (["--resume", "runs/x"], "ecs sweep does not take --resume"),
         (["--compression", "20", "--json"], "does not take --compression, --json"),
         (["--retain", "0.1"], "does not take --density"),  # `ecs run`'s other spelling
+        (["--distributions", "erk,lognormal"], "unknown distribution 'lognormal'"),
+        (["--structures", "channel", "--methods", "rigl"], "rigl has no channel form"),
         (["--no-such-option"], "No such option: --no-such-option"),
         (["--epochs", "many"], "Invalid value for '--epochs'"),
     ],

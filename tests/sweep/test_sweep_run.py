@@ -175,8 +175,9 @@ def test_cpu_jobs_run_cells_side_by_side_with_a_share_of_the_cores(
             "--runs-dir", str(runs)]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "4 cells (1 models x 1 datasets x 2 methods x 1 densities x 1 ablations x 2 seeds)" \
-        f", 2 at a time, {worker_threads(2)} thread(s) each" in out.stdout  # fmt: skip
+    assert ("4 cells (1 models x 1 datasets x 2 methods x 1 distributions x 1 structures x "
+            "1 densities x 1 ablations x 2 seeds)"
+            f", 2 at a time, {worker_threads(2)} thread(s) each") in out.stdout  # fmt: skip
     assert "Warning" not in out.stderr, out.stderr  # the worker module runs cleanly as __main__
     cells = sorted(p.name for p in (runs / "j").iterdir() if p.is_dir())
     assert len(cells) == 4 and all(cell_status(runs / "j" / c) == "finished" for c in cells)
