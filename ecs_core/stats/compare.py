@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_core.config import RunConfig, spread
 from ecs_core.names import ConfigError, canonical_name
 from ecs_core.registry import PRUNERS
 from ecs_core.stats.errors import StatsError
@@ -200,7 +201,8 @@ class CompareTable:
         w = csv.writer(buf, lineterminator="\n")
         vs = f"vs_{baseline.lower().replace(' ', '_')}" if baseline else ""
         extra = [vs, *(f"{vs}_{k}" for k in ("se", "z", "n", "paired", "beyond"))] if vs else []
-        w.writerow(["dataset", "model", "method", "ablate", "target_density", "n", "mean", "std",
+        w.writerow(["dataset", "model", "method", "ablate", "distribution", "structure",
+                    "target_density", "n", "mean", "std",
                     "achieved_density", "density_ratio", "seeds", "fp32_pq", "collapsed_runs",
                     "thinnest_layer_kept", "recipe", "duplicates_left_out", *extra])  # fmt: skip
         for c in self.cells:
@@ -208,7 +210,7 @@ class CompareTable:
             achieved = "" if c.achieved is None else f"{c.achieved:.6f}"
             ratio = "" if c.ratio is None else f"{c.ratio:.4f}"
             recipe = " ".join(f"{k}={v}" for k, v in c.recipe)
-            row = [c.dataset, c.model, c.method, c.ablate, c.target_density, c.n,
+            row = [c.dataset, c.model, c.method, c.ablate, *_layout(c), c.target_density, c.n,
                    f"{c.mean:.4f}", std, achieved, ratio, " ".join(map(str, c.seeds)), c.fp32_pq,
                    c.collapsed, "" if c.thinnest is None else c.thinnest, recipe,
                    c.left_out]  # fmt: skip
@@ -220,6 +222,18 @@ class CompareTable:
 
 DENSE = "Dense"
 """The dense model's row label (method none)."""
+
+
+def _layout(cell: CompareCell) -> tuple[str, str]:
+    """(how the density is spread over layers: global | uniform | erk | er | from, what is
+    removed: weight | channel) of a cell's runs, from their recipe (`config.spread`)."""
+    s, d = dict(cell.setting), RunConfig()
+    method = s.get("method", d.method)
+    if method == "none":
+        return "", ""
+    how = spread(method, s.get("scope", d.scope), s.get("distribution", d.distribution),
+                 s.get("distribution_from", d.distribution_from))  # fmt: skip
+    return how, s.get("structure", d.structure)
 
 
 def _pairs(cell: CompareCell, ref: CompareCell) -> bool:

@@ -22,7 +22,7 @@ from ecs_core.stats.runs import RunInfo
 
 LABELS = {"snip": "SNIP", "ecs": "ECS (P)", "none": "Dense", "random": "Random",
           "magnitude": "Magnitude", "grasp": "GraSP", "synflow": "SynFlow",
-          "imp": "IMP"}  # fmt: skip
+          "imp": "IMP", "set": "SET", "rigl": "RigL"}  # fmt: skip
 """Method name -> its row label (pruned); `pq_label` gives the pruned + quantized row's."""
 PQ = " (P+Q)"
 MODEL_LABELS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet18": "ResNet18",

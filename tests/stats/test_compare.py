@@ -410,3 +410,26 @@ def test_runs_has_a_time_column(runner, make_fake_run, tmp_path):
     res = runner.invoke(app, ["runs", str(tmp_path)])
     header, row = res.stdout.splitlines()[1:3]
     assert header.split()[-2:] == ["time", "path"] and row.split()[-2:] == ["1:21", "done"]
+
+
+def test_distributions_and_structures_never_pool(tmp_path, make_fake_run):
+    """Runs that differ only in their per-layer budget or structure are rows of their own (the
+    label and the CSV's distribution and structure columns say which): SNIP with one global
+    threshold, SNIP [erk], RigL (erk, its own default) and RigL [global], Random [channel]; two
+    seeds of one recipe pool."""
+    fake = make_fake_run
+    runs = [("snip", {}), ("snip", {"distribution": "erk"}), ("rigl", {}),
+            ("rigl", {"distribution": "global"}), ("random", {"structure": "channel"})]  # fmt: skip
+    for i, (method, settings) in enumerate(runs):
+        for seed in (0, 1):
+            fake(tmp_path, f"r{i}s{seed}", {"test_acc": 80.0 + i + seed, "density": 0.05},
+                 method=method, density=0.05, seed=seed, **settings)  # fmt: skip
+    table = compare_runs([tmp_path])
+    got = {(c.method, c.n, c.mean) for c in table.cells if "(P+Q)" not in c.method}
+    assert got == {("SNIP", 2, 80.5), ("SNIP [erk]", 2, 81.5), ("RigL", 2, 82.5),
+                   ("RigL [global]", 2, 83.5), ("Random [channel]", 2, 84.5)}  # fmt: skip
+    out = {r["method"]: r for r in csv.DictReader(io.StringIO(table.csv()))}
+    assert [(out[m]["distribution"], out[m]["structure"]) for m in
+            ("SNIP", "SNIP [erk]", "RigL", "RigL [global]", "Random [channel]")] == [
+        ("global", "weight"), ("erk", "weight"), ("erk", "weight"), ("global", "weight"),
+        ("global", "channel")]  # fmt: skip
