@@ -23,6 +23,7 @@ from ecs_core.views import shown_names, shown_view
 
 if TYPE_CHECKING:
     from ecs_core.stats import Activations, Clusters, CompareTable, Curves, KernelMaps, Sparsity
+    from ecs_core.stats.summary import Turnover
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 100
@@ -197,6 +198,29 @@ def activations_figure(acts: Activations) -> Any:
     last = acts.offset + len(acts.maps)
     return mosaic_figure(tiles, f"{head}: {acts.layer} channels {acts.offset + 1}-{last}/"
                                 f"{acts.total}")  # fmt: skip
+
+
+def turnover_figure(data: Turnover) -> Any:
+    """SET, RigL: connections moved at each mask update against the optimizer step, with the
+    update's drop fraction of the kept weights on a second axis."""
+    fig = new_figure((8.0, 4.0))
+    ax = fig.add_subplot()
+    ax.bar(data.step, data.moved, width=_bar_width(data.step), color="tab:blue", label="moved")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("connections moved")
+    drop = ax.twinx()
+    drop.plot(data.step, data.drop, color="tab:orange", marker=".", label="drop fraction")
+    drop.set_ylabel("drop fraction", color="tab:orange")
+    drop.set_ylim(bottom=0)
+    ax.set_title(f"mask turnover: {len(data.step)} updates, {data.total:,} moved "
+                 f"(mask {data.kept:,} weights)")  # fmt: skip
+    return fig
+
+
+def _bar_width(steps: list[int]) -> float:
+    """Bars 0.8 of the gap between updates (one update: 1 step)."""
+    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    return 0.8 * min(gaps) if gaps else 1.0
 
 
 def view_figure(view: str, data: Any, metric: str = "all") -> Any:
@@ -417,6 +441,8 @@ def run_figure(run: Any, view: str, layer: str | None = None, image: int = 0, pa
     elif name == "kernels":
         data = run.kernels(layer, offset, PAGE)
         check_page(page, data.total, "filters")
+    elif name == "turnover":
+        data = run.turnover()
     elif name == "activations":
         data = run.activations(image, layer, 0 if layer is None else offset, PAGE, data_dir)
         if layer is not None:

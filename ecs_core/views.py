@@ -45,7 +45,10 @@ VIEWS = (
     View("runs", "Runs", "every run under the runs folder and the compare table"),
     View("log", "Log", "one line per event, and tracebacks"),
 )
-SHOWN = tuple(v for v in VIEWS if v.figure)
+TURNOVER = View("turnover", "Turnover", "SET, RigL: connections moved at each mask update",
+                "turnover_figure")  # fmt: skip
+"""`ecs show` alone: the app shows the moves in its Sparsity view (no tab of its own)."""
+SHOWN = (*(v for v in VIEWS if v.figure), TURNOVER)
 """The views `ecs show` draws (and `--save`, `--json`)."""
 
 

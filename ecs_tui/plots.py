@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ecs_core.events import WARMUP
 
 if TYPE_CHECKING:  # only for annotations: importing plots must not import torch
-    from ecs_core.stats import Clusters, Curves, Histogram, Sparsity
+    from ecs_core.stats import Clusters, Curves, Histogram, Sparsity, Turnover
 
 RAMP = " .,:;ox*%@"
 """Dark to bright, one character per tenth of the value range. No `-`, `=`, `+` or `#`: beside
@@ -217,6 +217,21 @@ def legend_headroom(
         return None
     top = yhi + (yhi - ylo) * wy / (1 - wy)  # the legend's rows above the highest point
     return math.exp(top) if log else top
+
+
+def turnover_title(data: Turnover) -> str:
+    """One line: how many updates, how many connections they moved, and the mask's size."""
+    return (f"{len(data.step)} mask updates moved {data.total:,} connections "
+            f"(mask {data.kept:,} weights)")  # fmt: skip
+
+
+def draw_turnover(plt: Any, data: Turnover, size: tuple[int, int] | None = None) -> None:
+    """SET, RigL: connections moved at each mask update, as bars against the optimizer step."""
+    reset(plt)
+    plt.title(fit(turnover_title(data), (size or DEFAULT_SIZE)[0]))
+    plt.bar(data.step, data.moved, width=0.6, marker="sd")
+    plt.xlabel("optimizer step")
+    plt.ylabel("moved")
 
 
 def draw_histogram(

@@ -300,6 +300,17 @@ class RunView:
     def curves(self, max_points: int = 200) -> sm.Curves:
         return sm.curves_from_events(self.events, max_points)
 
+    def turnover(self) -> sm.Turnover:
+        """SET, RigL: connections moved at each mask update (StatsError for a run without)."""
+        data = sm.turnover_from_events(self.events)
+        if data is None:
+            method = self.config.get("method", "?")
+            raise StatsError(
+                f"{self.path} has no mask updates: turnover is for --method set or rigl "
+                f"(this run: {method}), once its first update has come"
+            )
+        return data
+
     def overlap(self) -> sm.Overlap | None:
         return sm.overlap_from(self.summary, self.events)
 

@@ -75,6 +75,41 @@ def curves_from_events(events: list[ev.Event], max_points: int = 200) -> Curves:
     )
 
 
+# --- SET, RigL: mask turnover
+
+
+@dataclass(frozen=True)
+class Turnover:
+    """Dynamic sparse training: the connections each mask update moved (`mask_updated`)."""
+
+    step: list[int]
+    """Optimizer steps taken when the update came, over the whole run."""
+    epoch: list[int]
+    moved: list[int]
+    """Connections new in the mask (as many left it)."""
+    drop: list[float]
+    """The drop fraction of the update (cosine-decayed)."""
+    kept: int
+    """Weights in the mask (each layer keeps its count across updates)."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.moved)
+
+
+def turnover_from_events(events: list[ev.Event]) -> Turnover | None:
+    """The mask updates in step order; a resumed run's repeated steps keep their latest event.
+    None for a run without any (not SET or RigL, or before its first update)."""
+    by_step = {e.step: e for e in events if isinstance(e, ev.MaskUpdated)}
+    if not by_step:
+        return None
+    rows = [by_step[k] for k in sorted(by_step)]
+    return Turnover(
+        step=[r.step for r in rows], epoch=[r.epoch for r in rows],
+        moved=[r.moved for r in rows], drop=[r.drop_fraction for r in rows], kept=rows[-1].kept,
+    )  # fmt: skip
+
+
 # --- ECS overlap
 
 

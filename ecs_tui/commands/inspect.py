@@ -140,6 +140,8 @@ def _view_data(view_obj: Any, view: str, layer, image, page, size, data_dir) -> 
         return view_obj.curves(max_points=max(10, size[0] - 10))
     if view == "quant":
         return view_obj.clusters(layer, bins=max(10, min(60, size[0] // 2 - 12)))
+    if view == "turnover":
+        return view_obj.turnover()
     if view == "kernels":
         first = view_obj.kernels(layer, 0, 1)
         shape = (len(first.maps[0]), len(first.maps[0][0]))
@@ -178,6 +180,8 @@ def render(view: str, data: Any, size: tuple[int, int], color: bool, metric: str
             raise fail(str(exc)) from None
     elif view == "quant":
         plots.draw_histogram(plotext, data, size)
+    elif view == "turnover":
+        plots.draw_turnover(plotext, data, size)
     elif view == "kernels":
         plots_maps.draw_kernels(plotext, data, size, color)
     else:
