@@ -75,6 +75,8 @@ class Snapshot:
     """(batch, elapsed) of the epoch's first batch_progress event: the ETA's rate is measured
     from there, since the first batches of a run also pay for warming up (allocations, the
     data pipeline, kernels), which made the first ETA about twice too long."""
+    mask_moves: tuple[tuple[int, int, int, float], ...] = ()
+    """SET, RigL: (step, epoch, connections moved, drop fraction) of each mask update so far."""
     epoch_points: tuple[EpochPoint, ...] = ()
     batch_losses: tuple[tuple[float, float], ...] = ()
     """(fractional epoch, running loss) pairs, thinned to at most MAX_BATCH_POINTS."""
@@ -263,6 +265,10 @@ class RunState:
                     epoch=event.epoch, epochs=event.epochs, batch=0, elapsed=0.0,
                     img_per_s=event.img_per_s,
                 )  # fmt: skip
+            case ev.MaskUpdated():  # a resumed run repeats the steps after its checkpoint
+                moves = changes.get("mask_moves", self._snap.mask_moves)
+                new = (event.step, event.epoch, event.moved, event.drop_fraction)
+                return dict(mask_moves=(*(m for m in moves if m[0] < event.step), new))
             case ev.RunFinished():
                 batch = changes.get("batch", self._snap.batch)
                 if event.status == FINISHED.word:
@@ -285,7 +291,7 @@ class RunState:
         kept = event.resumed_from_epoch
         if not kept:
             self._points, self._batch_losses = [], []
-            return {**start, "stages_done": ()}
+            return {**start, "stages_done": (), "mask_moves": ()}
         self._points = [p for p in self._points if p.epoch <= kept]
         self._batch_losses = [b for b in self._batch_losses if b[0] <= kept]
         done = changes.get("stages_done", self._snap.stages_done)

@@ -1,7 +1,10 @@
 """Sparsity tab: retained weights per layer, as bars (`plots.draw_sparsity`) and a table.
 
 The numbers are `RunView.sparsity()`: counted from the saved mask, so they are what the model
-really keeps, whichever method and budget made the mask.
+really keeps, whichever method and budget made the mask. SET and RigL move connections during
+training (the `mask_updated` events): a line above the bars follows them live, how many updates,
+how many connections moved, and the last one; an update keeps every layer's count, so the bars
+stay the live mask's densities.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from ecs_tui.runmodel import Snapshot
-from ecs_tui.widgets.statsview import StatsView
+from ecs_tui.widgets.statsview import RunSource, StatsView
 
 
 def _size(plot: PlotextPlot) -> tuple[int, int] | None:
@@ -27,11 +30,19 @@ class SparsityView(StatsView):
 
     def compose(self) -> ComposeResult:
         yield Static(classes="view-note")
+        yield Static(id="sparsity-moves")
         with Horizontal(classes="plot-row"):
             yield PlotextPlot(id="sparsity-plot")
             table: DataTable = DataTable(id="sparsity-table", classes="side-table")
             table.add_columns("layer", "params", "kept", "density")
             yield table
+
+    def show(self, snap: Snapshot, source: RunSource | None) -> None:
+        line = moves_line(snap) if source is not None else None
+        moves = self.query_one("#sparsity-moves", Static)
+        moves.update(line or "")
+        moves.display = line is not None
+        super().show(snap, source)
 
     def ready(self, snap: Snapshot) -> str | None:
         if snap.active and snap.pruned is None and (snap.config or {}).get("method") != "none":
@@ -53,3 +64,19 @@ class SparsityView(StatsView):
             table.add_row(short(r.name), f"{r.params:,}", f"{r.kept:,}",
                           density_text(r.kept, r.density))  # fmt: skip
         table.add_row("total", f"{data.params:,}", f"{data.kept:,}", f"{data.density:.2%}")
+
+
+def moves_line(snap: Snapshot) -> str | None:
+    """SET, RigL: the mask updates so far, from the events (the last one's details) or, for a
+    run opened without them, the summary's totals; None for a run without updates."""
+    summary = snap.summary or {}
+    updates, moved = summary.get("mask_updates"), summary.get("mask_moved")
+    if snap.mask_moves:
+        updates, moved = len(snap.mask_moves), sum(m[2] for m in snap.mask_moves)
+    if not updates:
+        return None
+    line = f"mask: {updates:,} updates moved {moved:,} connections"
+    if snap.mask_moves:
+        step, epoch, last, drop = snap.mask_moves[-1]
+        line += f"; the last, after step {step:,} (epoch {epoch}), {last:,} at drop {drop:.3f}"
+    return line + " · each layer keeps its count"

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import pytest
 import typer
 from textual.command import CommandList
+from textual.pilot import Pilot
+from textual.widgets import Static
 from typer.testing import CliRunner
 
 from ecs_core.config import RunConfig
@@ -370,3 +372,56 @@ async def test_the_quant_table_shows_every_column_at_80x24(
         table = app.query_one("#quant-table", DataTable)
         assert table.virtual_size.width <= table.scrollable_content_region.width
         assert table.scroll_offset.x == 0 and table.region.right <= 80
+
+
+async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
+    tui: SimpleNamespace,
+) -> None:
+    """A RigL run's `mask_updated` events reach the Sparsity view as they come: paused after
+    two of three updates it says 2 updates and the second's numbers; at the end all three
+    (issue 28)."""
+    import dataclasses
+
+    from ecs_core import events as ev
+
+    events = tui.canned_events()
+    rigl = RunConfig(**{**tui.CONFIG.to_dict(), "method": "rigl"}).validate()
+    events[0] = dataclasses.replace(events[0], config=rigl.to_dict())
+    train = next(i for i, e in enumerate(events)
+                 if isinstance(e, ev.BatchProgress) and e.stage == "train")  # fmt: skip
+    updates = [ev.MaskUpdated(step=s, epoch=2, moved=m, drop_fraction=d, kept=72, t=0.0)
+               for s, m, d in ((2, 21, 0.3), (4, 12, 0.2), (6, 3, 0.05))]  # fmt: skip
+    events[train + 1 : train + 1] = updates
+    runner = tui.CannedRunner(events, pause_at=train + 3)
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, runner.paused.is_set)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.visible_view() == "sparsity")
+        line = app.query_one("#sparsity-moves", Static)
+        await says_in(pilot, app, line, "mask: 2 updates moved 33 connections; the last, after "
+                      "step 4 (epoch 2), 12 at drop 0.200")  # fmt: skip
+        runner.pause_at = None
+        await pilot.press("x", "y")  # stop: the run ends where it paused
+        await wait_for(pilot, lambda: not app.running)
+        await says_in(pilot, app, line, "mask: 2 updates moved 33 connections")
+    runner = tui.CannedRunner(events)
+    app = EcsApp(config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.running)
+        await pilot.press("3")
+        line = app.query_one("#sparsity-moves", Static)
+        await says_in(pilot, app, line, "mask: 3 updates moved 36 connections; the last, after "
+                      "step 6 (epoch 2), 3 at drop 0.050")  # fmt: skip
+
+
+async def says_in(pilot: Pilot, app: EcsApp, line: Static, text: str) -> None:
+    """Wait until the Static `line` is shown and says `text` (the app pulls its snapshot)."""
+
+    def shown() -> bool:
+        app.pull(force=True)
+        return line.display and text in str(line.render())
+
+    await wait_for(pilot, shown)
