@@ -228,8 +228,8 @@ def _layout(cell: CompareCell) -> tuple[str, str]:
     """(how the density is spread over layers: global | uniform | erk | er | from, what is
     removed: weight | channel) of a cell's runs, from their recipe (`config.spread`)."""
     s, d = dict(cell.setting), RunConfig()
-    method = s.get("method", d.method)
-    if method == "none":
+    method = s.get("method")
+    if method in (None, "none"):  # dense: nothing spread or removed
         return "", ""
     how = spread(method, s.get("scope", d.scope), s.get("distribution", d.distribution),
                  s.get("distribution_from", d.distribution_from))  # fmt: skip

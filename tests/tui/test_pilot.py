@@ -255,16 +255,21 @@ async def test_form_shows_a_run_with_a_model_of_ones_own(tui: SimpleNamespace) -
         )
 
 
-async def test_tab_through_the_form_keeps_the_focused_row_in_view(tui: SimpleNamespace) -> None:
+@pytest.mark.parametrize("method", ["ecs", "rigl"])
+async def test_tab_through_the_form_keeps_the_focused_row_in_view(
+    tui: SimpleNamespace, method: str
+) -> None:
     """At 80x24 the form has more rows than fit: Tab onto a row below the fold scrolls it into
-    view, clear of the docked verdict and buttons (issue 30, item 3)."""
-    app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+    view, clear of the docked verdict and buttons (issue 30, item 3); Tab visits exactly the
+    rows shown (ecs hides the SET/RigL rows, rigl shows them: issue 28)."""
+    app = EcsApp(config=RunConfig(runs_dir="/tmp/x", method=method))
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(ConfigurePane)
         app.query_one("#cfg-model").focus()
         foot = app.query_one("#cfg-foot")
-        shown = [f for f in pane.fields if app.query_one(f"#cfg-{f.name}").parent.display]
-        assert len(shown) < len(pane.fields)  # ecs hides the SET/RigL rows
+        shown = [f.name for f in pane.fields if app.query_one(f"#cfg-{f.name}").parent.display]
+        assert ("dst_interval" in shown) == (method == "rigl")
+        visited = ["model"]
         for _ in range(len(shown) - 1):
             await pilot.press("tab")
             await pilot.pause()
@@ -272,6 +277,8 @@ async def test_tab_through_the_form_keeps_the_focused_row_in_view(tui: SimpleNam
             assert row is not None and row.id is not None and row.id.startswith("cfg-"), row
             assert row.region.height == 1, row.id  # on screen
             assert row.region.bottom <= foot.region.y, (row.id, row.region, foot.region)
+            visited.append(row.id.removeprefix("cfg-"))
+        assert visited == shown
 
 
 async def test_start_says_starting_and_what_loads_at_once(tui: SimpleNamespace) -> None:
