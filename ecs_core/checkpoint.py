@@ -183,7 +183,8 @@ def check_resumable(store: RunStore, config: RunConfig) -> None:
     """Refuse a resume whose config differs from the run's, or whose config.json differs from
     the config its checkpoint was saved with (an edited file), naming the fields; and one whose
     checkpoint claims an epoch the run cannot have reached."""
-    saved = store.read_config().validate()
+    written = store.read_config()
+    saved = written.validate()
     diff = saved.differences(config, ignore=RESUME_MAY_DIFFER)
     if diff:
         raise ResumeError(
@@ -199,7 +200,8 @@ def check_resumable(store: RunStore, config: RunConfig) -> None:
         epoch = state["epoch"]
     except (*_DAMAGED, json.JSONDecodeError) as exc:
         raise _damaged(path, exc) from exc
-    diff = stored.differences(saved, ignore=RESUME_MAY_DIFFER)
+    # both as written (validate's canonical form may have changed since: a dense run's scope)
+    diff = stored.differences(written, ignore=RESUME_MAY_DIFFER)
     if diff:
         raise ResumeError(
             f"{store.path / 'config.json'} differs from the config its checkpoint was saved "

@@ -100,3 +100,14 @@ def test_scope_auto_is_layer_for_channels_and_a_saved_channel_run_keeps_its_scop
     args = config_to_args(old)
     assert args[args.index("--scope") + 1] == "global"
     assert "--scope" not in config_to_args(RunConfig().validate())
+
+
+def test_the_dense_run_keeps_no_layout_so_it_is_one_run_whatever_they_say() -> None:
+    """`--method none` has nothing to spread or remove: distribution, scope and structure go
+    back to their defaults as the density goes to 1, so a sweep's dense cell is one (issue 28)."""
+    plain = RunConfig(method="none").validate()
+    for change in ({"distribution": "erk"}, {"scope": "layer"}, {"distribution": "uniform"},
+                   {"structure": "channel"}, {"density": 0.1}):  # fmt: skip
+        assert RunConfig(method="none", **change).validate() == plain, change
+    assert (plain.distribution, plain.scope, plain.structure, plain.density) == (
+        "auto", "global", "weight", 1.0)  # fmt: skip

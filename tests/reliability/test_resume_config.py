@@ -55,3 +55,17 @@ def test_a_checkpoint_claiming_an_impossible_epoch_is_refused(run_copy, epoch):
 def test_the_unedited_run_still_resumes(run_copy):
     res = CliRunner().invoke(app, ["run", "--resume", str(_stopped(run_copy))])
     assert res.exit_code == 0, (res.output, res.exception)
+
+
+def test_a_run_written_before_validate_changed_its_canonical_form_resumes(run_copy):
+    """config.json and the checkpoint hold the same config as written; a field today's
+    `validate` spells otherwise (ECS's `distribution = "global"`: today auto, its default; a
+    dense run's scope, issue 28) is not an edit: the two are compared as written."""
+    run = _stopped(run_copy)
+    config = {**json.loads((run / "config.json").read_text()), "distribution": "global"}
+    (run / "config.json").write_text(json.dumps(config))
+    path = run / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "config_json": json.dumps(config)}, path)
+    res = CliRunner().invoke(app, ["run", "--resume", str(run)])
+    assert res.exit_code == 0, (res.output, res.exception)
