@@ -415,8 +415,8 @@ def test_runs_has_a_time_column(runner, make_fake_run, tmp_path):
 def test_distributions_and_structures_never_pool(tmp_path, make_fake_run):
     """Runs that differ only in their per-layer budget or structure are rows of their own (the
     label and the CSV's distribution and structure columns say which): SNIP with one global
-    threshold, SNIP [erk], RigL (erk, its own default) and RigL [global], Random [channel]; two
-    seeds of one recipe pool."""
+    threshold, SNIP [erk], RigL (erk, its own default) and RigL [global], Random [layer, channel]
+    (channels spread layer by layer, their default); two seeds of one recipe pool."""
     fake = make_fake_run
     runs = [("snip", {}), ("snip", {"distribution": "erk"}), ("rigl", {}),
             ("rigl", {"distribution": "global"}), ("random", {"structure": "channel"})]  # fmt: skip
@@ -427,9 +427,9 @@ def test_distributions_and_structures_never_pool(tmp_path, make_fake_run):
     table = compare_runs([tmp_path])
     got = {(c.method, c.n, c.mean) for c in table.cells if "(P+Q)" not in c.method}
     assert got == {("SNIP", 2, 80.5), ("SNIP [erk]", 2, 81.5), ("RigL", 2, 82.5),
-                   ("RigL [global]", 2, 83.5), ("Random [channel]", 2, 84.5)}  # fmt: skip
+                   ("RigL [global]", 2, 83.5), ("Random [layer, channel]", 2, 84.5)}  # fmt: skip
     out = {r["method"]: r for r in csv.DictReader(io.StringIO(table.csv()))}
     assert [(out[m]["distribution"], out[m]["structure"]) for m in
-            ("SNIP", "SNIP [erk]", "RigL", "RigL [global]", "Random [channel]")] == [
+            ("SNIP", "SNIP [erk]", "RigL", "RigL [global]", "Random [layer, channel]")] == [
         ("global", "weight"), ("erk", "weight"), ("erk", "weight"), ("global", "weight"),
-        ("global", "channel")]  # fmt: skip
+        ("uniform", "channel")]  # fmt: skip

@@ -224,12 +224,12 @@ def test_distributions_and_structures_are_axes_whose_cells_never_collide(
     assert list(got) == [
         "none-d1-s0", "snip-d0.05-s0", "snip-erk-d0.05-s0", "snip-layer-d0.05-s0",
         "rigl-d0.05-s0", "rigl-global-d0.05-s0", "rigl-layer-d0.05-s0",
-        "snip-channel-d0.05-s0", "random-d0.05-s0", "random-channel-d0.05-s0",
+        "snip-layer-channel-d0.05-s0", "random-d0.05-s0", "random-layer-channel-d0.05-s0",
     ]  # fmt: skip
     assert [(c.spread, c.structure) for c in got.values()] == [
         ("global", "weight"), ("global", "weight"), ("erk", "weight"), ("uniform", "weight"),
         ("erk", "weight"), ("global", "weight"), ("uniform", "weight"),
-        ("global", "channel"), ("global", "weight"), ("global", "channel"),
+        ("uniform", "channel"), ("global", "weight"), ("uniform", "channel"),
     ]  # fmt: skip
     result = runner.invoke(app, [
         "sweep", "--methods", "snip,rigl", "--distributions", "global,erk", "--structure",
