@@ -243,7 +243,8 @@ def speed_lines(summary: dict[str, Any]) -> list[str]:
     lat = summary.get("latency")
     if not isinstance(lat, dict) or not isinstance(lat.get("dense_ms"), dict):
         return lines
-    lines.append(f"latency, 1 thread, {lat.get('cpu', '?')}, torch {lat.get('torch', '?')}:")
+    again = f", measured again {lat['measured_again']}" if lat.get("measured_again") else ""
+    lines.append(f"latency, 1 thread, {lat.get('cpu', '?')}, torch {lat.get('torch', '?')}{again}:")
     for b in ("b1", "b64"):
         dense_ms = num(lat["dense_ms"].get(b))
         row = [f"  batch {b[1:]:>2}: dense fp32 {dense_ms:.2f} ms"] if dense_ms else []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from ecs_tui.commands import inspect, quant, run, runs, sweep
+from ecs_tui.commands import inspect, latency, quant, run, runs, sweep
 
-MODULES = (run, quant, inspect, runs, sweep)
+MODULES = (run, quant, inspect, runs, sweep, latency)
 
 
 def register(app: typer.Typer) -> None:

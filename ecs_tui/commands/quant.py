@@ -95,18 +95,34 @@ def _load_run(run: Path, bits: int | None) -> tuple[Any, dict[str, Any], Any, st
         "test_acc": quant.get("test_acc") if name != "model.safetensors" else None,
         "run": run.name,
     }  # fmt: skip
+    model, plan = _smaller(run, model, in_channels)
+    if plan is not None:  # --structure channel: export the smaller model and what rebuilds it
+        meta, mask = {**meta, "channels": plan}, None
+    return model, meta, mask, source
+
+
+def _smaller(run: Path, model: Any, in_channels: int) -> tuple[Any, dict | None]:
+    """(the model with the run's channel plan applied, the plan); as it is without one."""
     from ecs_core.store import RunStore, StoreError
 
     try:
         plan = RunStore(run).read_channels()
     except StoreError as exc:
         raise fail(str(exc)) from None
-    if plan is not None:  # --structure channel: export the smaller model and what rebuilds it
-        from ecs_core.prune.compact import rebuild_shape, shrink
+    if plan is None:
+        return model, None
+    from ecs_core.prune.compact import rebuild_shape, shrink
 
-        model = shrink(model, plan, rebuild_shape(in_channels))
-        meta, mask = {**meta, "channels": plan}, None
-    return model, meta, mask, source
+    return shrink(model, plan, rebuild_shape(in_channels)), plan
+
+
+def final_fp32(run: Path) -> tuple[Any, Any, int, int, dict]:
+    """(config, the run's final fp32 model, smaller for --structure channel, classes, input
+    channels, summary): model.safetensors rebuilt as `ecs export` does; one line if it cannot."""
+    cfg, state, _, name, summary = _read_run(run, fp32=True)
+    model, num_classes, in_channels = _model_from_state(cfg, state, run / name)
+    model, _ = _smaller(run, model, in_channels)
+    return cfg, model, num_classes, in_channels, summary
 
 
 def _check(path: Path, model: Any, meta: dict[str, Any]) -> str:
