@@ -47,7 +47,8 @@ GRASP_LINEAR = ("xavier", "keep")
 """GraSP's linear layers while it scores: xavier (re-drawn with Xavier normal in a copy of the
 model, as the original's `reinit`; the mask then applies to the model's own weights) | keep."""
 SCORE_BN = ("train", "eval")
-"""Batch norm while SNIP, ECS and GraSP score: train (batch statistics) | eval (running ones)."""
+"""Batch norm while SNIP, ECS and GraSP score: train (batch statistics) | eval (running ones).
+The methods that read it say so (`PrunerSpec.score_bn`); for the others it reads as train."""
 BEFORE_OPTIONS = {
     "imp_optimizer": ("imp", "rewound"), "keep_dense": ("", "none"),
     "grasp_samples": ("grasp", "batch"), "grasp_linear": ("grasp", "keep"),
@@ -443,9 +444,11 @@ def before_options(data: dict[str, Any]) -> dict[str, str]:
 
 def _method_choices(named: dict[str, Any], method: str) -> dict[str, str]:
     """The method's choices in their canonical form (so equal recipes read equal): a choice
-    for another method (--imp-optimizer for snip) reads as its default; --keep-dense keeps auto
-    for the method's own default, as --distribution does."""
-    fields = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in BEFORE_OPTIONS}
+    for another method (--imp-optimizer for snip, --score-bn for synflow: `PrunerSpec.score_bn`)
+    reads as its default; --keep-dense keeps auto for the method's own default, as
+    --distribution does."""
+    names = (*BEFORE_OPTIONS, "score_bn")
+    fields = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in names}
     out = {}
     for name, (only, _) in BEFORE_OPTIONS.items():
         value = named[name]
@@ -454,6 +457,9 @@ def _method_choices(named: dict[str, Any], method: str) -> dict[str, str]:
         out[name] = value
     if out["keep_dense"] == _default_dense(method):
         out["keep_dense"] = "auto"
+    if "score_bn" in named:
+        spec = PRUNERS.get(method)
+        out["score_bn"] = named["score_bn"] if spec is None or spec.score_bn else fields["score_bn"]
     return out
 
 

@@ -60,6 +60,10 @@ class PrunerSpec(Spec):
     grow: str = ""
     """Dynamic sparse training (`prune/dst.py`): how the mask regrows at each update during
     training, random (SET) or gradient (RigL); "" for a mask fixed once pruned."""
+    score_bn: bool = False
+    """Reads `--score-bn` (batch norm in train or eval mode while it scores); for a method that
+    does not, `RunConfig.validate` puts the option back to its default, so its name and recipe
+    never say it."""
     channels: str | Callable[..., Any] | None = None
     """`--structure channel`: `channels(job, graph) -> (kept channels per group, overlap or
     None)` (see `prune.channel_methods`); None: the method prunes weights only."""
@@ -122,10 +126,13 @@ for _spec in (
         "ecs_core.prune.methods:ecs",
         when="warmup",
         budgets=("exact", "union"),
+        score_bn=True,
         channels=_CHANNELS + "ecs",
     ),
-    PrunerSpec("snip", "ecs_core.prune.methods:snip", channels=_CHANNELS + "snip"),
-    PrunerSpec("grasp", "ecs_core.prune.methods:grasp", channels=_CHANNELS + "grasp"),
+    PrunerSpec("snip", "ecs_core.prune.methods:snip", score_bn=True, channels=_CHANNELS + "snip"),
+    PrunerSpec(
+        "grasp", "ecs_core.prune.methods:grasp", score_bn=True, channels=_CHANNELS + "grasp"
+    ),
     PrunerSpec("synflow", "ecs_core.prune.methods:synflow", channels=_CHANNELS + "synflow"),
     PrunerSpec("random", "ecs_core.prune.methods:random", channels=_CHANNELS + "random"),
     PrunerSpec(

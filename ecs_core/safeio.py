@@ -48,15 +48,18 @@ def open_regular(path: str | Path) -> BinaryIO:
         raise
 
 
-def read_bytes(path: str | Path, cap: int | None = None, what: str = "file") -> bytes:
+def read_bytes(
+    path: str | Path, cap: int | None = None, what: str = "file",
+    fix: str = "restore it or delete the run",
+) -> bytes:  # fmt: skip
     """The whole regular file, if it holds at most `cap` bytes (None: any size, the file's
-    own); else `FileRefused`."""
+    own); else `FileRefused`, whose message ends with `fix` (what the user can do)."""
     with open_regular(path) as f:
         data = f.read() if cap is None else f.read(cap + 1)
     if cap is not None and len(data) > cap:
         raise FileRefused(
             f"{path} is larger than a {what} can be ({cap >> 20} MiB); "
-            "it is damaged or not one: restore it or delete the run"
+            f"it is damaged or not one: {fix}"
         )
     return data
 

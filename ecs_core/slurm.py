@@ -35,12 +35,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecs_core import safeio
 from ecs_core.runfiles import RUNNING, run_state
 from ecs_core.sweepplan import write_plan
 
 FOLDER = "slurm"
 """Under the sweep directory: the scripts, jobs.jsonl, the tasks' logs."""
 JOBS = "jobs.jsonl"
+MAX_JOBS = 16 << 20
+"""The largest jobs.jsonl read: a line per submission, about 100 bytes per cell it holds, so
+this is over 100,000 submitted cells."""
+JOBS_FIX = "restore it, or move it aside to submit the sweep afresh"
+"""What to do with a jobs.jsonl that cannot be read (cells it held are then submitted again;
+a task that finds its cell running in another is refused by the run's lock)."""
 SUBMIT_LOCK = ".submit.lock"
 REQUEUE_SIGNAL_S = 180
 """`--signal=B:USR1@180`: seconds before the time limit that the run is told to save."""
@@ -200,15 +207,24 @@ def submit_lock(sweep_dir: Path) -> Iterator[None]:
 
 
 def read_jobs(sweep_dir: Path) -> list[dict]:
-    """The submissions recorded in jobs.jsonl, oldest first (damaged lines skipped)."""
+    """The submissions recorded in jobs.jsonl, oldest first; [] where none was. A damaged line
+    (cut by a crash while it was appended, not JSON, not UTF-8) is skipped. The file is read
+    through `safeio` (a sweep directory may come from anyone): one that is not a regular file,
+    is larger than `MAX_JOBS` or cannot be read raises `SlurmError`, one line, so nothing is
+    submitted or cancelled without knowing what the sweep's earlier jobs hold."""
+    path = Path(sweep_dir) / FOLDER / JOBS
     try:
-        lines = (Path(sweep_dir) / FOLDER / JOBS).read_text().splitlines()
-    except OSError:
+        data = safeio.read_bytes(path, MAX_JOBS, "Slurm job list", JOBS_FIX)
+    except FileNotFoundError:
         return []
+    except safeio.FileRefused as exc:
+        raise SlurmError(str(exc)) from None
+    except OSError as exc:
+        raise SlurmError(f"cannot read {path} ({exc.strerror or exc}): {JOBS_FIX}") from None
     out = []
-    for line in lines:
+    for line in data.splitlines():
         try:
-            job = json.loads(line)
+            job = json.loads(line)  # bytes: bad UTF-8 is a ValueError too
         except ValueError:
             continue
         if isinstance(job, dict) and isinstance(job.get("cells"), list) and job.get("job"):
@@ -223,8 +239,8 @@ def submit(sweep_dir: Path, cells: Sequence, commands: Sequence[list[str]], name
     sweep_dir = Path(sweep_dir)
     sbatch = _tool("sbatch")
     with submit_lock(sweep_dir):
-        write_plan(sweep_dir, [cell.name for cell in cells])
         held = {c: t for c, t in cell_tasks(sweep_dir, ended=False).items() if t.active}
+        write_plan(sweep_dir, [cell.name for cell in cells])  # (after jobs.jsonl was read)
         todo, skipped = [], {}
         for cell, argv in zip(cells, commands, strict=True):
             state = run_state(cell.path)

@@ -113,7 +113,11 @@ def show_status(root: Path) -> int:
         tasks = cell_tasks(root)
     except SlurmError as exc:
         tasks, note = {}, f"(no Slurm states: {exc})"
-    names = list(infos) + [c for r in read_jobs(root) for c in r["cells"] if c not in infos]
+    try:
+        records = read_jobs(root)
+    except SlurmError:  # the note says why (cell_tasks read it first)
+        records = []
+    names = list(infos) + [c for r in records for c in r["cells"] if c not in infos]
     rows = [("cell", "state", "test acc")]
     for name in dict.fromkeys(names):
         info = infos.get(name)

@@ -4,6 +4,7 @@ files from before these options reading as what those runs did."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,13 +14,15 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ecs_core import events as ev
-from ecs_core.config import ConfigError, RunConfig
+from ecs_core.config import SCORE_BN, ConfigError, RunConfig
 from ecs_core.models import build_model, prunable_weights
 from ecs_core.pipeline import run
 from ecs_core.prune import grasp as grasp_module
 from ecs_core.prune import prune
 from ecs_core.prune.grasp import balanced_batches
+from ecs_core.prune.job import PruneJob
 from ecs_core.prune.mask import keep_count
+from ecs_core.registry import PRUNERS
 from ecs_core.stats.rows import labels
 from ecs_core.stats.runs import run_info
 from ecs_core.store import RunStore
@@ -205,6 +208,31 @@ def test_batch_norm_mode_changes_the_snip_scores(train_batches) -> None:
     for k, w in prunable_weights(net).items():
         assert torch.allclose(evaluated[k], (w.grad * w).abs().detach())
     assert any(not torch.allclose(train[k], evaluated[k]) for k in train)
+
+
+@pytest.mark.parametrize("method", sorted(PRUNERS))
+def test_score_bn_is_put_back_for_a_method_that_ignores_it(method: str, train_batches) -> None:
+    """--score-bn eval reaches the methods that declare it (`PrunerSpec.score_bn`: their name
+    says bn-eval); for any other it reads as train, so the recipe and the name equal the
+    default's, and such a method's mask is indeed the same in either mode."""
+    spec = PRUNERS[method]
+    cfg = RunConfig(method=method, score_bn="eval").validate()
+    if spec.score_bn:
+        assert cfg.score_bn == "eval" and cfg.method_tag.endswith("-bn-eval")
+        return
+    assert cfg == RunConfig(method=method).validate() and cfg.score_bn == "train"
+    assert "bn-" not in cfg.method_tag
+    if spec.target is None:  # the dense run
+        return
+    masks = []
+    for bn in SCORE_BN:  # the option as the method would see it without `validate`
+        torch.manual_seed(0)
+        net = build_model("vgg16", 10, 1, width=0.125)
+        job = PruneJob(net, dataclasses.replace(cfg, score_bn=bn), train_batches(),
+                       torch.Generator().manual_seed(0), None)  # fmt: skip
+        masks.append(spec.load()(job)[0])
+    assert masks[0].keys() == masks[1].keys()
+    assert all(torch.equal(masks[0][k], masks[1][k]) for k in masks[0])
 
 
 def _old(config: RunConfig) -> dict:

@@ -6,6 +6,9 @@
     ecs)  ECS, whose mask is computed after a data-parallel warm-up epoch;
     channel) SNIP with --structure channel (rank 0's kept channels, channels.json).
 
+With a third argument `dst`, two other runs instead, under OUT/dst-runs: set and rigl (the mask
+moves during training), where every rank also records its whole mask after each update.
+
 After each run every rank saves the state `pipeline.run` saves as model.safetensors, and its
 mask, to OUT/<tag>-rank<N>.pt, so the test can compare ranks with each other and with a
 single-process run. The group is made here, so the pipeline joins it and leaves it standing.
@@ -24,10 +27,13 @@ import torch.distributed as dist
 
 from ecs_core import pipeline
 from ecs_core.config import RunConfig
+from ecs_core.prune.dst import DynamicMask
 from ecs_core.store import RunStore
 
 RANK = int(os.environ["RANK"])
 TAG = {"now": ""}
+UPDATES: list[dict] = []
+"""SET, RigL: this rank's mask after each update of the current run (`record_updates`)."""
 
 
 class StopAfter:
@@ -53,14 +59,29 @@ def keep_state(out: Path):
         original(ctx)
         state = {k: v.detach().cpu().clone() for k, v in ctx.state.model.state_dict().items()}
         mask = {k: v.cpu().clone() for k, v in (ctx.state.mask or {}).items()}
-        torch.save({"model": state, "mask": mask, "summary": ctx.summary.to_dict()},
-                   out / f"{TAG['now']}-rank{RANK}.pt")  # fmt: skip
+        torch.save({"model": state, "mask": mask, "summary": ctx.summary.to_dict(),
+                    "updates": list(UPDATES)}, out / f"{TAG['now']}-rank{RANK}.pt")  # fmt: skip
 
     return save
 
 
+def record_updates() -> None:
+    """Wrap `DynamicMask.update`: after each update, the step, the connections moved and a
+    copy of the whole mask this rank now holds go to UPDATES."""
+    original = DynamicMask.update
+
+    def update(self: DynamicMask, *args: object, **kw: object) -> int:
+        moved = original(self, *args, **kw)
+        mask = {k: v.cpu().clone() for k, v in self.mask.items()}
+        UPDATES.append({"step": self.step, "moved": moved, "mask": mask})
+        return moved
+
+    DynamicMask.update = update  # type: ignore[method-assign]
+
+
 def run(tag: str, config: RunConfig, **kw: object) -> list:
     TAG["now"] = tag
+    UPDATES.clear()
     return list(pipeline.run(config, **kw))  # type: ignore[arg-type]
 
 
@@ -82,5 +103,16 @@ def main(out: Path, config: RunConfig) -> None:
     dist.destroy_process_group()
 
 
+def main_dst(out: Path, config: RunConfig) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    pipeline._save_model = keep_state(out)
+    record_updates()
+    for method in ("set", "rigl"):
+        run(method, dataclasses.replace(config, method=method, runs_dir=str(out / "dst-runs")))
+    dist.destroy_process_group()
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), RunConfig.from_dict(json.loads(sys.argv[2])))
+    which = main_dst if sys.argv[3:] == ["dst"] else main
+    which(Path(sys.argv[1]), RunConfig.from_dict(json.loads(sys.argv[2])))

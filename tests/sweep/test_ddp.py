@@ -1,11 +1,13 @@
 """Data-parallel training: 2 gloo processes on CPU under torchrun, against one process.
 
 The torchrun job (ddp_worker.py) runs once for the module: SNIP trained to the end, the same
-run stopped by rank 1 alone and resumed, and ECS (mask after a data-parallel warm-up).
+run stopped by rank 1 alone and resumed, and ECS (mask after a data-parallel warm-up); a second
+job runs SET and RigL, whose masks move during training.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -31,13 +33,10 @@ rank under DDP (half batches), so the runs are close, not equal (measured: 0.086
 process that sees only half the batch, with nothing averaged, lands at 0.59."""
 
 
-@pytest.fixture(scope="module")
-def ddp(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("ddp")
-    runs = out / "runs"
-    config = json.dumps({**BASE.to_dict(), "runs_dir": str(runs)})
+def torchrun(out: Path, config: RunConfig, *extra: str):
+    """ddp_worker.py on 2 processes; returns load(tag, rank): what that rank saved."""
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-            str(WORKER), str(out), config]  # fmt: skip
+            str(WORKER), str(out), json.dumps(config.to_dict()), *extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
@@ -45,8 +44,25 @@ def ddp(tmp_path_factory: pytest.TempPathFactory) -> dict:
     def load(tag: str, rank: int) -> dict:
         return torch.load(out / f"{tag}-rank{rank}.pt")
 
+    return load
+
+
+@pytest.fixture(scope="module")
+def ddp(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("ddp")
+    runs = out / "runs"
+    load = torchrun(out, RunConfig(**{**BASE.to_dict(), "runs_dir": str(runs)}))
     stopped_dir = json.loads((out / "done-rank0.json").read_text())["stopped_run"]
     return {"load": load, "runs": runs, "stopped_dir": Path(stopped_dir)}
+
+
+@pytest.fixture(scope="module")
+def dst(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """SET and RigL under DDP, an update after each of the first 3 of 6 optimizer steps (the
+    schedule ends at 0.75 of the steps), every rank's mask recorded after each update."""
+    out = tmp_path_factory.mktemp("ddp-dst")
+    load = torchrun(out, dataclasses.replace(BASE, dst_interval=1), "dst")
+    return {"load": load, "runs": out / "dst-runs"}
 
 
 def _params(state: dict) -> dict:
@@ -75,6 +91,29 @@ def test_channel_run_ranks_keep_the_same_channels(ddp: dict) -> None:
     (run_dir,) = [d for d in ddp["runs"].iterdir() if "-snip-layer-channel-" in d.name]
     kept = json.loads((run_dir / "channels.json").read_text())
     assert {group: len(indices) for group, indices in kept.items()} == s["channels"]
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_dynamic_sparse_ranks_hold_the_same_mask_after_every_update(dst: dict, method) -> None:
+    """SET regrows at random, RigL where the (all-reduced) dense gradient is largest: after
+    every update both ranks hold the same mask, which moved; the run ends with it on both ranks,
+    in rank 0's masks.safetensors, with the same weights."""
+    r0, r1 = dst["load"](method, 0), dst["load"](method, 1)
+    steps = [u["step"] for u in r0["updates"]]
+    assert steps == [1, 2, 3] and [u["step"] for u in r1["updates"]] == steps
+    before = None
+    for u0, u1 in zip(r0["updates"], r1["updates"], strict=True):
+        assert u0["moved"] > 0 and u0["moved"] == u1["moved"]
+        assert _equal(u0["mask"], u1["mask"]), f"{method}: ranks differ after step {u0['step']}"
+        assert before is None or not _equal(u0["mask"], before)
+        before = u0["mask"]
+    assert _equal(r0["mask"], before) and _equal(r1["mask"], before)
+    assert _equal(r0["model"], r1["model"])
+    (run_dir,) = [d for d in dst["runs"].iterdir() if f"-{method}-" in d.name]
+    on_disk = RunStore(run_dir).load_tensors("masks.safetensors")
+    assert _equal(on_disk, {k: v.to(torch.uint8) for k, v in before.items()})
+    moved = [e.moved for e in RunStore(run_dir).read_events() if e.kind == "mask_updated"]
+    assert moved == [u["moved"] for u in r0["updates"]]
 
 
 def test_only_rank_0_writes_and_files_hold_its_model(ddp: dict) -> None:

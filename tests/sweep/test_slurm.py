@@ -483,3 +483,70 @@ def test_the_sweep_line_counts_queued_and_planned_cells_as_waiting(tmp_path, mon
         return ""
 
     assert "0 done · 1 running · 3 waiting · 0 died" in asyncio.run(line())
+
+
+def _sweep_with_jobs(tmp_path: Path, monkeypatch) -> tuple[Path, Path, Path]:
+    """A submitted sweep dir (its cell `a` run), with a fake sbatch/squeue/scancel on PATH that
+    record being called; (sweep, jobs.jsonl, the record)."""
+    from ecs_core.slurm import FOLDER, JOBS
+
+    called = tmp_path / "called"
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for tool in ("sbatch", "squeue", "scancel"):
+        (bin_ / tool).write_text(f"#!/bin/sh\necho {tool} >> {called}\necho 42\n")
+        (bin_ / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    sweep = tmp_path / "runs" / "demo"
+    (sweep / FOLDER).mkdir(parents=True)
+    return sweep, sweep / FOLDER / JOBS, called
+
+
+def test_an_oversized_job_list_is_refused_in_one_line_and_left_as_it_is(tmp_path, monkeypatch):
+    """jobs.jsonl is read through safeio: one larger than MAX_JOBS (a sparse file here) stops
+    a submission and a cancel with one line, exit 2, before Slurm is asked or anything written;
+    --status lists the cells with a note."""
+    from ecs_core.slurm import MAX_JOBS, SUBMIT_LOCK, SlurmError, read_jobs
+
+    sweep, jobs, called = _sweep_with_jobs(tmp_path, monkeypatch)
+    with open(jobs, "wb") as f:
+        f.truncate(MAX_JOBS + 1)
+    with pytest.raises(SlurmError, match="larger than a Slurm job list can be"):
+        read_jobs(sweep)
+    before = sorted(p.name for p in sweep.rglob("*"))
+    args = ["--runs-dir", str(sweep.parent), "--name", "demo", "--slurm", "--method", "snip"]
+    for argv in (["sweep", str(sweep), "--cancel"], ["sweep", *TINY, *args]):
+        done = ecs(*argv)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"error: {jobs} is larger than a Slurm job list can be")
+        assert "move it aside" in done.stderr
+    after = sorted(p.name for p in sweep.rglob("*") if p.name != SUBMIT_LOCK)
+    assert after == before  # no plan, script or cell
+    assert jobs.stat().st_size == MAX_JOBS + 1 and not called.exists()
+    from ecs_core.config import RunConfig
+    from ecs_core.store import RunStore
+
+    (sweep / "a").mkdir()
+    RunStore(sweep / "a").write_config(RunConfig(dataset="digits", method="snip"))
+    status = ecs("sweep", str(sweep), "--status")
+    assert status.returncode == 0 and "1 cells: 1 incomplete" in status.stdout, status.stderr
+    assert status.stderr.startswith(f"(no Slurm states: {jobs} is larger than")
+    assert status.stderr.count("\n") == 1 and not called.exists()
+
+
+def test_a_damaged_job_list_keeps_its_good_lines_and_a_non_file_is_refused(tmp_path, monkeypatch):
+    """A line cut by a crash, one not UTF-8, one not a job: skipped, the others kept (not
+    UTF-8 used to end `--status` in a traceback); a directory in its place: one line."""
+    from ecs_core.slurm import SlurmError, read_jobs
+
+    sweep, jobs, _ = _sweep_with_jobs(tmp_path, monkeypatch)
+    good = [{"job": "7", "cells": ["a", "b"]}, {"job": "9", "cells": ["c"]}]
+    jobs.write_bytes(json.dumps(good[0]).encode() + b"\n\xff\xfe not utf-8\n[1, 2]\n"
+                     + json.dumps(good[1]).encode() + b'\n{"job": "11", "ce')  # fmt: skip
+    assert read_jobs(sweep) == good
+    jobs.unlink()
+    assert read_jobs(sweep) == []
+    jobs.mkdir()
+    with pytest.raises(SlurmError, match="is a directory, not a regular file") as exc:
+        read_jobs(sweep)
+    assert "\n" not in str(exc.value)
