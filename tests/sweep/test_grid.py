@@ -311,6 +311,19 @@ def test_the_shipped_original_table_grid(tmp_path: Path) -> None:
     assert {c.density for c in configs if c.method == "none"} == {1.0}
 
 
+def test_the_shipped_study_grid(tmp_path: Path) -> None:
+    """sweeps/pai-study.toml reads and makes the README's 216 cells, the new blocks included:
+    RigL and SET at ERK (their default) and random at ERK, 15 cells each."""
+    path = Path(__file__).parents[2] / "sweeps" / "pai-study.toml"
+    file = read_grid_file(path)
+    cells = make_cells(file.blocks, RunConfig.from_dict(file.run), tmp_path, file.name or "x")
+    assert file.name == "pai-study" and len(cells) == 216
+    names = [c.name for c in cells]
+    for tag in ("-rigl-", "-set-", "-random-erk-"):
+        assert sum(tag in n for n in names) == 15, tag
+    assert {c.config.spread for c in cells if c.config.method in ("rigl", "set")} == {"erk"}
+
+
 def test_a_listed_run_spells_its_method_as_its_directory_does(tmp_path: Path) -> None:
     """`RunInfo.method_tag` (the app's Runs tab) and `RunConfig.method_tag` (directory names)
     are one function: a union-budget ECS run is `ecs-union` in both."""
