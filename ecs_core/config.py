@@ -559,6 +559,12 @@ def _default_distribution(spec: Any) -> str:
     return "erk" if spec.grow else "global"
 
 
+def spread_word(spread: str) -> str:
+    """The word a line shows for a spread: global | layer (uniform, as --scope says it) | erk |
+    er | from."""
+    return SCOPE_OF.get(spread, spread)
+
+
 def spread(method: str, scope: str, distribution: str, distribution_from: str = "") -> str:
     """How a (validated) config spreads the density over layers: global | uniform | erk | er |
     from (`--distribution-from`). config.json keeps auto for the method's own default."""

@@ -46,3 +46,13 @@ def run_time(seconds: Any, img_per_s: Any) -> str | None:
     if isinstance(img_per_s, int | float) and not isinstance(img_per_s, bool) and img_per_s > 0:
         parts.append(f"{img_per_s:,.0f} img/s training (last epoch)")
     return " · ".join(parts) or None
+
+
+def spread_text(c: dict[str, Any]) -> str:
+    """How a config (config.json's dict) spreads the density over layers, as a line says it:
+    global, layer (the scope), erk, er, or "layers as RUN" (`--distribution-from`)."""
+    from ecs_core.config import spread, spread_word
+
+    if c.get("distribution_from"):
+        return f"layers as {c['distribution_from']}"
+    return spread_word(spread(c["method"], c.get("scope", "global"), c.get("distribution", "auto")))

@@ -6,8 +6,8 @@ import json
 from typing import IO, Any
 
 from ecs_core import events as ev
-from ecs_core.config import SCOPE_OF, spread
-from ecs_tui.fmt import size_ratio
+from ecs_core.config import spread_word
+from ecs_tui.fmt import size_ratio, spread_text
 
 
 def make_printer(as_json: bool, out: IO[str]) -> Any:
@@ -47,15 +47,6 @@ def _length(config: dict[str, Any]) -> str:
     return f"{cfg.epochs} epochs per round, {rounds} rounds: {cfg.total_epochs} epochs"
 
 
-def _spread(c: dict[str, Any]) -> str:
-    """How a config spreads the density over layers, as the line says it: global, layer (the
-    scope), erk, er, or "layers as RUN" (`--distribution-from`)."""
-    if c.get("distribution_from"):
-        return f"layers as {c['distribution_from']}"
-    how = spread(c["method"], c.get("scope", "global"), c.get("distribution", "auto"))
-    return "layer" if how == "uniform" else how
-
-
 def describe(event: ev.Event) -> str | None:
     """One human line for the events worth a line (None for batch progress)."""
     match event:
@@ -63,7 +54,7 @@ def describe(event: ev.Event) -> str | None:
             c = event.config
             return (
                 f"run {event.run_dir}: {c['model']} x{c['width']:g} on {c['dataset']}, "
-                f"{c['method']} to density {c['density']:g} ({_spread(c)}), {_length(c)}, "
+                f"{c['method']} to density {c['density']:g} ({spread_text(c)}), {_length(c)}, "
                 f"{event.device}, {event.params:,} params, {event.train_size} train / "
                 f"{event.test_size} test images"
                 + (
@@ -84,7 +75,7 @@ def describe(event: ev.Event) -> str | None:
             line = (
                 (f"round {event.round}/{event.rounds}: " if event.rounds else "")
                 + f"pruned ({event.method}, "
-                f"{event.scope if event.distribution in SCOPE_OF else event.distribution}, "
+                f"{spread_word(event.distribution)}, "
                 f"budget {event.budget}"
                 f"{'' if event.ablate == 'none' else ', ablate ' + event.ablate}): kept "
                 f"{event.kept:,}/{event.total:,} = {event.density:.2%} "

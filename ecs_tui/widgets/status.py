@@ -20,7 +20,7 @@ from ecs_core import events as ev
 from ecs_core.registry import PRUNERS
 from ecs_core.runfiles import FINISHED, status
 from ecs_core.views import view
-from ecs_tui.fmt import hms
+from ecs_tui.fmt import hms, spread_text
 from ecs_tui.runmodel import IDLE, Snapshot
 
 EXPORT = "export"
@@ -33,7 +33,9 @@ def describe_config(config: dict | None) -> str:
     if not config:
         return ""
     c = config
-    prune = "dense" if c["method"] == "none" else f"{c['method']} d={c['density']:g} {c['scope']}"
+    prune = (
+        "dense" if c["method"] == "none" else f"{c['method']} d={c['density']:g} {spread_text(c)}"
+    )
     return f"{c['model']} ×{c['width']:g} · {c['dataset']} · {prune}"
 
 

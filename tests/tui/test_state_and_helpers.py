@@ -293,3 +293,20 @@ def test_the_overview_shows_a_finished_runs_time_and_speed() -> None:
     done = dict(facts(Snapshot(status="finished", summary=summary, epoch_points=(last,))))
     assert done["time"] == "1:21 wall · 1,044 img/s training (last epoch)"
     assert "time" not in dict(facts(Snapshot(status="running", summary={}, img_per_s=900.0)))
+
+
+def test_the_setup_line_says_how_the_density_is_spread() -> None:
+    """The Overview's setup line says the spread the run uses, as `ecs run` prints it: erk for
+    RigL (its auto default), not the scope field's global."""
+    from ecs_core.config import RunConfig
+    from ecs_tui.widgets.status import describe_config
+
+    def line(**kw) -> str:
+        return describe_config(RunConfig(width=0.125, **kw).validate().to_dict())
+
+    assert line(method="rigl", density=0.1).endswith("rigl d=0.1 erk")
+    assert line(method="snip").endswith("snip d=0.05 global")
+    assert line(method="snip", scope="layer").endswith("snip d=0.05 layer")
+    assert line(method="random", distribution="er").endswith("random d=0.05 er")
+    assert line(method="snip", structure="channel").endswith("snip d=0.05 layer")
+    assert line(method="none").endswith("dense")
