@@ -60,7 +60,8 @@ def check_run_dir(path: Path, config: RunConfig) -> None:
         saved = RunStore(path).read_config().validate()
     except (StoreError, ConfigError) as exc:
         raise SweepError(f"{path} holds an unreadable run ({exc}); delete it to redo it") from exc
-    diff = saved.differences(config, ignore=IGNORED_DIFFERENCES)
+    # both as validate writes them: auto resolved (--scope auto is what config.json never holds)
+    diff = saved.differences(config.validate(), ignore=IGNORED_DIFFERENCES)
     if diff:
         raise SweepError(
             f"{path} holds a run with other settings (differs in: {', '.join(diff)}); "
