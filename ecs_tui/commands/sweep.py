@@ -226,6 +226,8 @@ def _resolve(
         if field not in typed:
             run_kw[field] = getattr(from_file, field)
     base = build_config(**run_kw, compression=None)
+    if run_kw.get("scope") == "auto":  # resolved per cell: layer for a channel cell, else
+        base = dataclasses.replace(base, scope="auto")  # global (structure may be an axis)
     keep = set(typed) - ONE_RUN
     blocks = list(file.blocks) if file else [Block(Grid())]
     blocks = [Block(dataclasses.replace(b.grid, **typed_axes), b.run) for b in blocks]

@@ -334,3 +334,27 @@ def test_a_listed_run_spells_its_method_as_its_directory_does(tmp_path: Path) ->
     path.mkdir()
     (path / "config.json").write_text(json.dumps(config.to_dict()))
     assert run_info(path).method_tag == config.method_tag == "ecs-union-layer-reinit"
+
+
+def test_the_shipped_channel_study_spreads_each_cell_layer_by_layer(runner: CliRunner) -> None:
+    """sweeps/channel-study.toml (issue 26's speed axis): 90 channel cells, --scope auto read
+    per cell (layer, as `ecs run --structure channel` does), in the study's sweep folder; the
+    same from the command line's --structure axis."""
+    path = Path(__file__).parents[2] / "sweeps" / "channel-study.toml"
+    lines = runner.invoke(app, ["sweep", "--grid", str(path), "--print-commands"])
+    assert lines.exit_code == 0, lines.output
+    configs = [_parse_run_line(line)[0] for line in lines.output.strip().splitlines()]
+    assert len(configs) == 90 and {(c.structure, c.spread) for c in configs} == {
+        ("channel", "uniform")
+    }
+    assert all(cell_name(c).endswith(("-layer-channel-d0.2-s0", "-layer-channel-d0.1-s0",
+               "-layer-channel-d0.05-s0", "-layer-channel-d0.02-s0", "-layer-channel-d0.01-s0",
+               "-layer-channel-d0.2-s1", "-layer-channel-d0.1-s1", "-layer-channel-d0.05-s1",
+               "-layer-channel-d0.02-s1", "-layer-channel-d0.01-s1", "-layer-channel-d0.2-s2",
+               "-layer-channel-d0.1-s2", "-layer-channel-d0.05-s2", "-layer-channel-d0.02-s2",
+               "-layer-channel-d0.01-s2")) for c in configs)  # fmt: skip
+    axis = runner.invoke(app, ["sweep", "--structures", "weight,channel", "--method", "snip",
+                               "--print-commands"])  # fmt: skip
+    assert axis.exit_code == 0, axis.output
+    spread = [_parse_run_line(line)[0].spread for line in axis.output.strip().splitlines()]
+    assert spread == ["global", "uniform"]
