@@ -226,8 +226,10 @@ def _resolve(
         if field not in typed:
             run_kw[field] = getattr(from_file, field)
     base = build_config(**run_kw, compression=None)
-    if run_kw.get("scope") == "auto":  # resolved per cell: layer for a channel cell, else
-        base = dataclasses.replace(base, scope="auto")  # global (structure may be an axis)
+    if run_kw.get("scope") == "auto" and run_kw.get("prunetype") is None:
+        # auto is resolved per cell (layer for a channel cell, else global): the structure may
+        # be an axis; --scope or the original's --prunetype, when given, stay as given
+        base = dataclasses.replace(base, scope="auto")
     keep = set(typed) - ONE_RUN
     blocks = list(file.blocks) if file else [Block(Grid())]
     blocks = [Block(dataclasses.replace(b.grid, **typed_axes), b.run) for b in blocks]
