@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from torch import nn
 
 from ecs_core.config import RunConfig
 from ecs_core.prune import MaskEnforcer
+from ecs_core.prune.compact import IndexMap, optimizer_state
 from ecs_core.prune.dst import DynamicMask, Schedule
 from ecs_core.prune.mask import Mask, not_binary
 from ecs_core.store import RunStore, StoreError
@@ -33,6 +35,18 @@ _DAMAGED = (KeyError, RuntimeError, ValueError, TypeError, AttributeError, Index
 
 class ResumeError(ValueError):
     """A run directory cannot be resumed with this config."""
+
+
+@dataclass
+class Dense:
+    """While a channel run trains the smaller model: the dense model, optimizer and scheduler
+    it was sliced from (untouched since: their values at the removed channels are what a
+    dense-shaped state holds there) and the map between the two (`TrainState.compact`)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    index: IndexMap
 
 
 @dataclass
@@ -54,6 +68,9 @@ class TrainState:
     """The best test accuracy since the mask in force was applied (-1: none yet)."""
     dst: Schedule | None = None
     """SET, RigL: how the mask moves during training (None: it stays as applied)."""
+    dense: Dense | None = None
+    """Channel runs, while `model` is the smaller model: the dense one it trains for (None:
+    `model` is the dense model). Whatever is saved stays dense-shaped (`model_state`)."""
 
     def apply_mask(self, mask: Mask) -> None:
         """Enforce `mask` from now on, including on the optimizer's momentum buffers."""
@@ -64,6 +81,69 @@ class TrainState:
             self.enforcer = self.dst.enforcer(self.model, mask, self.optimizer)
         self.enforcer.mask_optimizer_state(self.optimizer)
 
+    def compact(
+        self, small: nn.Module, index: IndexMap, make: Callable[[nn.Module], tuple]
+    ) -> None:
+        """Train `small` (the dense model shrunk by a channel plan; `index` maps between them)
+        from now on: a new optimizer and scheduler from `make(model)` with the dense ones'
+        state, each momentum buffer sliced to the kept channels, the LR schedule where it was.
+        No enforcer: a channel mask zeroes only the rows and columns of removed channels, so
+        the smaller model keeps every weight it has (checked)."""
+        kept = index.slice(self.mask or {})
+        left = [k for k in kept if not bool(kept[k].all())]
+        if left:
+            raise ValueError(f"channel mask removes single weights of {left[0]}, not channels")
+        names = [n for n, _ in small.named_parameters()]
+        optimizer, scheduler = make(small)
+        optimizer.load_state_dict(
+            optimizer_state(
+                self.optimizer.state_dict(), names,
+                lambda name, i, key, v: index.slice({name: v})[name],
+            )
+        )  # fmt: skip
+        scheduler.load_state_dict(self.scheduler.state_dict())
+        self.dense = Dense(self.model, self.optimizer, self.scheduler, index)
+        self.model, self.optimizer, self.scheduler = small, optimizer, scheduler
+        self.enforcer = None
+
+    def expand(self) -> None:
+        """Back to the dense model (the smaller model's values expanded into it, the removed
+        channels as they were) with its optimizer and scheduler, and the mask enforced on it."""
+        d = self.dense
+        if d is None:
+            return
+        d.model.load_state_dict(self.model_state())
+        d.optimizer.load_state_dict(self.optimizer_state())
+        d.scheduler.load_state_dict(self.scheduler.state_dict())
+        self.model, self.optimizer, self.scheduler, self.dense = (
+            d.model, d.optimizer, d.scheduler, None
+        )  # fmt: skip
+        if self.mask is not None:
+            self.apply_mask(self.mask)
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The model's state dict, dense-shaped (the smaller model's expanded)."""
+        if self.dense is None:
+            return self.model.state_dict()
+        return self.dense.index.expand(self.model.state_dict(), self.dense.model.state_dict())
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """The optimizer's state dict, dense-shaped (momentum buffers expanded; a buffer the
+        dense optimizer never made is 0 at the removed channels)."""
+        state = self.optimizer.state_dict()
+        if self.dense is None:
+            return state
+        d = self.dense
+        params = dict(d.model.named_parameters())
+        base = d.optimizer.state_dict()["state"]
+
+        def expand(name: str, i: int, key: str, v: torch.Tensor) -> torch.Tensor:
+            was = base.get(i, {}).get(key)
+            was = torch.zeros_like(params[name]) if was is None else was
+            return d.index.expand({name: v}, {name: was})[name]
+
+        return optimizer_state(state, [n for n, _ in self.model.named_parameters()], expand)
+
     def save(
         self, store: RunStore, summary: Summary, config: RunConfig, best: bool = False
     ) -> Path:
@@ -71,8 +151,8 @@ class TrainState:
         state = {
             "epoch": self.epoch,
             "round": self.round,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": self.model_state(),
+            "optimizer": self.optimizer_state(),
             "scheduler": self.scheduler.state_dict(),
             "mask": {k: v.cpu() for k, v in self.mask.items()} if self.mask is not None else None,
             "generator": self.generator.get_state(),
@@ -128,8 +208,8 @@ class TrainState:
         """IMP: keep this state (weights, batch norm, optimizer, LR schedule) to rewind to."""
         state = {
             "epoch": self.epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": self.model_state(),
+            "optimizer": self.optimizer_state(),
             "scheduler": self.scheduler.state_dict(),
         }
         store.save_checkpoint(state, REWIND)

@@ -357,7 +357,11 @@ class RunConfig:
 
     @property
     def dense_layers(self) -> str:
-        """--keep-dense with auto resolved: none | output."""
+        """--keep-dense with auto resolved: none | output. A channel run: none (it never
+        removes the classes, and the output layer's inputs go with their channels; IMP's
+        auto would otherwise keep the output layer dense)."""
+        if self.structure == "channel":
+            return "none"
         return dense_layers(self.method, self.keep_dense)
 
     @property

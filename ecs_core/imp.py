@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from ecs_core import events as ev
 from ecs_core.context import Context, StopFlag
-from ecs_core.stages import apply_result, epochs, prune_stage, stage
+from ecs_core.stages import apply_result, epochs, prune_stage, stage, train_dense
 
 
 def imp_rounds(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
@@ -57,6 +57,7 @@ def _train(ctx: Context, stop: StopFlag | None, until: int) -> Iterator[ev.Event
 
 def _prune(ctx: Context, density: float, r: int, rounds: int) -> Iterator[ev.Event]:
     cfg, st = ctx.config, ctx.state
+    train_dense(ctx)  # channel runs: prune and rewind in the dense model's space
     ablate = cfg.ablate if r == rounds else "none"
     result = yield from prune_stage(
         ctx, density, cfg.method, ablate, keep=st.mask, round=r, rounds=rounds

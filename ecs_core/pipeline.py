@@ -35,9 +35,17 @@ from ecs_core.prune.distribution import LayerBudget
 from ecs_core.prune.dst import schedule as dst_schedule
 from ecs_core.prune.mask import layer_report
 from ecs_core.runfiles import recorded_status
-from ecs_core.stages import apply_result, emitter, epochs, prune_stage, stage
+from ecs_core.stages import (
+    apply_result,
+    emitter,
+    epochs,
+    prune_stage,
+    resume_smaller,
+    stage,
+    train_dense,
+)
 from ecs_core.store import RunStore, StoreError
-from ecs_core.train import evaluate, make_optimizer, model_memory_format
+from ecs_core.train import evaluate, model_memory_format, optimizer_for
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,9 +88,7 @@ def prepare(
     )  # fmt: skip
     train_b = rt.shard(train_b, config.batch_size)  # DDP: this rank's slices
     test_b = make_batches(data.test_x, data.test_y, data.mean, data.std, 512, False, False, device)
-    opt, sched = make_optimizer(
-        model, config.lr, config.momentum, config.weight_decay, config.step_size, config.gamma
-    )
+    opt, sched = optimizer_for(config, model)
     # DDP: only rank 0 creates and writes the run directory
     store = rt.create_store(config) if store is None else rt.rank_store(store)
     state = TrainState(model, opt, sched, torch.Generator().manual_seed(config.seed))
@@ -202,10 +208,12 @@ def _stages(ctx: Context, stop: StopFlag | None) -> Iterator[ev.Event]:
         resumed_from_epoch=st.epoch,
         layers=None if config.prunes else _dense_layers(st.model),
     )
+    resume_smaller(ctx)  # a channel run resumed after its prune trains the smaller model again
     if config.rounds:  # 2-4 as IMP's rounds of train, prune, rewind
         yield from imp_rounds(ctx, stop)
     else:
         yield from _train_and_prune(ctx, stop)
+    train_dense(ctx)  # channel runs: what follows training reads the dense (masked) model
     if ctx.summary.test_acc is None:  # no epoch and no mask evaluated the model
         loss, acc = evaluate(st.model, ctx.test, config.precision)
         yield ev.Evaluated(test_acc=acc, test_loss=loss)
@@ -255,7 +263,7 @@ def _dense_layers(model: torch.nn.Module) -> list[dict[str, Any]]:
 
 def _save_model(ctx: Context) -> None:
     st = ctx.state
-    ctx.store.save_tensors("model.safetensors", st.model.state_dict())
+    ctx.store.save_tensors("model.safetensors", st.model_state())  # dense-shaped
     if st.dst is not None and st.mask is not None:  # SET, RigL: the mask training ended with
         ctx.store.save_tensors(
             "masks.safetensors", {k: v.to(torch.uint8) for k, v in st.mask.items()}

@@ -24,7 +24,7 @@ from ecs_core.models import build_model
 from ecs_core.prune import PruneError, PruneResult, prune
 from ecs_core.prune.ablate import REINIT_SEED, reinit_weights
 from ecs_core.prune.mask import Mask
-from ecs_core.train import Step, evaluate, train_epoch
+from ecs_core.train import Step, evaluate, model_memory_format, optimizer_for, train_epoch
 
 PROGRESS_EVERY_S = 0.25  # throttle batch_progress events (the TUI redraws slower anyway)
 Emit = Callable[[ev.Event], ev.Event]
@@ -186,6 +186,46 @@ def apply_result(
     # saved before the event leaves, so whoever sees mask_applied can resume from the mask
     ctx.save_checkpoint(summary=ctx.summary.copy().apply(applied))
     yield applied
+    if result.channels is not None:
+        yield train_smaller(ctx, result.channels)
+
+
+def train_smaller(ctx: Context, plan: dict[str, list[int]]) -> ev.Log:
+    """Channel runs, from the prune on: train the dense model shrunk by `plan` (the same
+    function as the masked dense model, at the smaller model's speed); what is saved stays
+    dense-shaped (`TrainState.compact`). The Log event says how much smaller it is."""
+    from ecs_core.prune.compact import IndexMap, shrink
+
+    st, shape = ctx.state, input_shape(ctx)
+    small = shrink(copy.deepcopy(st.model), plan, shape)
+    small = small.to(memory_format=model_memory_format(ctx.device, small))
+    dense = sum(p.numel() for p in st.model.parameters())
+    st.compact(small, IndexMap.of(st.model, plan, shape), lambda m: optimizer_for(ctx.config, m))
+    ctx.ddp = ctx.runtime.wrap(small)  # DDP: the wrapper of the model that trains now
+    kept = sum(p.numel() for p in small.parameters())
+    macs, dense_macs = ctx.summary.get("macs"), ctx.summary.get("dense_macs")
+    fewer = f" (MACs {dense_macs / macs:.1f}x fewer)" if macs and dense_macs else ""
+    return ev.Log(message=f"training the smaller model: {kept:,} of {dense:,} parameters{fewer}")
+
+
+def resume_smaller(ctx: Context) -> None:
+    """A channel run resumed with a mask trains the smaller model again: its plan is the
+    channels the checkpoint's own mask removed (`channels.removed_in`)."""
+    st = ctx.state
+    if ctx.config.structure != "channel" or st.mask is None or st.dense is not None:
+        return
+    from ecs_core.prune.channels import channel_graph, kept_indices, removed_in
+
+    removed = removed_in(channel_graph(st.model, input_shape(ctx)), st.mask)
+    train_smaller(ctx, kept_indices({k: ~v for k, v in removed.items()}))
+
+
+def train_dense(ctx: Context) -> None:
+    """Back to the dense (masked) model, the smaller one's values in it (`TrainState.expand`):
+    for IMP's next prune and rewind, and for everything after training."""
+    if ctx.state.dense is not None:
+        ctx.state.expand()
+        ctx.ddp = ctx.runtime.wrap(ctx.state.model)
 
 
 def _check_result(ctx: Context, result: PruneResult, density: float) -> Iterator[ev.Event]:

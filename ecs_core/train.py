@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from ecs_core.config import PRECISIONS
+from ecs_core.config import PRECISIONS, RunConfig
 from ecs_core.data.loader import Batches
 from ecs_core.models.pointwise import strided_pointwise
 from ecs_core.prune.mask import MaskEnforcer
@@ -222,3 +222,11 @@ def make_optimizer(
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step_size, gamma=gamma)
     return opt, sched
+
+
+def optimizer_for(
+    config: RunConfig, model: nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """`make_optimizer` with the run's hyper-parameters (the dense model's, the smaller one's)."""
+    c = config
+    return make_optimizer(model, c.lr, c.momentum, c.weight_decay, c.step_size, c.gamma)

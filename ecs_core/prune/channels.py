@@ -83,8 +83,8 @@ def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]):
             f"--structure channel: grouped convolution {grouped[0]} is not supported; "
             "use --structure weight"
         )
-    device = next(model.parameters()).device
-    x = torch.zeros((1, *input_shape), device=device)
+    w = next(model.parameters())
+    x = torch.zeros((1, *input_shape), device=w.device, dtype=w.dtype)
     was_training = model.training
     model.eval()  # tracing must not move the batch-norm statistics
     try:

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
 
@@ -152,12 +153,14 @@ def test_kill_during_export_then_resume_matches_uninterrupted(proc, tmp_path):
     ("name", "predicate"),
     [
         ("after pruning channels", lambda e: e["event"] == "pruned"),
+        ("as the smaller model starts", lambda e: "smaller model" in e.get("message", "")),
         ("in a later epoch", lambda e: e["event"] == "epoch_end" and e["epoch"] == 2),
     ],
 )
 def test_channel_run_kill_then_resume_matches_uninterrupted(proc, tmp_path, name, predicate):
-    """--structure channel: the kept channels (channels.json) and the masked training resume
-    exactly; the exported model is the smaller one either way."""
+    """--structure channel: the kept channels (channels.json) and the training of the smaller
+    model resume exactly (killed after epoch 2: in its training), down to every weight of the
+    dense-shaped model.safetensors; the exported model is the smaller one either way."""
     args = [*proc.TINY, "--structure", "channel", "--no-latency"]
     ref = proc.finish([*args, "--runs-dir", str(tmp_path / "ref")])
     assert ref.returncode == 0, ref.stderr
@@ -172,3 +175,6 @@ def test_channel_run_kill_then_resume_matches_uninterrupted(proc, tmp_path, name
     assert json.loads((run_dir / "channels.json").read_text()) == json.loads(
         (ref_dir / "channels.json").read_text()
     )
+    got_w, want_w = (load_file(d / "model.safetensors") for d in (run_dir, ref_dir))
+    assert got_w.keys() == want_w.keys()
+    assert all(torch.equal(got_w[k], want_w[k]) for k in want_w)
