@@ -107,14 +107,19 @@ class StopAfter:
                 self.flag.set()
 
 
-@pytest.mark.parametrize("stop_after", [1, 3, 4])  # before the rewind point, between, mid-round
+@pytest.mark.parametrize(
+    ("structure", "stop_after"),
+    [("weight", 1), ("weight", 3), ("weight", 4),  # before the rewind point, between, mid-round
+     ("channel", 3), ("channel", 4), ("channel", 6)],  # round 0's end, mid round 1, mid round 2
+)  # fmt: skip
 def test_resume_at_any_point_matches_an_uninterrupted_run(
-    tmp_path: Path, small_digits, stop_after: int
+    tmp_path: Path, small_digits, structure: str, stop_after: int
 ) -> None:
-    whole = _events(RunConfig(**IMP, runs_dir=str(tmp_path / "whole")))
+    """A channel run's rounds train their smaller models: resumed, it compacts again."""
+    whole = _events(RunConfig(**IMP, structure=structure, runs_dir=str(tmp_path / "whole")))
     whole_dir = Path(whole[0].run_dir)  # type: ignore[attr-defined]
 
-    cfg = RunConfig(**IMP, runs_dir=str(tmp_path / "parts"))
+    cfg = RunConfig(**IMP, structure=structure, runs_dir=str(tmp_path / "parts"))
     stop = StopAfter(stop_after)
     first = []
     for event in run(cfg, stop=stop):
