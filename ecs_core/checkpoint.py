@@ -94,6 +94,8 @@ class TrainState:
         if left:
             raise ValueError(f"channel mask removes single weights of {left[0]}, not channels")
         names = [n for n, _ in small.named_parameters()]
+        if names != [n for n, _ in self.model.named_parameters()]:  # momentum goes by position
+            raise ValueError("the smaller model's parameters are not the dense model's, in order")
         optimizer, scheduler = make(small)
         optimizer.load_state_dict(
             optimizer_state(

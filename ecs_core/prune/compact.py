@@ -9,6 +9,7 @@ to it by residual additions); the weights then load by name. Nothing is pickled.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -91,8 +92,6 @@ class IndexMap:
     def of(cls, model: nn.Module, plan: Plan, input_shape: tuple[int, ...]) -> IndexMap:
         """Shrink a probe copy of `model` whose every tensor holds its own flat (row, column)
         position, i * columns + j (exact in float64), and read back which positions stayed."""
-        import copy
-
         probe = copy.deepcopy(model).to("cpu", torch.float64)
         dense = {k: v.shape for k, v in probe.state_dict().items()}
         for v in _probed(probe).values():
