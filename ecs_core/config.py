@@ -324,7 +324,7 @@ class RunConfig:
                     "--distribution and --distribution-from"
                 )
         named.update(_method_choices(named, named["method"]))
-        if spec.grow and dense_layers(spec.name, named["keep_dense"]) != "none":
+        if spec.grow and dense_layers(spec.name, named["keep_dense"], "weight") != "none":
             raise ConfigError(
                 f"--method {spec.name} moves weights within every layer: leave out --keep-dense"
             )
@@ -357,12 +357,8 @@ class RunConfig:
 
     @property
     def dense_layers(self) -> str:
-        """--keep-dense with auto resolved: none | output. A channel run: none (it never
-        removes the classes, and the output layer's inputs go with their channels; IMP's
-        auto would otherwise keep the output layer dense)."""
-        if self.structure == "channel":
-            return "none"
-        return dense_layers(self.method, self.keep_dense)
+        """--keep-dense with auto resolved: none | output."""
+        return dense_layers(self.method, self.keep_dense, self.structure)
 
     @property
     def spread(self) -> str:
@@ -443,6 +439,7 @@ def before_options(data: dict[str, Any]) -> dict[str, str]:
     if not missing:
         return {}
     named = {name: data.get(name, getattr(RunConfig(), name)) for name in BEFORE_OPTIONS}
+    named["structure"] = data.get("structure", "weight")
     return {k: v for k, v in _method_choices({**named, **missing}, method).items() if k in missing}
 
 
@@ -459,7 +456,7 @@ def _method_choices(named: dict[str, Any], method: str) -> dict[str, str]:
         if only and method != only:
             value = fields[name]
         out[name] = value
-    if out["keep_dense"] == _default_dense(method):
+    if out["keep_dense"] == _default_dense(method, named.get("structure", "weight")):
         out["keep_dense"] = "auto"
     if "score_bn" in named:
         spec = PRUNERS.get(method)
@@ -467,15 +464,17 @@ def _method_choices(named: dict[str, Any], method: str) -> dict[str, str]:
     return out
 
 
-def _default_dense(method: str) -> str:
-    """What --keep-dense auto keeps dense: the output layer for IMP (as open_lth's CIFAR VGG and
-    ResNet: `pruning_layers_to_ignore`), none for the others."""
-    return "output" if method == "imp" else "none"
+def _default_dense(method: str, structure: str) -> str:
+    """What --keep-dense auto keeps dense: the output layer for IMP pruning weights (as
+    open_lth's CIFAR VGG and ResNet: `pruning_layers_to_ignore`), none for the others (a
+    channel run never removes the classes, and the output layer's inputs go with their
+    channels)."""
+    return "output" if method == "imp" and structure == "weight" else "none"
 
 
-def dense_layers(method: str, keep_dense: str) -> str:
-    """--keep-dense with auto resolved for `method`: none | output."""
-    return _default_dense(method) if keep_dense == "auto" else keep_dense
+def dense_layers(method: str, keep_dense: str, structure: str) -> str:
+    """--keep-dense with auto resolved for `method` and `structure`: none | output."""
+    return _default_dense(method, structure) if keep_dense == "auto" else keep_dense
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -525,7 +524,7 @@ def method_tag(
     spec = PRUNERS.get(method)
     prunes = spec is not None and spec.when != "never"
     if prunes:
-        tag += "".join(f"-{t}" for t in choice_tags(method, choices or {}))
+        tag += "".join(f"-{t}" for t in choice_tags(method, choices or {}, structure))
     if spec is not None and budget == "union" and "union" in spec.budgets:
         tag += "-union"
     if prunes and scope == "layer":
@@ -539,7 +538,7 @@ def method_tag(
     return tag if ablate == "none" else f"{tag}-{ablate}"
 
 
-def choice_tags(method: str, choices: dict[str, Any]) -> list[str]:
+def choice_tags(method: str, choices: dict[str, Any], structure: str = "weight") -> list[str]:
     """`fresh`, `balanced`, `dense-output`, `bn-eval`: each of the method's choices unlike the
     runs before it (a choice missing from `choices` is what they did): the run's name and the
     compare row's label both say them."""
@@ -547,7 +546,7 @@ def choice_tags(method: str, choices: dict[str, Any]) -> list[str]:
     for name, (only, before) in BEFORE_OPTIONS.items():
         value = choices.get(name, before)
         if name == "keep_dense":
-            value = dense_layers(method, value)
+            value = dense_layers(method, value, structure)
             if value != before:
                 tags.append(f"dense-{value}")
         elif only == method and value != before:

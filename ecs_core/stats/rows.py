@@ -143,7 +143,7 @@ def labels(info: RunInfo, ablated: bool) -> tuple[str, str]:
     if info.structure == "channel":
         tags.append("channel")
     if info.method != "none":  # IMP's optimizer, the layers kept dense, ...: as the run's name
-        tags.extend(choice_tags(info.method, dict(info.recipe)))
+        tags.extend(choice_tags(info.method, dict(info.recipe), info.structure))
     if info.ablate != "none" and ablated:
         tags.append(info.ablate)
     suffix = f" [{', '.join(tags)}]" if tags else ""

@@ -270,6 +270,23 @@ def test_a_config_from_before_reads_as_what_that_run_did(tmp_path: Path) -> None
     assert labels(old, True)[0] == "IMP" and labels(new, True)[0] == "IMP [fresh, dense-output]"
 
 
+def test_an_imp_channel_run_keeps_no_layer_dense_and_says_so(tmp_path: Path) -> None:
+    """--keep-dense auto is the output layer for IMP on weights only: a channel run never
+    removes the classes, so nothing is kept dense, and neither its name nor its compare row
+    says `dense-output` (they did, while the run kept nothing dense)."""
+    channel = RunConfig(method="imp", structure="channel").validate()
+    assert channel.dense_layers == "none" and channel.keep_dense == "auto"
+    assert channel.method_tag == "imp-fresh-layer-channel"
+    assert RunConfig(method="imp", structure="channel", keep_dense="none").validate() == channel
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(channel.to_dict()))
+    info = run_info(tmp_path / "run")
+    assert info.method_tag == channel.method_tag
+    assert labels(info, True)[0] == "IMP [layer, channel, fresh]"
+    weight = RunConfig(method="imp").validate()
+    assert weight.dense_layers == "output" and weight.method_tag == "imp-fresh-dense-output"
+
+
 def test_an_imp_run_from_before_resumes_as_it_ran(tmp_path: Path, small_digits) -> None:
     """Stopped mid-round 1 and stripped of the options (config.json and the checkpoint's copy,
     as a run from before wrote them), its resume rewinds round 2 with the saved momentum and
