@@ -184,8 +184,10 @@ async def test_the_form_offers_the_sanity_checks_and_marks_a_bad_one(tui: Simple
 
 async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNamespace) -> None:
     """The SET/RigL rows (update interval, drop fraction, end) show for a method that regrows
-    its mask and hide for the others; the per-layer budget rows hide for the dense run. A
-    value typed in a row reaches the config."""
+    its mask and hide for the others; the per-layer budget rows hide for the dense run; IMP's
+    optimizer row shows for IMP only, GraSP's for GraSP, the batch-norm row for the methods
+    that read it, the dense-layers row for a method that prunes and does not regrow. A value
+    typed in a row reaches the config."""
     app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(ConfigurePane)
@@ -196,6 +198,21 @@ async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNames
 
         dynamic = {"dst_interval", "dst_drop", "dst_end"}
         spread = {"distribution", "distribution_from"}
+        own = {"imp_optimizer", "grasp_samples", "grasp_linear", "score_bn", "keep_dense"}
+        expect = {
+            "ecs": {"score_bn", "keep_dense"},
+            "grasp": {"grasp_samples", "grasp_linear", "score_bn", "keep_dense"},
+            "imp": {"imp_optimizer", "keep_dense"},
+            "synflow": {"keep_dense"},
+            "rigl": set(),
+            "none": set(),
+        }
+        for method, rows in expect.items():
+            pane.set_value("method", method)
+            await pilot.pause()
+            assert own & shown() == rows, method
+        pane.set_value("method", "ecs")
+        await pilot.pause()
         assert spread <= shown() and not dynamic & shown()  # ecs
         pane.set_value("method", "rigl")
         await pilot.pause()
@@ -208,6 +225,10 @@ async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNames
         pane.set_value("method", "none")
         await pilot.pause()
         assert not (dynamic | spread) & shown()
+        pane.set_value("method", "imp")
+        pane.set_value("imp_optimizer", "rewound")
+        await pilot.pause()
+        assert pane.config is not None and pane.config.imp_optimizer == "rewound", pane.error
 
 
 async def test_quit_while_running_asks_first(tui: SimpleNamespace) -> None:
