@@ -231,6 +231,40 @@ async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNames
         assert pane.config is not None and pane.config.imp_optimizer == "rewound", pane.error
 
 
+@pytest.mark.parametrize("name", ["epochs", "distribution_from", "method", "quantize"])
+async def test_without_colour_the_focused_row_is_marked(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """NO_COLOR: the focused row's label is drawn in a style no other label has (only the
+    shade marked it, and an empty input or a checkbox showed no bold text); with colour the
+    labels are as the snapshots have them."""
+    from tests.tui.svg_text import screen
+
+    def label_styles(app: EcsApp) -> tuple[str, list[str]]:
+        rows, styles = screen(app.export_screenshot())
+        labels = {f.label: f.name for f in app.query_one(ConfigurePane).fields}
+        found = {}
+        for text, runs in zip(rows, styles, strict=True):
+            word = next((w for w in labels if text.lstrip().startswith(w + " ")), None)
+            if word is not None:
+                col = len(text) - len(text.lstrip())  # the style of the run the label starts in
+                found[labels[word]] = [cls for at, cls in runs if at <= col][-1]
+        assert name in found and len(found) >= 10, found
+        return found.pop(name), list(found.values())
+
+    for no_color in (True, False):
+        if no_color:
+            monkeypatch.setenv("NO_COLOR", "1")  # read by the App when it is made
+        else:
+            monkeypatch.delenv("NO_COLOR")
+        app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one(f"#cfg-{name}").focus()
+            await pilot.pause()
+            focused, others = label_styles(app)
+        assert (focused not in others) == no_color, (no_color, focused, others)
+
+
 async def test_quit_while_running_asks_first(tui: SimpleNamespace) -> None:
     events = tui.canned_events()
     runner = tui.CannedRunner(events, pause_at=tui.mid_epoch(events))
