@@ -441,7 +441,7 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
 ) -> None:
     """A RigL run's `mask_updated` events reach the Sparsity view as they come: paused after
     two of three updates it says 2 updates and the second's numbers; at the end all three
-    (issue 28)."""
+    (issue 28); and the layers that moved most, with the share of the weights each keeps."""
     import dataclasses
 
     from ecs_core import events as ev
@@ -451,8 +451,11 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
     events[0] = dataclasses.replace(events[0], config=rigl.to_dict())
     train = next(i for i, e in enumerate(events)
                  if isinstance(e, ev.BatchProgress) and e.stage == "train")  # fmt: skip
-    updates = [ev.MaskUpdated(step=s, epoch=2, moved=m, drop_fraction=d, kept=72, t=0.0)
-               for s, m, d in ((2, 21, 0.3), (4, 12, 0.2), (6, 3, 0.05))]  # fmt: skip
+    moves = ({"features.0.weight": 20, "classifier.weight": 1}, {"features.0.weight": 12},
+             {"features.0.weight": 2, "classifier.weight": 1})  # fmt: skip
+    updates = [ev.MaskUpdated(step=s, epoch=2, moved=sum(n.values()), drop_fraction=d, kept=72,
+                              layers=n, t=0.0)
+               for s, n, d in zip((2, 4, 6), moves, (0.3, 0.2, 0.05), strict=True)]  # fmt: skip
     events[train + 1 : train + 1] = updates
     runner = tui.CannedRunner(events, pause_at=train + 3)
     app = EcsApp(config=tui.CONFIG, runner=runner)
@@ -464,6 +467,8 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
         line = app.query_one("#sparsity-moves", Static)
         await says_in(pilot, app, line, "mask: 2 updates moved 33 connections; the last, after "
                       "step 4 (epoch 2), 12 at drop 0.200")  # fmt: skip
+        await says_in(pilot, app, line, "moved most: features.0 32 (46% of its kept), "
+                      "classifier 1 (50% of its kept)")  # fmt: skip
         runner.pause_at = None
         await pilot.press("x", "y")  # stop: the run ends where it paused
         await wait_for(pilot, lambda: not app.running)
@@ -477,6 +482,10 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
         line = app.query_one("#sparsity-moves", Static)
         await says_in(pilot, app, line, "mask: 3 updates moved 36 connections; the last, after "
                       "step 6 (epoch 2), 3 at drop 0.050")  # fmt: skip
+        await says_in(pilot, app, line, "moved most: features.0 34 (49% of its kept), "
+                      "classifier 2 (100% of its kept)")  # fmt: skip
+        assert app.state.snapshot().summary["mask_moved_layers"] == {
+            "features.0.weight": 34, "classifier.weight": 2}  # fmt: skip
 
 
 async def says_in(pilot: Pilot, app: EcsApp, line: Static, text: str) -> None:
