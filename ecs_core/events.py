@@ -182,6 +182,9 @@ class MaskUpdated(Event):
     """The fraction of each layer's kept weights this update moved (cosine-decayed)."""
     kept: int
     """Weights in the mask (every layer's count, unchanged by an update)."""
+    layers: dict[str, int] | None = None
+    """`moved` by layer (prunable weight name -> connections new in its mask; a layer that
+    moved none is left out). None in an events.jsonl written before it was recorded."""
 
 
 @_event
@@ -285,11 +288,14 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 
 def fits(value: Any, annotation: str) -> bool:
     """Whether a JSON value is of a dataclass field's kind, its annotation as a string
-    (`float | None`, `list[str]`, ...): None fits an optional field, a bool no number."""
+    (`float | None`, `list[str]`, ...): None fits an optional field, a bool no number; a
+    `dict[str, int]` holds counts only (its values are summed)."""
     base, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
     types = _SCALARS.get(base)
     if types is None or (optional and value is None):
         return True
+    if base == "dict[str, int]" and isinstance(value, dict):
+        return all(fits(v, "int") for v in value.values())
     return isinstance(value, types) and (not isinstance(value, bool) or bool in types)
 
 

@@ -18,7 +18,8 @@ What each event sets (the JSON keys are the ones summary.json has always had):
                    dense_macs
     mask_applied   the pruned model's test accuracy before training (pruned_test_acc, and the
                    run's test_acc until an epoch ends), or none (IMP); best_test_acc restarts
-    mask_updated   SET, RigL: mask_updates (how many), mask_moved (connections moved, summed)
+    mask_updated   SET, RigL: mask_updates (how many), mask_moved (connections moved, summed),
+                   mask_moved_layers (the same by layer, from events that carry it)
     evaluated      test_acc and test_loss of a model no epoch evaluated
     round_done     IMP: the round's row in imp_rounds, and rounds
     quantized      quant; exported: sizes
@@ -83,6 +84,7 @@ class Summary:
     distribution: str | None = None
     mask_updates: int | None = None
     mask_moved: int | None = None
+    mask_moved_layers: dict[str, int] | None = None
     structure: str | None = None
     channels: dict[str, int] | None = None
     macs: int | None = None
@@ -182,6 +184,8 @@ class Summary:
     def _mask_updated(self, e: ev.MaskUpdated) -> None:
         self.mask_updates = (self.mask_updates or 0) + 1
         self.mask_moved = (self.mask_moved or 0) + e.moved
+        if e.layers is not None:
+            self.mask_moved_layers = add_counts(self.mask_moved_layers, e.layers)
 
     def _evaluated(self, e: ev.Evaluated) -> None:
         self.test_acc, self.test_loss = e.test_acc, e.test_loss
@@ -231,6 +235,16 @@ def _fits(value: Any, annotation: str) -> bool:
     measurement."""
     finite = not isinstance(value, float) or math.isfinite(value)
     return value is None or (finite and ev.fits(value, annotation))
+
+
+def add_counts(total: dict[str, int] | None, more: dict[str, Any]) -> dict[str, int]:
+    """`total` (None: none yet) plus `more`, key by key (a SET/RigL update's moves by layer);
+    a value that is not a count is skipped (a summary.json may come from anyone)."""
+    out = dict(total or {})
+    for key, n in more.items():
+        if isinstance(n, int) and not isinstance(n, bool):
+            out[key] = out.get(key, 0) + n
+    return out
 
 
 def fold(events: list[ev.Event], start: Summary | None = None) -> Summary:

@@ -7,6 +7,7 @@ from it inside `batch_update()`. `--watch` feeds the same state from a tailed ev
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import traceback
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ecs_core.config import RunConfig
 from ecs_core.runfiles import STOPPED
+from ecs_core.sweepplan import planned_cells
 from ecs_core.views import VIEWS
 from ecs_tui.follow import WIDE
 from ecs_tui.manage import RunActions
@@ -96,6 +98,11 @@ class EcsApp(RunActions):
         self._runs_root = runs
         """`ecs-tui DIR` on a folder of runs (or a sweep): the Runs tab lists that folder."""
         self.base_config = config or RunConfig()
+        self._runs_first = runs is not None and _holds_runs(runs)
+        """The app opens on the Runs tab (the folder has runs, or a sweep plan); on an empty
+        folder, on the form, as a bare `ecs-tui` (a run started goes in the folder)."""
+        if runs is not None and planned_cells(runs) is None:  # a sweep's folder holds its cells
+            self.base_config = dataclasses.replace(self.base_config, runs_dir=str(runs))
         self.runner: Runner = runner or pipeline_runner
         self.stop_event = threading.Event()
         self.source: RunSource | None = None
@@ -126,7 +133,7 @@ class EcsApp(RunActions):
             self.open_run(run_dir)
         elif watch is not None:
             self.watch_run(watch)
-        elif self._runs_root is not None:
+        elif self._runs_first:
             self.call_after_refresh(self.action_show_view, "runs")
         self.set_interval(REFRESH_S, self.pull)
         self.pull()
@@ -390,6 +397,19 @@ class EcsApp(RunActions):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from palette_commands(self, VIEWS)
+
+
+def _holds_runs(folder: Path) -> bool:
+    """`folder` has a run directory in it, or a sweep plan (`sweepplan`) whose cells wait."""
+    from ecs_core.stats.errors import StatsError
+    from ecs_core.stats.runs import find_runs
+
+    if planned_cells(folder) is not None:
+        return True
+    try:
+        return bool(find_runs([folder]))
+    except StatsError:  # not there (yet): nothing to list
+        return False
 
 
 def _subtitle(snap: Any, watching: bool, narrow: bool = False) -> str:

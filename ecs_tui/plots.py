@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ecs_core.events import WARMUP
 
 if TYPE_CHECKING:  # only for annotations: importing plots must not import torch
-    from ecs_core.stats import Clusters, Curves, Histogram, Sparsity, Turnover
+    from ecs_core.stats import Clusters, Curves, Histogram, LayerMoves, Sparsity, Turnover
 
 RAMP = " .,:;ox*%@"
 """Dark to bright, one character per tenth of the value range. No `-`, `=`, `+` or `#`: beside
@@ -223,6 +223,16 @@ def turnover_title(data: Turnover) -> str:
     """One line: how many updates, how many connections they moved, and the mask's size."""
     return (f"{len(data.step)} mask updates moved {data.total:,} connections "
             f"(mask {data.kept:,} weights)")  # fmt: skip
+
+
+def moves_parts(rows: list[LayerMoves], n: int) -> list[str]:
+    """`features.10 1,234 (52% of its kept)` for each of the `n` layers that moved most (the
+    Sparsity view's line, `ecs show RUN turnover`)."""
+    parts = []
+    for r in rows[:n]:
+        share = f" ({r.share:.0%} of its kept)" if r.share is not None else ""
+        parts.append(f"{short(r.name)} {r.moved:,}{share}")
+    return parts
 
 
 def draw_turnover(plt: Any, data: Turnover, size: tuple[int, int] | None = None) -> None:

@@ -75,8 +75,9 @@ class Snapshot:
     """(batch, elapsed) of the epoch's first batch_progress event: the ETA's rate is measured
     from there, since the first batches of a run also pay for warming up (allocations, the
     data pipeline, kernels), which made the first ETA about twice too long."""
-    mask_moves: tuple[tuple[int, int, int, float], ...] = ()
-    """SET, RigL: (step, epoch, connections moved, drop fraction) of each mask update so far."""
+    mask_moves: tuple[tuple[int, int, int, float, dict[str, int] | None], ...] = ()
+    """SET, RigL: (step, epoch, connections moved, drop fraction, moved by layer or None) of
+    each mask update so far."""
     epoch_points: tuple[EpochPoint, ...] = ()
     batch_losses: tuple[tuple[float, float], ...] = ()
     """(fractional epoch, running loss) pairs, thinned to at most MAX_BATCH_POINTS."""
@@ -267,7 +268,7 @@ class RunState:
                 )  # fmt: skip
             case ev.MaskUpdated():  # a resumed run repeats the steps after its checkpoint
                 moves = changes.get("mask_moves", self._snap.mask_moves)
-                new = (event.step, event.epoch, event.moved, event.drop_fraction)
+                new = (event.step, event.epoch, event.moved, event.drop_fraction, event.layers)
                 return dict(mask_moves=(*(m for m in moves if m[0] < event.step), new))
             case ev.RunFinished():
                 batch = changes.get("batch", self._snap.batch)

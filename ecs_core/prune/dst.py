@@ -85,8 +85,9 @@ class DynamicMask(MaskEnforcer):
         """Optimizer steps taken with this mask (checkpointed: `state`)."""
         self.generator = torch.Generator().manual_seed(schedule.seed)
         self.grads: list[torch.Tensor] | None = None
-        self.pending: list[tuple[int, int, float]] = []
-        """(step, connections moved, drop fraction) of updates not yet told (`take_events`)."""
+        self.pending: list[tuple[int, dict[str, int], float]] = []
+        """(step, connections moved per layer, drop fraction) of updates not yet told
+        (`take_events`)."""
 
     @torch.no_grad()
     def after_backward(self) -> None:
@@ -108,10 +109,11 @@ class DynamicMask(MaskEnforcer):
             self.grads = None
 
     @torch.no_grad()
-    def update(self, fraction: float, grads: list[torch.Tensor] | None = None) -> int:
-        """Move `fraction` of every layer's kept weights; the number of connections new in the
-        mask (as many left it). `grads`: the dense gradients (RigL); None draws at random."""
-        moved = 0
+    def update(self, fraction: float, grads: list[torch.Tensor] | None = None) -> dict[str, int]:
+        """Move `fraction` of every layer's kept weights; the connections new in each layer's
+        mask (as many left it), for the layers that moved any. `grads`: the dense gradients
+        (RigL); None draws at random."""
+        moved: dict[str, int] = {}
         for i, (name, p, m) in enumerate(zip(self.mask, self.params, self.masks, strict=True)):
             kept = self.mask[name].reshape(-1)  # (masks, weights may be channels-last)
             k = math.floor(fraction * int(torch.count_nonzero(kept)))
@@ -128,7 +130,9 @@ class DynamicMask(MaskEnforcer):
                 score = torch.rand(kept.numel(), generator=self.generator).to(kept.device)
             grow = torch.topk(torch.where(after, -1.0, score), k).indices
             after[grow] = True
-            moved += int(torch.count_nonzero(after & ~kept))
+            new = int(torch.count_nonzero(after & ~kept))
+            if new:
+                moved[name] = new
             self._install(i, name, p, m, after, grow)
         return moved
 
@@ -151,7 +155,9 @@ class DynamicMask(MaskEnforcer):
         """The updates since the last call, as events (the kept count is each layer's, fixed)."""
         kept = sum(int(torch.count_nonzero(m)) for m in self.mask.values())
         out = [
-            ev.MaskUpdated(step=s, epoch=epoch, moved=n, drop_fraction=f, kept=kept)
+            ev.MaskUpdated(
+                step=s, epoch=epoch, moved=sum(n.values()), drop_fraction=f, kept=kept, layers=n
+            )
             for s, n, f in self.pending
         ]
         self.pending = []

@@ -26,7 +26,7 @@ _WHERE = {
     "RunView": "run", "load_run": "run",
     "RunInfo": "runs", "find_runs": "runs", "run_info": "runs",
     "Curves": "summary", "Overlap": "summary", "QuantTable": "summary", "Sizes": "summary",
-    "StageAccuracy": "summary", "Turnover": "summary",
+    "LayerMoves": "summary", "StageAccuracy": "summary", "Turnover": "summary",
     "StatsError": "errors",
     "Histogram": "weights", "KernelMaps": "weights", "LayerDensity": "weights",
     "Sparsity": "weights", "kernel_maps": "weights", "layer_densities": "weights",

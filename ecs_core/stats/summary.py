@@ -7,11 +7,11 @@ an older version, gives `None` or empty fields, never an exception.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_core import events as ev
-from ecs_core.summary import best_label, size_ratio
+from ecs_core.summary import add_counts, best_label, size_ratio
 
 
 def num(value: Any) -> float | None:
@@ -91,10 +91,37 @@ class Turnover:
     """The drop fraction of the update (cosine-decayed)."""
     kept: int
     """Weights in the mask (each layer keeps its count across updates)."""
+    layers: list[LayerMoves] = field(default_factory=list)
+    """The moves by layer over every update, most first; empty for events written before
+    `mask_updated` carried them."""
 
     @property
     def total(self) -> int:
         return sum(self.moved)
+
+
+@dataclass(frozen=True)
+class LayerMoves:
+    """One layer's part of a SET/RigL run's mask turnover."""
+
+    name: str
+    moved: int
+    """Connections new in its mask, summed over the updates."""
+    kept: int | None
+    """Weights its mask keeps (the same at every update); None where the report lacks it."""
+
+    @property
+    def share(self) -> float | None:
+        """`moved` per kept weight (1.0: as many moves as the layer keeps weights)."""
+        return self.moved / self.kept if self.kept else None
+
+
+def layer_moves(moved: dict[str, int], report: list[Any] | None) -> list[LayerMoves]:
+    """The layers by connections moved, most first (a tie in name order); `report`: the
+    mask's per-layer rows (`pruned`'s `layers`: name, kept, ...) for each layer's count."""
+    kept = {r.get("name"): integer(r.get("kept")) for r in report or [] if isinstance(r, dict)}
+    rows = [LayerMoves(name, n, kept.get(name)) for name, n in moved.items()]
+    return sorted(rows, key=lambda r: (-r.moved, r.name))
 
 
 def turnover_from_events(events: list[ev.Event]) -> Turnover | None:
@@ -104,9 +131,14 @@ def turnover_from_events(events: list[ev.Event]) -> Turnover | None:
     if not by_step:
         return None
     rows = [by_step[k] for k in sorted(by_step)]
+    moved: dict[str, int] = {}
+    for r in rows:
+        moved = add_counts(moved, r.layers or {})
+    pruned = [e for e in events if isinstance(e, ev.Pruned)]
     return Turnover(
         step=[r.step for r in rows], epoch=[r.epoch for r in rows],
         moved=[r.moved for r in rows], drop=[r.drop_fraction for r in rows], kept=rows[-1].kept,
+        layers=layer_moves(moved, pruned[-1].layers if pruned else None),
     )  # fmt: skip
 
 

@@ -24,6 +24,8 @@ Arg, Opt = typer.Argument, typer.Option
 COLUMNS = (20, 1000)
 LINES = (8, 500)
 """`ecs show` canvas bounds: a plot is built in memory cell by cell (10**7 columns: 22 GB)."""
+TURNOVER_LAYERS = 5
+"""`ecs show RUN turnover` lists this many layers under the bars (--json: every one)."""
 
 
 def _clean(obj: Any) -> Any:
@@ -189,6 +191,8 @@ def render(view: str, data: Any, size: tuple[int, int], color: bool, metric: str
     plotext.limit_size(False, False)
     plotext.plotsize(*size)
     out = plotext.build()
+    if view == "turnover" and data.layers:
+        out += "\nmoved most:\n  " + "\n  ".join(plots.moves_parts(data.layers, TURNOVER_LAYERS))
     return out if color else plotext.uncolorize(out)
 
 

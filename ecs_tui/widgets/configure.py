@@ -24,20 +24,22 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ecs_core.config import ConfigError, RunConfig
+from ecs_core.config import BEFORE_OPTIONS, ConfigError, RunConfig
 from ecs_core.options import Option, options
 from ecs_core.registry import PRUNERS
 from ecs_core.safeio import read_json
 from ecs_tui.commands.argv import config_to_args, flag
 
 ORDER = (
-    "model", "dataset", "method", "scope", "distribution", "distribution_from", "budget",
-    "ablate", "density", "epochs", "warmup_epochs", "score_batches", "prune_iterations",
-    "prune_fraction", "rewind_epoch", "dst_interval", "dst_drop", "dst_end", "lr", "batch_size",
+    "model", "dataset", "method", "scope", "distribution", "distribution_from", "keep_dense",
+    "budget", "ablate", "density", "epochs", "warmup_epochs", "score_batches", "score_bn",
+    "grasp_samples", "grasp_linear", "prune_iterations", "prune_fraction", "rewind_epoch",
+    "imp_optimizer", "dst_interval", "dst_drop", "dst_end", "lr", "batch_size",
     "seed", "width", "bits", "device", "precision", "max_batches",
     "quantize", "tensorboard",
 )  # fmt: skip
-"""Where the rows stand; an option given a `label` and not named here comes last."""
+"""Where the rows stand, each method's own beside the rows they qualify; an option given a
+`label` and not named here comes last."""
 DYNAMIC = ("dst_interval", "dst_drop", "dst_end")
 """Rows shown only for a method that regrows its mask during training (SET, RigL)."""
 SPREAD = ("distribution", "distribution_from")
@@ -46,12 +48,20 @@ SPREAD = ("distribution", "distribution_from")
 
 def applies(name: str, method: str) -> bool:
     """Whether the row `name` matters for `method` (the form hides it otherwise; its value,
-    the default unless changed, still goes into the config)."""
+    the default unless changed, still goes into the config, where `validate` puts a choice for
+    another method back to its default)."""
     spec = PRUNERS.get(method)
     if name in DYNAMIC:
         return spec is not None and spec.grow != ""
+    prunes = spec is None or spec.when != "never"
     if name in SPREAD:
-        return spec is None or spec.when != "never"
+        return prunes
+    if name == "keep_dense":  # SET and RigL move weights within every layer
+        return prunes and (spec is None or spec.grow == "")
+    if name == "score_bn":
+        return spec is None or spec.score_bn
+    if name in BEFORE_OPTIONS and BEFORE_OPTIONS[name][0]:
+        return method == BEFORE_OPTIONS[name][0]
     return True
 
 

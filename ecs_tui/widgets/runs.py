@@ -301,6 +301,12 @@ class RunsView(Vertical):
             if self.sweep:
                 cells[1] = self.slurm.get(info.path) or cell_word(info)
             table.add_row(*cells, key=info.path)
+        found = {Path(i.path).name for i in infos}
+        for name in self.planned or ():  # a planned cell with no directory yet: it waits
+            if name not in found:
+                blank = ["-"] * (len(table.columns) - 3)
+                shown = short_name(name) if narrow else name
+                table.add_row("", WAITING, *blank, shown, key=str(self.runs_dir / name))
         if current is not None and current.path in {i.path for i in infos}:
             table.move_cursor(row=table.get_row_index(current.path))
         body = compare_renderable(compare) if compare is not None else ""
@@ -328,8 +334,8 @@ class RunsView(Vertical):
         table = self.query_one("#runs-table", DataTable)
         if not self.infos or table.row_count == 0:
             return None
-        row = min(max(table.cursor_row, 0), len(self.infos) - 1)
-        return self.infos[row]
+        row = max(table.cursor_row, 0)
+        return self.infos[row] if row < len(self.infos) else None  # below: a waiting cell
 
     def focus_table(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -338,8 +344,11 @@ class RunsView(Vertical):
 
     @on(DataTable.RowSelected, "#runs-table")
     def _open(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.post_message(self.Open(Path(event.row_key.value)))
+        path = event.row_key.value
+        if path is not None and path not in {i.path for i in self.infos}:
+            self.app.notify(f"{Path(path).name} has not started yet", timeout=4)
+        elif path is not None:
+            self.post_message(self.Open(Path(path)))
 
     def action_mark(self) -> None:
         info = self.highlighted

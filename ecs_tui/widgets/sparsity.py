@@ -66,17 +66,33 @@ class SparsityView(StatsView):
         table.add_row("total", f"{data.params:,}", f"{data.kept:,}", f"{data.density:.2%}")
 
 
+MOST_LAYERS = 3
+"""The layers the moves line names (those that moved most)."""
+
+
 def moves_line(snap: Snapshot) -> str | None:
     """SET, RigL: the mask updates so far, from the events (the last one's details) or, for a
-    run opened without them, the summary's totals; None for a run without updates."""
+    run opened without them, the summary's totals; the layers that moved most; None for a run
+    without updates."""
+    from ecs_core.stats.summary import layer_moves
+    from ecs_core.summary import add_counts
+    from ecs_tui.plots import moves_parts
+
     summary = snap.summary or {}
     updates, moved = summary.get("mask_updates"), summary.get("mask_moved")
+    by_layer = summary.get("mask_moved_layers") or {}
     if snap.mask_moves:
         updates, moved = len(snap.mask_moves), sum(m[2] for m in snap.mask_moves)
+        by_layer = {}
+        for m in snap.mask_moves:
+            by_layer = add_counts(by_layer, m[4] or {})
     if not updates:
         return None
     line = f"mask: {updates:,} updates moved {moved:,} connections"
     if snap.mask_moves:
-        step, epoch, last, drop = snap.mask_moves[-1]
+        step, epoch, last, drop, _ = snap.mask_moves[-1]
         line += f"; the last, after step {step:,} (epoch {epoch}), {last:,} at drop {drop:.3f}"
-    return line + " · each layer keeps its count"
+    line += " · each layer keeps its count"
+    report = (snap.pruned or summary).get("layers")
+    most = moves_parts(layer_moves(add_counts(None, by_layer), report), MOST_LAYERS)
+    return line + (f"\nmoved most: {', '.join(most)}" if most else "")

@@ -65,7 +65,6 @@ def test_a_rigl_update_drops_the_smallest_and_grows_the_largest_gradients(train_
     grads = [torch.randn_like(p) for p in params.values()]  # a dense gradient, every entry
     counts = {k: int(m.sum()) for k, m in old.items()}
     moved = enf.update(0.3, grads)
-    total_moved = 0
     for (k, p), g in zip(params.items(), grads, strict=True):
         n = math.floor(0.3 * counts[k])
         after, grow, drop = expected(before[k], old[k], g.abs(), n)
@@ -81,8 +80,8 @@ def test_a_rigl_update_drops_the_smallest_and_grows_the_largest_gradients(train_
         rest = ~after.flatten()  # not chosen: the grown beat every one of these on |g|
         if n and bool(rest.any()):  # (a layer ERK keeps dense has none)
             assert g.abs().flatten()[grow].min() >= g.abs().flatten()[rest].max()
-        total_moved += int((after & ~old[k]).sum())
-    assert moved == total_moved > 0
+        assert moved.get(k, 0) == int((after & ~old[k]).sum()), k
+    assert sum(moved.values()) > 0 and 0 not in moved.values()
 
 
 def test_set_regrows_at_random_with_the_seed(train_batches) -> None:
@@ -118,6 +117,8 @@ def test_training_moves_the_mask_on_schedule_and_keeps_every_invariant(train_bat
     events = enf.take_events(epoch=1)
     assert [e.step for e in events] == [2, 4, 6]
     assert all(e.moved > 0 and e.kept == sum(counts.values()) for e in events)
+    assert all(e.layers and sum(e.layers.values()) == e.moved for e in events)
+    assert all(set(e.layers) <= set(mask) for e in events)
     assert any(not torch.equal(start[k], mask[k]) for k in mask)
     assert enf.take_events(epoch=1) == []
 

@@ -70,10 +70,10 @@ def record_updates() -> None:
     copy of the whole mask this rank now holds go to UPDATES."""
     original = DynamicMask.update
 
-    def update(self: DynamicMask, *args: object, **kw: object) -> int:
+    def update(self: DynamicMask, *args: object, **kw: object) -> dict[str, int]:
         moved = original(self, *args, **kw)
         mask = {k: v.cpu().clone() for k, v in self.mask.items()}
-        UPDATES.append({"step": self.step, "moved": moved, "mask": mask})
+        UPDATES.append({"step": self.step, "moved": sum(moved.values()), "mask": mask})
         return moved
 
     DynamicMask.update = update  # type: ignore[method-assign]

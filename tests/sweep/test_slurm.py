@@ -1,7 +1,8 @@
 """`ecs sweep --slurm` against a real single-node Slurm cluster (bench/slurm_cluster.py).
 
-The cluster starts once for the session (root, Debian's slurm-wlm and munge; `.ci/run` installs
-them) and the tests are skipped, with the reason, where it cannot start. Every cell is a tiny
+The cluster is tests/conftest.py's `cluster` fixture: it starts once for the session (root,
+Debian's slurm-wlm and munge; `.ci/run` installs them) and the tests that use it are skipped,
+with the reason, where it cannot start. Every cell is a tiny
 run (1/8-width VGG16 on digits, a few batches), and each task gets one core
 (OMP_NUM_THREADS=1), so the local reference runs with one thread too.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.slurm_cluster import Cluster, Unavailable
+from bench.slurm_cluster import Cluster
 from ecs_core.runfiles import run_state
 from ecs_core.runlock import running_pid
 from ecs_core.slurm import cell_tasks, read_jobs
@@ -42,23 +43,6 @@ LONG = [*TINY, *tiny_args(epochs=5, max_batches=8, step_size=2), "--method", "sn
 """One cell long enough to be interrupted after its first epoch (4 epochs are left)."""
 KEYS = ("test_acc", "test_loss", "train_loss", "density", "epochs_done")
 WAIT_S = 300.0
-
-
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    """A running single-node cluster; its SLURM_CONF is in this process's environment."""
-    try:
-        started = Cluster(tmp_path_factory.mktemp("slurm")).start()
-    except Unavailable as exc:
-        pytest.skip(f"no Slurm cluster: {exc}")
-    old = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(started.conf)
-    yield started
-    started.stop()
-    if old is None:
-        os.environ.pop("SLURM_CONF", None)
-    else:
-        os.environ["SLURM_CONF"] = old
 
 
 def ecs(*args: str, threads: bool = False) -> subprocess.CompletedProcess:

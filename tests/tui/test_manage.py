@@ -52,6 +52,63 @@ def test_ecs_tui_on_a_folder_and_on_nothing(tmp_path: Path, monkeypatch) -> None
 
 
 @pytest.mark.asyncio
+async def test_a_sweep_whose_cells_have_not_started_lists_them_waiting(
+    finished_run: Path, tmp_path: Path, tui: SimpleNamespace
+) -> None:
+    """`ecs-tui SWEEP` on a sweep with a plan and one cell started: the Runs tab lists every
+    planned cell, the ones with no directory yet as waiting; enter on one says it has not
+    started and opens nothing, d asks nothing; a run started from the form does not go among
+    the sweep's cells (the runs folder stays the form's)."""
+    from ecs_core.sweepplan import write_plan
+
+    sweep = tmp_path / "sweep"
+    cells = ["vgg16-digits-ecs-d0.05-s0", "vgg16-digits-snip-d0.05-s0", "vgg16-digits-ecs-d0.05-s1"]
+    write_plan(sweep, cells)
+    tui.copy_run(finished_run, sweep / cells[0])
+    app = EcsApp(runs=sweep, config=tui.CONFIG)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        view = app.query_one(RunsView)
+        table = view.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 3)
+        assert app.visible_view() == "runs" and app.focused is table
+        rows = [table.get_row_at(i) for i in range(3)]
+        assert [(r[1], r[-1]) for r in rows] == [
+            ("done", cells[0]), ("waiting", cells[1]), ("waiting", cells[2])
+        ]  # fmt: skip
+        assert "1 done · 0 running · 2 waiting · 0 died" in str(
+            view.query_one(".view-note").render()
+        )
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any(f"{cells[1]} has not started yet" in n for n in notes(app)), notes(app)
+        assert app.run_path is None
+        await pilot.press("d")
+        await pilot.pause()
+        assert view.highlighted is None and not isinstance(app.screen, ConfirmScreen)
+        assert app.base_config.runs_dir == tui.CONFIG.runs_dir
+
+
+@pytest.mark.asyncio
+async def test_an_empty_folder_opens_on_the_form_and_runs_go_there(
+    tmp_path: Path, tui: SimpleNamespace
+) -> None:
+    """`ecs-tui DIR` on a folder with no runs yet: the form, as a bare `ecs-tui`, and the run
+    started goes in DIR, so the Runs tab (which lists DIR) shows it."""
+    empty = tmp_path / "new"
+    empty.mkdir()
+    runner = tui.CannedRunner(tui.canned_events())
+    app = EcsApp(runs=empty, config=tui.CONFIG, runner=runner)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.visible_view() == "overview" and app.screen.has_class("show-config")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.state.snapshot().status == "finished")
+        assert runner.config is not None and runner.config.runs_dir == str(empty)
+        assert app.runs_root == empty
+
+
+@pytest.mark.asyncio
 async def test_folder_opens_on_the_runs_tab_focused_and_refreshes(
     folder: Path, tui: SimpleNamespace
 ) -> None:

@@ -184,8 +184,10 @@ async def test_the_form_offers_the_sanity_checks_and_marks_a_bad_one(tui: Simple
 
 async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNamespace) -> None:
     """The SET/RigL rows (update interval, drop fraction, end) show for a method that regrows
-    its mask and hide for the others; the per-layer budget rows hide for the dense run. A
-    value typed in a row reaches the config."""
+    its mask and hide for the others; the per-layer budget rows hide for the dense run; IMP's
+    optimizer row shows for IMP only, GraSP's for GraSP, the batch-norm row for the methods
+    that read it, the dense-layers row for a method that prunes and does not regrow. A value
+    typed in a row reaches the config."""
     app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(ConfigurePane)
@@ -196,6 +198,21 @@ async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNames
 
         dynamic = {"dst_interval", "dst_drop", "dst_end"}
         spread = {"distribution", "distribution_from"}
+        own = {"imp_optimizer", "grasp_samples", "grasp_linear", "score_bn", "keep_dense"}
+        expect = {
+            "ecs": {"score_bn", "keep_dense"},
+            "grasp": {"grasp_samples", "grasp_linear", "score_bn", "keep_dense"},
+            "imp": {"imp_optimizer", "keep_dense"},
+            "synflow": {"keep_dense"},
+            "rigl": set(),
+            "none": set(),
+        }
+        for method, rows in expect.items():
+            pane.set_value("method", method)
+            await pilot.pause()
+            assert own & shown() == rows, method
+        pane.set_value("method", "ecs")
+        await pilot.pause()
         assert spread <= shown() and not dynamic & shown()  # ecs
         pane.set_value("method", "rigl")
         await pilot.pause()
@@ -208,6 +225,44 @@ async def test_the_form_shows_the_rows_that_apply_to_the_method(tui: SimpleNames
         pane.set_value("method", "none")
         await pilot.pause()
         assert not (dynamic | spread) & shown()
+        pane.set_value("method", "imp")
+        pane.set_value("imp_optimizer", "rewound")
+        await pilot.pause()
+        assert pane.config is not None and pane.config.imp_optimizer == "rewound", pane.error
+
+
+@pytest.mark.parametrize("name", ["epochs", "distribution_from", "method", "quantize"])
+async def test_without_colour_the_focused_row_is_marked(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """NO_COLOR: the focused row's label is drawn in a style no other label has (only the
+    shade marked it, and an empty input or a checkbox showed no bold text); with colour the
+    labels are as the snapshots have them."""
+    from tests.tui.svg_text import screen
+
+    def label_styles(app: EcsApp) -> tuple[str, list[str]]:
+        rows, styles = screen(app.export_screenshot())
+        labels = {f.label: f.name for f in app.query_one(ConfigurePane).fields}
+        found = {}
+        for text, runs in zip(rows, styles, strict=True):
+            word = next((w for w in labels if text.lstrip().startswith(w + " ")), None)
+            if word is not None:
+                col = len(text) - len(text.lstrip())  # the style of the run the label starts in
+                found[labels[word]] = [cls for at, cls in runs if at <= col][-1]
+        assert name in found and len(found) >= 10, found
+        return found.pop(name), list(found.values())
+
+    for no_color in (True, False):
+        if no_color:
+            monkeypatch.setenv("NO_COLOR", "1")  # read by the App when it is made
+        else:
+            monkeypatch.delenv("NO_COLOR")
+        app = EcsApp(config=RunConfig(runs_dir="/tmp/x"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one(f"#cfg-{name}").focus()
+            await pilot.pause()
+            focused, others = label_styles(app)
+        assert (focused not in others) == no_color, (no_color, focused, others)
 
 
 async def test_quit_while_running_asks_first(tui: SimpleNamespace) -> None:
@@ -386,7 +441,7 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
 ) -> None:
     """A RigL run's `mask_updated` events reach the Sparsity view as they come: paused after
     two of three updates it says 2 updates and the second's numbers; at the end all three
-    (issue 28)."""
+    (issue 28); and the layers that moved most, with the share of the weights each keeps."""
     import dataclasses
 
     from ecs_core import events as ev
@@ -396,8 +451,11 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
     events[0] = dataclasses.replace(events[0], config=rigl.to_dict())
     train = next(i for i, e in enumerate(events)
                  if isinstance(e, ev.BatchProgress) and e.stage == "train")  # fmt: skip
-    updates = [ev.MaskUpdated(step=s, epoch=2, moved=m, drop_fraction=d, kept=72, t=0.0)
-               for s, m, d in ((2, 21, 0.3), (4, 12, 0.2), (6, 3, 0.05))]  # fmt: skip
+    moves = ({"features.0.weight": 20, "classifier.weight": 1}, {"features.0.weight": 12},
+             {"features.0.weight": 2, "classifier.weight": 1})  # fmt: skip
+    updates = [ev.MaskUpdated(step=s, epoch=2, moved=sum(n.values()), drop_fraction=d, kept=72,
+                              layers=n, t=0.0)
+               for s, n, d in zip((2, 4, 6), moves, (0.3, 0.2, 0.05), strict=True)]  # fmt: skip
     events[train + 1 : train + 1] = updates
     runner = tui.CannedRunner(events, pause_at=train + 3)
     app = EcsApp(config=tui.CONFIG, runner=runner)
@@ -409,6 +467,8 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
         line = app.query_one("#sparsity-moves", Static)
         await says_in(pilot, app, line, "mask: 2 updates moved 33 connections; the last, after "
                       "step 4 (epoch 2), 12 at drop 0.200")  # fmt: skip
+        await says_in(pilot, app, line, "moved most: features.0 32 (46% of its kept), "
+                      "classifier 1 (50% of its kept)")  # fmt: skip
         runner.pause_at = None
         await pilot.press("x", "y")  # stop: the run ends where it paused
         await wait_for(pilot, lambda: not app.running)
@@ -422,6 +482,10 @@ async def test_the_sparsity_view_follows_the_mask_updates_of_a_rigl_run(
         line = app.query_one("#sparsity-moves", Static)
         await says_in(pilot, app, line, "mask: 3 updates moved 36 connections; the last, after "
                       "step 6 (epoch 2), 3 at drop 0.050")  # fmt: skip
+        await says_in(pilot, app, line, "moved most: features.0 34 (49% of its kept), "
+                      "classifier 2 (100% of its kept)")  # fmt: skip
+        assert app.state.snapshot().summary["mask_moved_layers"] == {
+            "features.0.weight": 34, "classifier.weight": 2}  # fmt: skip
 
 
 async def says_in(pilot: Pilot, app: EcsApp, line: Static, text: str) -> None:
