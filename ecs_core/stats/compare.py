@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecs_core.config import RunConfig, spread
+from ecs_core.config import RunConfig, choice_tags, spread
 from ecs_core.names import ConfigError, canonical_name
 from ecs_core.registry import PRUNERS
 from ecs_core.stats.errors import StatsError
@@ -254,13 +255,22 @@ def _csv_difference(d: Difference | None, threshold: float) -> list[str]:
             str(d.beyond(threshold)).lower()]  # fmt: skip
 
 
-def baseline_label(name: str) -> str:
-    """`--baseline dense` (or none, snip, ecs, ...) -> the row label it compares against."""
+def baseline_label(name: str, rows: Iterable[str] = ()) -> str:
+    """`--baseline` -> the row label it compares against: a row label of the table as printed
+    (`rows`: `GraSP` for runs from before the method's named choices, `SNIP [layer, channel]`),
+    else a method (dense, none, snip, ecs, ...): its row at today's defaults, whose label names
+    the choices unlike the runs before them (`GraSP [balanced, xavier]`, `IMP [fresh,
+    dense-output]`: `config.choice_tags`, as `rows.labels` names a run's row)."""
+    if name in rows:
+        return name
     try:
         method = canonical_name(name, PRUNERS, "--baseline method")
     except ConfigError as exc:
         raise StatsError(str(exc)) from None
-    return LABELS.get(method, method)
+    config = RunConfig(method=method).validate()
+    tags = choice_tags(method, config.choices, config.structure) if config.prunes else []
+    label = LABELS.get(method, method)
+    return f"{label} [{', '.join(tags)}]" if tags else label
 
 
 def format_versus(

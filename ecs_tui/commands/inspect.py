@@ -396,9 +396,11 @@ def compare_command(
     baseline: Annotated[
         str | None,
         Opt(
-            help="Show each cell as its difference in points to this row: dense, or a method "
-            "(snip, ecs, ...) at the same density, ± its standard error (Welch over seeds; "
-            "paired by seed for the same runs or an ablation), * beyond --threshold.",
+            help="Show each cell as its difference in points to this row: dense, a method "
+            "(snip, ecs, ...: its row at today's defaults) or a row label as printed "
+            "('GraSP', 'SNIP [layer, channel]'), at the same density, ± its standard error "
+            "(Welch over seeds; paired by seed for the same runs or an ablation), * beyond "
+            "--threshold.",
             show_default=False,
         ),
     ] = None,
@@ -421,7 +423,6 @@ def compare_command(
     from ecs_core.stats.significance import THRESHOLD
 
     try:
-        label = None if baseline is None else baseline_label(baseline)
         threshold = THRESHOLD if threshold is None else threshold
         if not threshold > 0 or threshold == float("inf"):
             raise StatsError(f"--threshold must be a positive number of standard errors, "
@@ -434,6 +435,8 @@ def compare_command(
         elif plot_x != "density":
             raise StatsError("--plot-x draws into the --plot FILE: give --plot FILE.png too")
         table = compare_runs(paths)
+        rows = sorted({c.plain for c in table.cells})
+        label = None if baseline is None else baseline_label(baseline, rows)
     except StatsError as exc:
         raise fail(str(exc)) from None
     if table.skipped:
@@ -446,9 +449,9 @@ def compare_command(
                    f"finished {d.used}, left out " + " ".join(d.left_out), err=True)  # fmt: skip
     if not table.cells:
         raise fail("no finished runs to compare under " + " ".join(map(str, paths)))
-    if label is not None and not any(c.plain == label for c in table.cells):
-        raise fail(f"--baseline {baseline}: no finished {label} runs under "
-                   + " ".join(map(str, paths)) + "; pick a method the table has")  # fmt: skip
+    if label is not None and label not in rows:
+        raise fail(f"--baseline {baseline}: the table has no row {label}; name a method or one "
+                   "of its rows: " + ", ".join(rows))  # fmt: skip
     if plot is not None:
         _compare_plot(table, plot, label, threshold, plot_x)
     if csv:

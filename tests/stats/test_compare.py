@@ -164,11 +164,42 @@ def test_baseline_a_method_compares_at_the_same_density(runner, fake_runs):
     # Welch: √(2/2 + 7/3) = 1.83 (ECS 88, 90; SNIP 90, 91, 95); 3.00 < 2 × 1.83: no mark
     assert "| VGG16 | ECS (P) [union] | – | -3.00 ± 1.83 (d 18.00%) | 1.80× |" in lines
     assert "| VGG16 | Dense | – | – | 1.00× |" in lines  # no SNIP at 100%
-    for bad, why in [("prune-it", "unknown --baseline method"), ("grasp", "no finished GraSP")]:
+    for bad, why in [("prune-it", "unknown --baseline method"),
+                     ("grasp", "no row GraSP [balanced, xavier]; name a method or one of its rows: "
+                      "Dense, ECS (P) [union], ECS (P+Q) [union], SNIP")]:  # fmt: skip
         res = runner.invoke(app, ["compare", str(fake_runs), "--baseline", bad])
         last = res.stderr.strip().splitlines()[-1]
         assert res.exit_code == 2 and why in last, res.output  # one line, the last
         assert sum(not line.startswith("note:") for line in res.stderr.splitlines()) == 1
+
+
+def test_baseline_a_method_is_its_row_at_todays_defaults_or_a_row_label(
+    runner, tmp_path, make_fake_run
+):
+    """`--baseline grasp` is GraSP at today's defaults, the row labelled `GraSP [balanced,
+    xavier]` (it found no row when the method's choices entered the label); the row of runs
+    from before the choices, labelled `GraSP`, is a baseline by its label; the same for IMP."""
+    fake = make_fake_run
+    for seed, (new, old) in enumerate([(70.0, 60.0), (72.0, 63.0), (74.0, 60.0)]):
+        fake(tmp_path, f"new{seed}", {"test_acc": new, "density": 0.05}, method="grasp",
+             density=0.05, seed=seed)  # fmt: skip
+        fake(tmp_path, f"old{seed}", {"test_acc": old, "density": 0.05}, method="grasp",
+             density=0.05, seed=seed, grasp_samples="batch", grasp_linear="keep")  # fmt: skip
+        fake(tmp_path, f"imp{seed}", {"test_acc": new + 5, "density": 0.05}, method="imp",
+             density=0.05, seed=seed, epochs=3)  # fmt: skip
+    args = ["compare", str(tmp_path), "--markdown", "--baseline"]
+    res = runner.invoke(app, [*args, "grasp"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert "| VGG16 | GraSP [balanced, xavier] | 72.00 ± 2.00 |" in lines
+    # old − new: 61 − 72 = −11, Welch √(3/3 + 4/3) = 1.53 (different runs: not paired)
+    assert "| VGG16 | GraSP | -11.00 ± 1.53* |" in lines
+    res = runner.invoke(app, [*args, "GraSP"])
+    assert res.exit_code == 0, res.output
+    assert "| VGG16 | GraSP [balanced, xavier] | +11.00 ± 1.53* |" in res.stdout.splitlines()
+    res = runner.invoke(app, [*args, "imp"])
+    assert res.exit_code == 0, res.output
+    assert "| VGG16 | IMP [fresh, dense-output] | 77.00 ± 2.00 |" in res.stdout.splitlines()
 
 
 def test_ablations_are_rows_of_their_own_and_collapse_is_marked(tmp_path, make_fake_run):
