@@ -197,7 +197,9 @@ class CompareTable:
         the row apart (`field=value ...`); `duplicates_left_out`: runs of a seed already
         counted. With `baseline`, `vs_<baseline>` (difference in points), `_se` (its standard
         error), `_z` (difference / SE), `_n` (seed pairs when paired, else the baseline's n),
-        `_paired` and `_beyond` (|difference| > threshold × SE)."""
+        `_paired` and `_beyond` (|difference| > threshold × SE). `fp32_speedup`,
+        `int8_speedup`: the cell's runs' mean measured speed-up ×dense (batch 64, one thread;
+        empty where none was measured)."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         vs = f"vs_{baseline.lower().replace(' ', '_')}" if baseline else ""
@@ -205,7 +207,8 @@ class CompareTable:
         w.writerow(["dataset", "model", "method", "ablate", "distribution", "structure",
                     "target_density", "n", "mean", "std",
                     "achieved_density", "density_ratio", "seeds", "fp32_pq", "collapsed_runs",
-                    "thinnest_layer_kept", "recipe", "duplicates_left_out", *extra])  # fmt: skip
+                    "thinnest_layer_kept", "recipe", "duplicates_left_out", *SPEEDS,
+                    *extra])  # fmt: skip
         for c in self.cells:
             std = "" if c.std is None else f"{c.std:.4f}"
             achieved = "" if c.achieved is None else f"{c.achieved:.6f}"
@@ -215,6 +218,7 @@ class CompareTable:
                    f"{c.mean:.4f}", std, achieved, ratio, " ".join(map(str, c.seeds)), c.fp32_pq,
                    c.collapsed, "" if c.thinnest is None else c.thinnest, recipe,
                    c.left_out]  # fmt: skip
+            row += ["" if getattr(c, k) is None else f"{getattr(c, k):.4f}" for k in SPEEDS]
             if baseline:
                 row += _csv_difference(self.difference(c, baseline), threshold)
             w.writerow(row)

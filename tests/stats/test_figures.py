@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -186,6 +189,15 @@ def test_compare_plot_against_measured_speed_up(tmp_path, make_fake_run, runner)
     assert points == [(1.0,), pytest.approx((1.55, 2.55))]
     with pytest.raises(StatsError, match="no run here measured its int8 latency"):
         compare_figure(table, x="int8")
+    # the CSV carries the speed the figure draws (the study CSV needs it): per cell
+    rows = {(r["method"], r["target_density"]): r for r in csv.DictReader(io.StringIO(table.csv()))}
+    speeds = {k: (r["fp32_speedup"], r["int8_speedup"]) for k, r in rows.items()}
+    assert speeds == {
+        ("SNIP [layer, channel]", "0.5"): ("1.5500", ""),
+        ("SNIP [layer, channel]", "0.25"): ("2.5500", ""),
+        ("SNIP", "0.25"): ("1.0000", ""),
+        ("Random", "0.25"): ("", ""),
+    }
     out = tmp_path / "speed.png"
     ok = runner.invoke(app, ["compare", str(tmp_path), "--plot", str(out), "--plot-x", "fp32"])
     assert ok.exit_code == 0, ok.output
