@@ -80,9 +80,23 @@ class RunFollowing(App[None]):
             self.state.log(f"{path.name}: no events recorded (the run failed before starting?)")
         elif snap.status == RUNNING.word and self._ended_unsaid(Path(path)):
             return  # another process is writing it: followed as with --watch
+        self._latency_measured_again(Path(path))
         self._load_form(path)
         self._collapse_config()
         self.pull(force=True)
+
+    def _latency_measured_again(self, path: Path) -> None:
+        """A run timed again after it ended (`ecs latency RUN --write`): its summary.json holds
+        that record, which the Overview shows as `ecs report` and `ecs compare` do."""
+        from ecs_core import safeio
+
+        try:
+            summary = safeio.read_json(path / "summary.json")
+        except (OSError, ValueError, RecursionError):
+            return
+        latency = summary.get("latency") if isinstance(summary, dict) else None
+        if isinstance(latency, dict) and latency.get("measured_again"):
+            self.state.measured_again(latency)
 
     def _ended_unsaid(self, path: Path) -> bool:
         """A run whose events stop without a final one: still going elsewhere (watch it, True),

@@ -171,6 +171,15 @@ class RunState:
                 log_total=self._log_total,
             )
 
+    def measured_again(self, latency: dict[str, Any]) -> None:
+        """The run's latency timed again after it ended (`ecs latency --write` rewrites
+        summary.json; the events keep the record made at the end): it replaces that record."""
+        with self._lock:
+            self._summary = Summary.from_dict({**self._summary.to_dict(), "latency": latency})
+            self._snap = dataclasses.replace(
+                self._snap, version=self._snap.version + 1, summary=self._summary.to_dict()
+            )
+
     def start(self, loading: str | None) -> None:
         """A run was asked for (None: it ended before its first event); `loading` says what it
         loads meanwhile. The run_started event replaces it."""

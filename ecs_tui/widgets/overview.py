@@ -61,7 +61,9 @@ def _speed_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     fp32, int8 = speedup(s.get("latency"), "fp32"), speedup(s.get("latency"), "int8")
     if fp32 is not None:
         said = f"fp32 {fp32:.2f}x" + (f", int8 {int8:.2f}x" if int8 is not None else "")
-        rows.append(("speed-up", f"{said} vs dense (batch 64, 1 CPU thread)"))
+        again = (s.get("latency") or {}).get("measured_again")
+        when = f", measured again {again}" if again else ""
+        rows.append(("speed-up", f"{said} vs dense (batch 64, 1 CPU thread){when}"))
     return rows
 
 

@@ -496,3 +496,31 @@ async def says_in(pilot: Pilot, app: EcsApp, line: Static, text: str) -> None:
         return line.display and text in str(line.render())
 
     await wait_for(pilot, shown)
+
+
+async def test_the_overview_shows_a_speed_up_measured_again(
+    tui: SimpleNamespace, finished_run: Path, tmp_path: Path
+) -> None:
+    """`ecs latency RUN --write` rewrites summary.json only (the events keep the record made at
+    the run's end): the Overview of the opened run shows the record measured again, and when,
+    as `ecs report` and `ecs compare` do; a run never timed again shows its own."""
+    from ecs_tui.widgets.overview import facts
+
+    at_end = {"fp32_speedup": {"b1": 1.9, "b64": 3.1}, "int8_speedup": {"b1": 1.5, "b64": 5.7}}
+    again = {"fp32_speedup": {"b1": 1.96, "b64": 2.56}, "int8_speedup": None,
+             "measured_again": "2026-12-07 03:19 UTC"}  # fmt: skip
+    for name, latency, said in (
+        ("own", at_end, "fp32 3.10x, int8 5.70x vs dense (batch 64, 1 CPU thread)"),
+        ("again", again, "fp32 2.56x vs dense (batch 64, 1 CPU thread), measured again "
+         "2026-12-07 03:19 UTC"),
+    ):  # fmt: skip
+        run = tui.copy_run(finished_run, tmp_path / name, latency=latency)
+        lines = (run / "events.jsonl").read_text().splitlines()
+        end = json.loads(lines[-1])  # the record made at the end, in the events
+        end["summary"]["latency"] = at_end
+        (run / "events.jsonl").write_text("\n".join([*lines[:-1], json.dumps(end)]) + "\n")
+        app = EcsApp(run_dir=run)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await tui.settle(pilot)
+            rows = dict(facts(app.state.snapshot()))
+            assert rows["speed-up"] == said, name
